@@ -1,0 +1,2 @@
+//! Placeholder replaced by the exchange benchmark.
+fn main() {}

@@ -1,0 +1,49 @@
+//! The mobile-access protocol: the digital key a member carries, the advertisement a reader
+//! broadcasts, the bytes phone and reader exchange over Bluetooth LE, and how those bytes are cut
+//! into ATT packets.
+//!
+//! This crate is deliberately pure: no I/O, no async, no clock reads. Time is always a parameter
+//! ([`Timestamp`]) and randomness is always a `ring::rand::SecureRandom` passed in, so the reader
+//! firmware, the SDK, the cloud and the simulator all run exactly the same code and tests can
+//! drive every state.
+//!
+//! The exchange is two-tier, after CSA Aliro: a [`phone::FullExchange`] on first meeting a reader
+//! (ephemeral X25519 on both sides, the reader signs first, then the phone proves possession of
+//! its P-256 device key) that leaves a per-phone, per-reader secret behind, and a
+//! [`phone::FastExchange`] on later taps: one round trip, symmetric crypto only. See
+//! `docs/protocol.md` for byte layouts and the threat model.
+
+mod advertisement;
+mod certificate;
+mod codec;
+mod credential;
+mod error;
+pub mod framing;
+mod ids;
+mod keys;
+mod message;
+pub mod phone;
+pub mod reader;
+mod schedule;
+
+pub use advertisement::{ADVERTISEMENT_AD_LEN, ADVERTISEMENT_PAYLOAD_LEN, Advertisement, UnlockMode};
+pub use certificate::{READER_CERTIFICATE_LEN, ReaderCertificate};
+pub use credential::{CREDENTIAL_MAX_LEN, CREDENTIAL_MIN_LEN, Credential, CredentialBody, MAX_LOCKS, Validity};
+pub use error::{Error, Reason};
+pub use ids::{CredentialId, KeyId, LockId, MemberId, Nonce, OrgId, ReaderId, Timestamp};
+pub use keys::{
+    DEVICE_PUBLIC_KEY_LEN, DevicePublicKey, DeviceSigner, OrganizationKey, OrganizationPublicKey, ReaderKey,
+    SoftwareDeviceKey,
+};
+pub use message::{Message, MessageType};
+
+/// Protocol version carried in every credential, certificate, advertisement and message.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// 16-bit service UUID the reader advertises and phones filter their scan on.
+///
+/// Placeholder from the SIG "member UUID" range until the operator's own assignment is registered.
+pub const SERVICE_UUID16: u16 = 0xFE4A;

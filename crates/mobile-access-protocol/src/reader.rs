@@ -1,0 +1,387 @@
+//! The reader's side of the unlock exchange: a [`Responder`] that turns each request into exactly
+//! one reply and, when the exchange ends, a [`Decision`] for the lock and the audit log.
+//!
+//! The responder never errors and never panics on input: whatever arrives, the phone gets an
+//! answer. Everything it checks, it checks with what it was provisioned with (its certificate,
+//! its key, the organization's trust anchors, the minimum revocation epoch): no network at the
+//! door. It does not measure distance; a tap-mode reader checks proximity before calling it.
+
+use std::collections::VecDeque;
+
+use ring::{agreement::EphemeralPrivateKey, rand::SecureRandom};
+
+use crate::{
+    Reason, Result,
+    advertisement::{Advertisement, UnlockMode},
+    certificate::ReaderCertificate,
+    credential::{CREDENTIAL_MAX_LEN, Credential, CredentialBody},
+    ids::{CredentialId, MemberId, Nonce, Timestamp},
+    keys::{OrganizationPublicKey, ReaderKey},
+    message::{Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
+    phone::{ACTION_UNLOCK, fast_request_aad, seal_reason},
+    schedule::{self, FastKeys, HandshakeKeys, Secret},
+};
+
+/// What a reader is provisioned with.
+#[derive(Debug)]
+pub struct ReaderConfig {
+    /// The organization's certificate for this reader's key and lock.
+    pub certificate: ReaderCertificate,
+    /// This reader's signing key.
+    pub key: ReaderKey,
+    /// Organization keys whose credentials this reader accepts (several during key rotation).
+    pub trust: Vec<OrganizationPublicKey>,
+    /// Credentials with a lower revocation epoch are refused.
+    pub min_epoch: u32,
+    /// Tap or range.
+    pub mode: UnlockMode,
+    /// RSSI at tap distance, advertised for phones.
+    pub tap_rssi_threshold: i8,
+    /// Calibrated TX power at 1 m, advertised for phones.
+    pub tx_power: i8,
+    /// Fast-exchange secrets kept (most recently used first); the oldest is forgotten beyond it
+    /// and its phone falls back to a full exchange.
+    pub session_capacity: usize,
+    /// Seconds an advertised nonce lives if no answer rotates it first.
+    pub nonce_lifetime: u32,
+}
+
+impl ReaderConfig {
+    /// Defaults for the tunables: 256 sessions, nonces live 30 s.
+    pub fn new(certificate: ReaderCertificate, key: ReaderKey, trust: Vec<OrganizationPublicKey>) -> Self {
+        Self {
+            certificate,
+            key,
+            trust,
+            min_epoch: 0,
+            mode: UnlockMode::Tap,
+            tap_rssi_threshold: -55,
+            tx_power: -59,
+            session_capacity: 256,
+            nonce_lifetime: 30,
+        }
+    }
+}
+
+/// Which exchange produced a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeKind {
+    /// First meeting: signatures and ECDH.
+    Full,
+    /// Later taps: symmetric only.
+    Fast,
+}
+
+/// The end of one exchange, for the lock (open or not) and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Granted or why not.
+    pub reason: Reason,
+    /// Which exchange.
+    pub kind: ExchangeKind,
+    /// The credential presented, once the reader could read and trust it.
+    pub credential: Option<CredentialId>,
+    /// Its member, likewise.
+    pub member: Option<MemberId>,
+}
+
+/// The bytes to send back, and the decision if the exchange ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// One message for the phone.
+    pub bytes: Vec<u8>,
+    /// Set when this reply ends the exchange.
+    pub decision: Option<Decision>,
+}
+
+/// Per-connection state: a full exchange's keys between its two round trips.
+#[derive(Default)]
+pub struct Connection {
+    pending: Option<HandshakeKeys>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("handshake_pending", &self.pending.is_some()).finish()
+    }
+}
+
+struct Session {
+    secret: Secret,
+    credential: CredentialBody,
+}
+
+/// The reader's exchange logic and its memory: fast-exchange sessions, the advertised nonce and
+/// the requests already answered under it.
+pub struct Responder {
+    config: ReaderConfig,
+    sessions: VecDeque<Session>,
+    nonce: Nonce,
+    previous_nonce: Option<Nonce>,
+    nonce_born: Timestamp,
+    answered: Vec<(Nonce, [u8; PHONE_NONCE_LEN])>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("reader", &self.config.certificate.reader)
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// A reader starting at `now` with a fresh nonce.
+    pub fn new(config: ReaderConfig, now: Timestamp, rng: &dyn SecureRandom) -> Result<Self> {
+        Ok(Self {
+            config,
+            sessions: VecDeque::new(),
+            nonce: Nonce::random(rng)?,
+            previous_nonce: None,
+            nonce_born: now,
+            answered: Vec::new(),
+        })
+    }
+
+    /// The reader's configuration.
+    pub fn config(&self) -> &ReaderConfig {
+        &self.config
+    }
+
+    /// Raises (never lowers) the minimum revocation epoch: from now on older credentials are
+    /// refused, in full and fast exchanges alike.
+    pub fn set_min_epoch(&mut self, epoch: u32) {
+        self.config.min_epoch = self.config.min_epoch.max(epoch);
+    }
+
+    /// Number of fast-exchange sessions held.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// What to advertise now; rotates the nonce if it outlived its lifetime.
+    pub fn advertisement(&mut self, now: Timestamp, rng: &dyn SecureRandom) -> Result<Advertisement> {
+        if now.since(self.nonce_born) >= self.config.nonce_lifetime {
+            self.rotate_nonce(now, rng)?;
+        }
+        Ok(Advertisement {
+            reader: self.config.certificate.reader,
+            nonce: self.nonce,
+            mode: self.config.mode,
+            tap_rssi_threshold: self.config.tap_rssi_threshold,
+            tx_power: self.config.tx_power,
+        })
+    }
+
+    fn rotate_nonce(&mut self, now: Timestamp, rng: &dyn SecureRandom) -> Result<()> {
+        let fresh = Nonce::random(rng)?;
+        self.previous_nonce = Some(std::mem::replace(&mut self.nonce, fresh));
+        self.nonce_born = now;
+        let live = [Some(self.nonce), self.previous_nonce];
+        self.answered.retain(|(nonce, _)| live.contains(&Some(*nonce)));
+        Ok(())
+    }
+
+    /// Answers one request from the phone on `connection`.
+    pub fn handle(
+        &mut self,
+        connection: &mut Connection,
+        request: &[u8],
+        now: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Reply {
+        let Ok(message) = Message::decode(request) else {
+            return reject(Reason::Malformed, kind_of(request));
+        };
+        match message {
+            Message::FullHello { phone_ephemeral } => self.full_hello(connection, request, &phone_ephemeral, rng),
+            Message::FullAuth { sealed } => match connection.pending.take() {
+                Some(keys) => self.full_auth(keys, &sealed, now, rng),
+                None => reject(Reason::UnexpectedMessage, ExchangeKind::Full),
+            },
+            Message::FastRequest { reader_nonce, phone_nonce, sealed } => {
+                self.fast_request(reader_nonce, phone_nonce, &sealed, now, rng)
+            }
+            Message::ReaderHello { .. }
+            | Message::FullResult { .. }
+            | Message::FastResult { .. }
+            | Message::Rejected { .. } => reject(Reason::UnexpectedMessage, kind_of(request)),
+        }
+    }
+
+    fn full_hello(
+        &mut self,
+        connection: &mut Connection,
+        hello: &[u8],
+        phone_ephemeral: &[u8; 32],
+        rng: &dyn SecureRandom,
+    ) -> Reply {
+        connection.pending = None;
+        match self.reader_hello(hello, phone_ephemeral, rng) {
+            Ok((bytes, keys)) => {
+                connection.pending = Some(keys);
+                Reply { bytes, decision: None }
+            }
+            Err(_) => reject(Reason::ReaderError, ExchangeKind::Full),
+        }
+    }
+
+    fn reader_hello(
+        &self,
+        hello: &[u8],
+        phone_ephemeral: &[u8; 32],
+        rng: &dyn SecureRandom,
+    ) -> Result<(Vec<u8>, HandshakeKeys)> {
+        let (private, reader_ephemeral): (EphemeralPrivateKey, _) = schedule::ephemeral(rng)?;
+        let unsigned =
+            Message::ReaderHello { reader_ephemeral, certificate: self.config.certificate.clone(), signature: [0; 64] }
+                .encode()?;
+        let signed = unsigned.get(..READER_HELLO_SIGNED_LEN).unwrap_or_default();
+        let signature = self.config.key.sign(&schedule::reader_hello_signing_input(hello, signed));
+        let reply = Message::ReaderHello { reader_ephemeral, certificate: self.config.certificate.clone(), signature }
+            .encode()?;
+        let keys = HandshakeKeys::derive(private, phone_ephemeral, hello, &reply)?;
+        Ok((reply, keys))
+    }
+
+    fn full_auth(&mut self, keys: HandshakeKeys, sealed: &[u8], now: Timestamp, rng: &dyn SecureRandom) -> Reply {
+        let header = Message::header(MessageType::FullAuth);
+        let Some(plain) = schedule::open(&keys.phone_to_reader, &header, sealed) else {
+            return reject(Reason::Malformed, ExchangeKind::Full);
+        };
+        let (credential_bytes, signature) = plain.split_at(CREDENTIAL_MAX_LEN.min(plain.len()));
+        let Ok((credential, used)) = Credential::decode_prefix(credential_bytes) else {
+            return reject(Reason::Malformed, ExchangeKind::Full);
+        };
+        let padding_is_zero = credential_bytes.get(used..).is_some_and(|pad| pad.iter().all(|&b| b == 0));
+        let Ok(signature) = <[u8; 64]>::try_from(signature) else {
+            return reject(Reason::Malformed, ExchangeKind::Full);
+        };
+        if !padding_is_zero {
+            return reject(Reason::Malformed, ExchangeKind::Full);
+        }
+        let reason = self.judge_full(&credential, &keys, &signature, now);
+        let body = credential.body();
+        let decision =
+            Decision { reason, kind: ExchangeKind::Full, credential: Some(body.id), member: Some(body.member) };
+        let Ok(sealed) = seal_reason(&keys.reader_to_phone, MessageType::FullResult, reason) else {
+            return reject(Reason::ReaderError, ExchangeKind::Full);
+        };
+        if reason.is_granted() {
+            self.remember(Session { secret: keys.persistent, credential: body.clone() });
+        }
+        let _ = self.rotate_nonce(now, rng);
+        finish(Message::FullResult { sealed }, decision)
+    }
+
+    fn judge_full(
+        &self,
+        credential: &Credential,
+        keys: &HandshakeKeys,
+        signature: &[u8; 64],
+        now: Timestamp,
+    ) -> Reason {
+        let body = credential.body();
+        let cert = &self.config.certificate;
+        let anchor = self.config.trust.iter().find(|a| a.org == body.org && a.key_id == body.org_key);
+        let Some(anchor) = anchor.filter(|_| body.org == cert.org) else {
+            return Reason::WrongOrganizationKey;
+        };
+        if !credential.verify(anchor) {
+            return Reason::BadCredentialSignature;
+        }
+        if !body.device_key.verify(&keys.device_signing_input(credential.encoded()), signature) {
+            return Reason::DeviceProofFailed;
+        }
+        self.judge_scope(body, now)
+    }
+
+    /// Scope, time and revocation: checked on every exchange, full or fast, so a fast exchange
+    /// never extends what the full one proved.
+    fn judge_scope(&self, body: &CredentialBody, now: Timestamp) -> Reason {
+        if !body.opens(self.config.certificate.lock) {
+            Reason::WrongLock
+        } else if now < body.validity.not_before {
+            Reason::NotYetValid
+        } else if now >= body.validity.not_after {
+            Reason::Expired
+        } else if body.revocation_epoch < self.config.min_epoch {
+            Reason::Revoked
+        } else {
+            Reason::Granted
+        }
+    }
+
+    fn remember(&mut self, session: Session) {
+        self.sessions.retain(|s| s.credential.id != session.credential.id);
+        self.sessions.push_front(session);
+        self.sessions.truncate(self.config.session_capacity.max(1));
+    }
+
+    fn fast_request(
+        &mut self,
+        reader_nonce: Nonce,
+        phone_nonce: [u8; PHONE_NONCE_LEN],
+        sealed: &[u8],
+        now: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Reply {
+        if reader_nonce != self.nonce && Some(reader_nonce) != self.previous_nonce {
+            return reject(Reason::StaleNonce, ExchangeKind::Fast);
+        }
+        if self.answered.contains(&(reader_nonce, phone_nonce)) {
+            return reject(Reason::Replay, ExchangeKind::Fast);
+        }
+        let reader = self.config.certificate.reader;
+        let aad = fast_request_aad(reader_nonce, &phone_nonce);
+        let found = self.sessions.iter().enumerate().find_map(|(index, session)| {
+            let keys = FastKeys::derive(&session.secret, reader, reader_nonce, &phone_nonce).ok()?;
+            let plain = schedule::open(&keys.request, &aad, sealed)?;
+            Some((index, keys, plain))
+        });
+        let Some((index, keys, plain)) = found else {
+            return reject(Reason::UnknownSession, ExchangeKind::Fast);
+        };
+        let Some(session) = self.sessions.remove(index) else {
+            return reject(Reason::ReaderError, ExchangeKind::Fast);
+        };
+        let reason = if plain.as_slice() == [ACTION_UNLOCK] {
+            self.judge_scope(&session.credential, now)
+        } else {
+            Reason::Malformed
+        };
+        let decision = Decision {
+            reason,
+            kind: ExchangeKind::Fast,
+            credential: Some(session.credential.id),
+            member: Some(session.credential.member),
+        };
+        self.sessions.push_front(session);
+        let Ok(sealed) = seal_reason(&keys.response, MessageType::FastResult, reason) else {
+            return reject(Reason::ReaderError, ExchangeKind::Fast);
+        };
+        self.answered.push((reader_nonce, phone_nonce));
+        let _ = self.rotate_nonce(now, rng);
+        finish(Message::FastResult { sealed }, decision)
+    }
+}
+
+fn kind_of(request: &[u8]) -> ExchangeKind {
+    match request.get(1) {
+        Some(code) if *code == MessageType::FastRequest as u8 => ExchangeKind::Fast,
+        _ => ExchangeKind::Full,
+    }
+}
+
+fn finish(message: Message, decision: Decision) -> Reply {
+    match message.encode() {
+        Ok(bytes) => Reply { bytes, decision: Some(decision) },
+        Err(_) => reject(Reason::ReaderError, decision.kind),
+    }
+}
+
+fn reject(reason: Reason, kind: ExchangeKind) -> Reply {
+    let bytes = crate::message::Message::header(MessageType::Rejected).iter().copied().chain([reason as u8]).collect();
+    Reply { bytes, decision: Some(Decision { reason, kind, credential: None, member: None }) }
+}

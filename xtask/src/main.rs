@@ -1,0 +1,63 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `test`: every test of the workspace (unit, integration, property and doc tests), then each
+//!   fuzz target briefly. This is what CI runs.
+//! - `fuzz [--seconds N] [target...]`: builds the fuzz targets with libFuzzer instrumentation on
+//!   stable Rust and runs each for N seconds (default 60).
+
+mod fuzz;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...]>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((command, rest)) if command == "test" => test(rest),
+        Some((command, rest)) if command == "fuzz" => fuzz::command(rest),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs `command`, echoing it, and fails with its exit status.
+fn run(mut command: Command) -> Result<(), String> {
+    eprintln!("xtask: running {command:?}");
+    let status = command.status().map_err(|e| format!("could not start {command:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed: {status}")) }
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err(USAGE.to_owned());
+    }
+    let mut all_targets = cargo();
+    all_targets.args(["test", "--workspace", "--all-targets", "--locked"]);
+    run(all_targets)?;
+    let mut docs = cargo();
+    docs.args(["test", "--workspace", "--doc", "--locked"]);
+    run(docs)?;
+    fuzz::command(&["--seconds".to_owned(), "10".to_owned()])
+}
