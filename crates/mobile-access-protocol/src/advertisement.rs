@@ -125,3 +125,11 @@ impl Advertisement {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_128_bit_service_uuid_is_the_16_bit_one_on_the_bluetooth_base() {
+        assert_eq!(format!("{:032x}", crate::SERVICE_UUID), "0000fe4a00001000800000805f9b34fb");
+    }
+}

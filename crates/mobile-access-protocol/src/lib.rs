@@ -47,3 +47,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Placeholder from the SIG "member UUID" range until the operator's own assignment is registered.
 pub const SERVICE_UUID16: u16 = 0xFE4A;
+
+/// The GATT service, as a 128-bit UUID: [`SERVICE_UUID16`] on the Bluetooth base UUID.
+pub const SERVICE_UUID: u128 = 0x0000_0000_0000_1000_8000_0080_5F9B_34FB | ((SERVICE_UUID16 as u128) << 96);
+
+/// The characteristic the phone writes requests to (write with response, so the phone knows
+/// each fragment arrived), fragmented by [`framing`].
+pub const REQUEST_CHARACTERISTIC_UUID: u128 = 0x6d61_0001_2d61_6363_6573_732d_7631_0000;
+
+/// The characteristic the reader notifies replies on, fragmented by [`framing`].
+pub const RESPONSE_CHARACTERISTIC_UUID: u128 = 0x6d61_0002_2d61_6363_6573_732d_7631_0000;
