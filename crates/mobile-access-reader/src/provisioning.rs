@@ -189,6 +189,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
     type Error = Error;
 
     fn try_from(w: wire::Provisioning) -> Result<Self> {
+        let reader_id = ReaderId(wire::array("reader_id", &w.reader_id)?);
         let certificate = hex::decode(&w.certificate)
             .ok_or(Error::Hex { field: "certificate", expected: mobile_access_protocol::READER_CERTIFICATE_LEN })?;
         let trust_anchors = w
@@ -202,7 +203,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            reader_id: ReaderId(wire::array("reader_id", &w.reader_id)?),
+            reader_id,
             lock: LockId(w.lock),
             door_name: w.door_name,
             model: w.model,
