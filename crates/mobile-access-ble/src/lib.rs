@@ -6,10 +6,10 @@
 //! real backend is a thin mapping, and small enough that a simulated radio can implement it
 //! honestly.
 //!
-//! - feature `btleplug`: [`btleplug::BtleplugCentral`], the real radio (BlueZ, CoreBluetooth,
+//! - feature `btleplug`: `btleplug::BtleplugCentral`, the real radio (BlueZ, CoreBluetooth,
 //!   WinRT, Android). Off by default so the core, its property tests and the JVM binding tests
 //!   build without D-Bus.
-//! - feature `sim`: [`sim::SimRadio`], a deterministic model of BLE timing and limits
+//! - feature `sim`: `sim::SimRadio`, a deterministic model of BLE timing and limits
 //!   (advertising, scan windows, path loss, connection events, MTU, link-layer retransmission,
 //!   supervision timeout, GATT caching, injected faults) on tokio's clock. Under a paused clock
 //!   a latency measured in simulation is "milliseconds on a real radio with this profile".

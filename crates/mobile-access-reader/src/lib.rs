@@ -4,7 +4,7 @@
 //! log of every attempt.
 //!
 //! The exchange itself is the protocol crate's `reader::Responder`; this crate wraps it with the
-//! reader's policy. With the `sim` feature, [`VirtualReader`] runs a reader as a peripheral on
+//! reader's policy. With the `sim` feature, `VirtualReader` runs a reader as a peripheral on
 //! the simulated radio of `mobile-access-ble`.
 
 mod audit;
