@@ -1,0 +1,361 @@
+//! The real radio, through btleplug (BlueZ over D-Bus on Linux, CoreBluetooth on Apple
+//! platforms, WinRT on Windows, the Java bridge on Android).
+//!
+//! The mapping is deliberately thin: btleplug's own `Central`/`Peripheral` calls, with its
+//! identifiers, UUIDs, states and errors translated to this crate's. What btleplug cannot do
+//! (choose Android's scan mode, restore iOS state, reuse iOS's GATT cache) is listed in the
+//! repository's ARCHITECTURE.md together with what the app must do about it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use btleplug::{
+    api::{
+        self, Central as _, CentralEvent, CentralState, Characteristic, Manager as _, Peripheral as _,
+        PeripheralProperties,
+    },
+    platform::{Adapter, Manager, Peripheral},
+};
+use futures_util::StreamExt;
+use mobile_access_protocol::SERVICE_UUID;
+use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
+use uuid::Uuid;
+
+use crate::{
+    AdapterState, Central, DisconnectCause, Error, Link, Notifications, PeripheralId, Result, ScanEvent, ScanFilter,
+    ScanStream, WriteType,
+};
+
+/// How long finding an adapter may take before the radio counts as unavailable. Opening the
+/// system bus and asking BlueZ for adapters takes milliseconds when it works; without a running
+/// Bluetooth service it either fails at once or would hang.
+pub const ADAPTER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The phone's (or desktop's) real Bluetooth adapter.
+pub struct BtleplugCentral {
+    adapter: Adapter,
+    known: Arc<Mutex<HashMap<PeripheralId, btleplug::platform::PeripheralId>>>,
+    scan: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for BtleplugCentral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BtleplugCentral").finish_non_exhaustive()
+    }
+}
+
+impl BtleplugCentral {
+    /// Opens the first Bluetooth adapter. Fails within [`ADAPTER_TIMEOUT`] with
+    /// [`Error::Unavailable`] when there is none (or no Bluetooth service to ask).
+    pub async fn new() -> Result<Self> {
+        let adapter = tokio::time::timeout(ADAPTER_TIMEOUT, first_adapter())
+            .await
+            .map_err(|_| Error::Unavailable("the Bluetooth service did not answer".to_owned()))??;
+        Ok(Self { adapter, known: Arc::default(), scan: Mutex::new(None) })
+    }
+
+    fn platform_id(&self, peripheral: &PeripheralId) -> Result<btleplug::platform::PeripheralId> {
+        let known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.get(peripheral).cloned().ok_or_else(|| Error::NotFound(peripheral.clone()))
+    }
+
+    fn stop_scan_task(&self) {
+        if let Some(task) = self.scan.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            task.abort();
+        }
+    }
+}
+
+async fn first_adapter() -> Result<Adapter> {
+    let unavailable = |e: btleplug::Error| Error::Unavailable(e.to_string());
+    let manager = Manager::new().await.map_err(unavailable)?;
+    let adapters = manager.adapters().await.map_err(unavailable)?;
+    adapters.into_iter().next().ok_or_else(|| Error::Unavailable("no Bluetooth adapter".to_owned()))
+}
+
+#[async_trait]
+impl Central for BtleplugCentral {
+    async fn adapter_state(&self) -> AdapterState {
+        match self.adapter.adapter_state().await {
+            Ok(state) => map_state(&state),
+            Err(e) => match map_error(e, None) {
+                Error::Unauthorized => AdapterState::Unauthorized,
+                Error::AdapterOff => AdapterState::PoweredOff,
+                _ => AdapterState::Unavailable,
+            },
+        }
+    }
+
+    async fn scan(&self, filter: ScanFilter) -> Result<ScanStream> {
+        self.adapter_state().await.ready()?;
+        self.stop_scan_task();
+        let mut events = self.adapter.events().await.map_err(|e| map_error(e, None))?;
+        let services = filter.services.iter().map(|s| Uuid::from_u128(*s)).collect();
+        self.adapter.start_scan(api::ScanFilter { services }).await.map_err(|e| map_error(e, None))?;
+        let (sender, receiver) = mpsc::channel(ScanStream::CAPACITY);
+        let adapter = self.adapter.clone();
+        let known = self.known.clone();
+        let task = tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let Some(platform_id) = advertisement_of(&event) else { continue };
+                let Ok(peripheral) = adapter.peripheral(platform_id).await else { continue };
+                let Ok(Some(properties)) = peripheral.properties().await else { continue };
+                let id = PeripheralId::new(platform_id.to_string());
+                // BlueZ merges the scan filters of every client on the system: filter again.
+                let Some(event) = scan_event(id.clone(), &properties, &filter, Instant::now()) else { continue };
+                known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
+                if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(event) {
+                    break;
+                }
+            }
+        });
+        *self.scan.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        Ok(ScanStream::new(receiver))
+    }
+
+    async fn stop_scan(&self) -> Result<()> {
+        self.stop_scan_task();
+        self.adapter.stop_scan().await.map_err(|e| map_error(e, None))
+    }
+
+    async fn connect(&self, peripheral: &PeripheralId) -> Result<Box<dyn Link>> {
+        self.adapter_state().await.ready()?;
+        let platform_id = self.platform_id(peripheral)?;
+        let device = self.adapter.peripheral(&platform_id).await.map_err(|e| map_error(e, Some(peripheral)))?;
+        tokio::time::timeout(CONNECT_TIMEOUT, device.connect())
+            .await
+            .map_err(|_| Error::Timeout("connect"))?
+            .map_err(|e| map_error(e, Some(peripheral)))?;
+        // CoreBluetooth discovers every service, characteristic and descriptor here on each
+        // connection; see ARCHITECTURE.md.
+        device.discover_services().await.map_err(|e| map_error(e, Some(peripheral)))?;
+        let characteristics: Vec<Characteristic> =
+            device.characteristics().into_iter().filter(|c| c.service_uuid == Uuid::from_u128(SERVICE_UUID)).collect();
+        Ok(Box::new(BtleplugLink { id: peripheral.clone(), device, characteristics }))
+    }
+}
+
+/// The peripheral an advertisement-carrying central event is about.
+fn advertisement_of(event: &CentralEvent) -> Option<&btleplug::platform::PeripheralId> {
+    match event {
+        CentralEvent::DeviceDiscovered(id)
+        | CentralEvent::DeviceUpdated(id)
+        | CentralEvent::ServiceDataAdvertisement { id, .. }
+        | CentralEvent::RssiUpdate { id, .. } => Some(id),
+        _ => None,
+    }
+}
+
+/// One connection through btleplug.
+struct BtleplugLink {
+    id: PeripheralId,
+    device: Peripheral,
+    characteristics: Vec<Characteristic>,
+}
+
+impl BtleplugLink {
+    fn characteristic(&self, uuid: u128) -> Result<&Characteristic> {
+        let wanted = Uuid::from_u128(uuid);
+        self.characteristics.iter().find(|c| c.uuid == wanted).ok_or(Error::CharacteristicNotFound(uuid))
+    }
+}
+
+#[async_trait]
+impl Link for BtleplugLink {
+    fn peripheral(&self) -> &PeripheralId {
+        &self.id
+    }
+
+    fn mtu(&self) -> u16 {
+        self.device.mtu()
+    }
+
+    async fn write(&self, characteristic: u128, value: &[u8], kind: WriteType) -> Result<()> {
+        let max = usize::from(self.mtu()).saturating_sub(3);
+        if value.len() > max {
+            return Err(Error::PayloadTooLarge { len: value.len(), max });
+        }
+        let c = self.characteristic(characteristic)?;
+        self.device.write(c, value, write_type(kind)).await.map_err(|e| map_error(e, Some(&self.id)))
+    }
+
+    async fn notifications(&self, characteristic: u128) -> Result<Notifications> {
+        let c = self.characteristic(characteristic)?.clone();
+        let mut stream = self.device.notifications().await.map_err(|e| map_error(e, Some(&self.id)))?;
+        self.device.subscribe(&c).await.map_err(|e| map_error(e, Some(&self.id)))?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(notification) = stream.next().await {
+                if notification.uuid == c.uuid && sender.send(notification.value).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Notifications::new(receiver))
+    }
+
+    async fn rssi(&self) -> Result<i16> {
+        match self.device.read_rssi().await {
+            Ok(rssi) => Ok(rssi),
+            Err(btleplug::Error::NotSupported(_)) => {
+                let properties = self.device.properties().await.map_err(|e| map_error(e, Some(&self.id)))?;
+                properties
+                    .and_then(|p| p.rssi)
+                    .ok_or_else(|| Error::NotSupported("RSSI of a connected peripheral".to_owned()))
+            }
+            Err(e) => Err(map_error(e, Some(&self.id))),
+        }
+    }
+
+    async fn disconnect(&self) -> Result<()> {
+        self.device.disconnect().await.map_err(|e| map_error(e, Some(&self.id)))
+    }
+}
+
+/// btleplug's adapter state. `Unknown` is what CoreBluetooth reports before it settled and
+/// what BlueZ reports without an adapter: either way nothing can be done yet.
+pub(crate) fn map_state(state: &CentralState) -> AdapterState {
+    match state {
+        CentralState::PoweredOn => AdapterState::PoweredOn,
+        CentralState::PoweredOff => AdapterState::PoweredOff,
+        CentralState::Unknown => AdapterState::Unavailable,
+    }
+}
+
+/// btleplug's error, with the peripheral it concerned when known.
+pub(crate) fn map_error(error: btleplug::Error, peripheral: Option<&PeripheralId>) -> Error {
+    let unknown = || PeripheralId::new("unknown");
+    match error {
+        btleplug::Error::PermissionDenied => Error::Unauthorized,
+        btleplug::Error::NoAdapterAvailable => Error::Unavailable("no Bluetooth adapter".to_owned()),
+        btleplug::Error::DeviceNotFound => Error::NotFound(peripheral.cloned().unwrap_or_else(unknown)),
+        btleplug::Error::NotConnected => Error::Disconnected {
+            peripheral: peripheral.cloned().unwrap_or_else(unknown),
+            cause: DisconnectCause::Unknown,
+        },
+        btleplug::Error::TimedOut(_) => Error::Timeout("Bluetooth operation"),
+        btleplug::Error::NotSupported(what) => Error::NotSupported(what),
+        other => {
+            let text = other.to_string();
+            // BlueZ answers "org.bluez.Error.NotReady" while the adapter is powered off.
+            if text.contains("NotReady") || text.contains("Not Powered") {
+                Error::AdapterOff
+            } else if text.contains("NotPermitted") || text.contains("NotAuthorized") {
+                Error::Unauthorized
+            } else {
+                Error::Backend(text)
+            }
+        }
+    }
+}
+
+pub(crate) fn write_type(kind: WriteType) -> api::WriteType {
+    match kind {
+        WriteType::WithResponse => api::WriteType::WithResponse,
+        WriteType::WithoutResponse => api::WriteType::WithoutResponse,
+    }
+}
+
+/// A scan event from what btleplug knows of a peripheral, if it passes `filter` and has an
+/// RSSI (a cached entry without one is not a fresh advertisement).
+pub(crate) fn scan_event(
+    peripheral: PeripheralId,
+    properties: &PeripheralProperties,
+    filter: &ScanFilter,
+    seen_at: Instant,
+) -> Option<ScanEvent> {
+    let rssi = properties.rssi?;
+    let advertised: Vec<u128> =
+        properties.services.iter().chain(properties.service_data.keys()).map(|u| u.as_u128()).collect();
+    if !filter.matches(&advertised) {
+        return None;
+    }
+    let service_data = properties.service_data.get(&Uuid::from_u128(SERVICE_UUID)).cloned();
+    Some(ScanEvent { peripheral, rssi, service_data, advertising_data: None, seen_at })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn adapter_states_map_to_what_the_app_must_say() {
+        assert_eq!(map_state(&CentralState::PoweredOn), AdapterState::PoweredOn);
+        assert_eq!(map_state(&CentralState::PoweredOff), AdapterState::PoweredOff);
+        assert_eq!(map_state(&CentralState::Unknown), AdapterState::Unavailable);
+    }
+
+    #[test]
+    fn errors_keep_their_meaning() {
+        let id = PeripheralId::new("AA:BB");
+        assert_eq!(map_error(btleplug::Error::PermissionDenied, None), Error::Unauthorized);
+        assert!(matches!(map_error(btleplug::Error::NoAdapterAvailable, None), Error::Unavailable(_)));
+        assert_eq!(map_error(btleplug::Error::DeviceNotFound, Some(&id)), Error::NotFound(id.clone()));
+        assert_eq!(
+            map_error(btleplug::Error::NotConnected, Some(&id)),
+            Error::Disconnected { peripheral: id, cause: DisconnectCause::Unknown }
+        );
+        assert_eq!(
+            map_error(btleplug::Error::TimedOut(Duration::from_secs(1)), None),
+            Error::Timeout("Bluetooth operation")
+        );
+        assert_eq!(
+            map_error(btleplug::Error::RuntimeError("org.bluez.Error.NotReady: Resource Not Ready".into()), None),
+            Error::AdapterOff
+        );
+        assert!(
+            matches!(map_error(btleplug::Error::RuntimeError("boom".into()), None), Error::Backend(t) if t.contains("boom"))
+        );
+    }
+
+    #[test]
+    fn write_types_map_one_to_one() {
+        assert_eq!(write_type(WriteType::WithResponse), api::WriteType::WithResponse);
+        assert_eq!(write_type(WriteType::WithoutResponse), api::WriteType::WithoutResponse);
+    }
+
+    fn reader_properties(rssi: Option<i16>) -> PeripheralProperties {
+        let mut properties = PeripheralProperties { rssi, ..Default::default() };
+        properties.services.push(Uuid::from_u128(SERVICE_UUID));
+        properties.service_data.insert(Uuid::from_u128(SERVICE_UUID), vec![0x10, 0xC9, 0xC5]);
+        properties
+    }
+
+    #[tokio::test]
+    async fn scan_events_carry_rssi_and_our_service_data_and_respect_the_filter() {
+        let now = Instant::now();
+        let id = PeripheralId::new("reader");
+        let event = scan_event(id.clone(), &reader_properties(Some(-48)), &ScanFilter::readers(), now).unwrap();
+        assert_eq!(event.rssi, -48);
+        assert_eq!(event.service_data.as_deref(), Some(&[0x10, 0xC9, 0xC5][..]));
+        assert!(scan_event(id.clone(), &reader_properties(None), &ScanFilter::readers(), now).is_none());
+        let other = ScanFilter { services: vec![0x1234] };
+        assert!(scan_event(id.clone(), &reader_properties(Some(-48)), &other, now).is_none());
+        let stranger = PeripheralProperties { rssi: Some(-40), ..Default::default() };
+        assert!(scan_event(id, &stranger, &ScanFilter::readers(), now).is_none());
+    }
+
+    #[tokio::test]
+    async fn no_adapter_fails_fast_with_a_clear_error() {
+        let started = std::time::Instant::now();
+        let result = BtleplugCentral::new().await;
+        let elapsed = started.elapsed();
+        assert!(elapsed < ADAPTER_TIMEOUT + Duration::from_millis(500), "took {elapsed:?}");
+        // Without a system bus there can be no BlueZ and so no adapter: the error is certain.
+        // With one, an adapter may exist and only the bound on time is checked.
+        let no_bus = cfg!(target_os = "linux") && !std::path::Path::new("/run/dbus/system_bus_socket").exists();
+        if no_bus {
+            assert!(result.is_err(), "an adapter without a system bus?");
+        }
+        if let Err(error) = result {
+            assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+        }
+    }
+}

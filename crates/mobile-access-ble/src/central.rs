@@ -1,0 +1,219 @@
+//! The central interface: what the SDK needs from a Bluetooth LE stack, and nothing more.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mobile_access_protocol::{Advertisement, SERVICE_UUID};
+use tokio::{sync::mpsc, time::Instant};
+
+use crate::{Error, Result};
+
+/// A peripheral as the platform names it (a MAC address on Linux and Android, a per-phone UUID
+/// on Apple platforms). Opaque: only good for talking to the same radio again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeripheralId(String);
+
+impl PeripheralId {
+    /// Wraps a platform identifier.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The platform identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PeripheralId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The state of the phone's Bluetooth adapter, as the app must explain it to the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdapterState {
+    /// Ready.
+    PoweredOn,
+    /// Switched off by the user.
+    PoweredOff,
+    /// The app is not allowed to use Bluetooth.
+    Unauthorized,
+    /// No adapter, or the Bluetooth service is not reachable.
+    Unavailable,
+}
+
+impl AdapterState {
+    /// `Ok` when powered on, else the matching [`Error`].
+    pub fn ready(self) -> Result<()> {
+        match self {
+            AdapterState::PoweredOn => Ok(()),
+            AdapterState::PoweredOff => Err(Error::AdapterOff),
+            AdapterState::Unauthorized => Err(Error::Unauthorized),
+            AdapterState::Unavailable => Err(Error::Unavailable("no Bluetooth adapter".to_owned())),
+        }
+    }
+}
+
+/// Which advertisements a scan reports. An explicit service filter is also what lets iOS scan
+/// in the background.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanFilter {
+    /// 128-bit service UUIDs; empty reports every advertiser.
+    pub services: Vec<u128>,
+}
+
+impl ScanFilter {
+    /// Only mobile-access readers.
+    pub fn readers() -> Self {
+        Self { services: vec![SERVICE_UUID] }
+    }
+
+    /// True if a peripheral advertising `advertised` passes this filter.
+    pub fn matches(&self, advertised: &[u128]) -> bool {
+        self.services.is_empty() || self.services.iter().any(|s| advertised.contains(s))
+    }
+}
+
+/// One advertisement received during a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanEvent {
+    /// Who advertised.
+    pub peripheral: PeripheralId,
+    /// Signal strength as this phone received it, in dBm.
+    pub rssi: i16,
+    /// The service data for the mobile-access 16-bit service UUID, when the stack reports
+    /// service data per UUID (btleplug does).
+    pub service_data: Option<Vec<u8>>,
+    /// The raw advertising data, when the stack exposes it (the simulated radio does).
+    pub advertising_data: Option<Vec<u8>>,
+    /// When it was received.
+    pub seen_at: Instant,
+}
+
+impl ScanEvent {
+    /// The reader advertisement this event carries.
+    pub fn advertisement(&self) -> Result<Advertisement> {
+        match (&self.service_data, &self.advertising_data) {
+            (Some(payload), _) => Ok(Advertisement::decode_payload(payload)?),
+            (None, Some(ad)) => Ok(Advertisement::decode_ad(ad)?),
+            (None, None) => Err(Error::Framing(mobile_access_protocol::Error::Truncated {
+                what: "advertisement without mobile-access service data",
+                needed: mobile_access_protocol::ADVERTISEMENT_PAYLOAD_LEN,
+                got: 0,
+            })),
+        }
+    }
+}
+
+/// Advertisements as they arrive. Scan results are lossy by nature: when the consumer falls
+/// behind, the oldest unread reports are the ones that matter least and are dropped by the
+/// producer.
+#[derive(Debug)]
+pub struct ScanStream {
+    events: mpsc::Receiver<ScanEvent>,
+}
+
+impl ScanStream {
+    /// Capacity backends should give the channel behind a scan stream.
+    pub const CAPACITY: usize = 256;
+
+    /// Wraps the receiving end of a backend's scan channel.
+    pub fn new(events: mpsc::Receiver<ScanEvent>) -> Self {
+        Self { events }
+    }
+
+    /// The next advertisement; `None` once the scan stopped.
+    pub async fn next(&mut self) -> Option<ScanEvent> {
+        self.events.recv().await
+    }
+}
+
+/// ATT write flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteType {
+    /// ATT Write Request: returns once the peripheral acknowledged it (one more connection
+    /// event), at most one outstanding at a time.
+    WithResponse,
+    /// ATT Write Command: queued and sent back to back, acknowledged only by the link layer.
+    WithoutResponse,
+}
+
+/// Values the peripheral notifies on one characteristic, in order. Ends (`None`) when the
+/// connection ends.
+#[derive(Debug)]
+pub struct Notifications {
+    values: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl Notifications {
+    /// Wraps the receiving end of a backend's notification channel.
+    pub fn new(values: mpsc::UnboundedReceiver<Vec<u8>>) -> Self {
+        Self { values }
+    }
+
+    /// The next value; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        self.values.recv().await
+    }
+}
+
+/// A Bluetooth LE central (the phone's role). Object-safe: the SDK holds an `Arc<dyn Central>`
+/// and never knows whether the radio is real or simulated.
+#[async_trait]
+pub trait Central: Send + Sync {
+    /// The adapter's state now.
+    async fn adapter_state(&self) -> AdapterState;
+
+    /// Starts scanning (replacing a scan already running) and returns its advertisements.
+    async fn scan(&self, filter: ScanFilter) -> Result<ScanStream>;
+
+    /// Stops the scan; its stream ends.
+    async fn stop_scan(&self) -> Result<()>;
+
+    /// Connects, exchanges the ATT MTU and discovers (or recalls from the OS cache) the
+    /// peripheral's GATT layout. Returns once the link is ready for writes.
+    async fn connect(&self, peripheral: &PeripheralId) -> Result<Box<dyn Link>>;
+}
+
+#[async_trait]
+impl<T: Central + ?Sized> Central for Arc<T> {
+    async fn adapter_state(&self) -> AdapterState {
+        (**self).adapter_state().await
+    }
+
+    async fn scan(&self, filter: ScanFilter) -> Result<ScanStream> {
+        (**self).scan(filter).await
+    }
+
+    async fn stop_scan(&self) -> Result<()> {
+        (**self).stop_scan().await
+    }
+
+    async fn connect(&self, peripheral: &PeripheralId) -> Result<Box<dyn Link>> {
+        (**self).connect(peripheral).await
+    }
+}
+
+/// One connection to a peripheral.
+#[async_trait]
+pub trait Link: Send + Sync {
+    /// The peripheral at the other end.
+    fn peripheral(&self) -> &PeripheralId;
+
+    /// The negotiated ATT MTU; one write or notification carries `mtu() - 3` bytes.
+    fn mtu(&self) -> u16;
+
+    /// Writes one ATT value (at most `mtu() - 3` bytes) to `characteristic`.
+    async fn write(&self, characteristic: u128, value: &[u8], kind: WriteType) -> Result<()>;
+
+    /// Enables notifications on `characteristic` (a CCCD write) and returns them.
+    async fn notifications(&self, characteristic: u128) -> Result<Notifications>;
+
+    /// Signal strength of the peripheral as this phone receives it now, in dBm.
+    async fn rssi(&self) -> Result<i16>;
+
+    /// Ends the connection.
+    async fn disconnect(&self) -> Result<()>;
+}

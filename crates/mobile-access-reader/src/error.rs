@@ -1,0 +1,28 @@
+//! The crate's one error type.
+
+/// Why a reader could not be set up or driven.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The provisioning JSON does not parse.
+    #[error("provisioning JSON: {0}")]
+    Json(String),
+    /// A hex field is not lowercase hex of the right length.
+    #[error("provisioning field {field}: expected {expected} lowercase hex bytes")]
+    Hex {
+        /// The field.
+        field: &'static str,
+        /// Bytes expected.
+        expected: usize,
+    },
+    /// The provisioning is internally inconsistent (certificate for another reader, lock or
+    /// key; no trust anchor for the certificate's organization; ...).
+    #[error("inconsistent provisioning: {0}")]
+    Inconsistent(&'static str),
+    /// The protocol crate refused a value (certificate encoding, key seed, random generator).
+    #[error(transparent)]
+    Protocol(#[from] mobile_access_protocol::Error),
+    /// The radio failed (virtual reader only).
+    #[cfg(feature = "sim")]
+    #[error(transparent)]
+    Radio(#[from] mobile_access_ble::Error),
+}

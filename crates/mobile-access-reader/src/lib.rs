@@ -1,0 +1,30 @@
+//! The door reader's firmware logic, independent of its radio: what it is provisioned with,
+//! when it refuses before the protocol even runs (phone too far in tap mode, tamper switch
+//! tripped), what it tells the member (lights, sounds), when it drives the relay, and the audit
+//! log of every attempt.
+//!
+//! The exchange itself is the protocol crate's `reader::Responder`; this crate wraps it with the
+//! reader's policy. With the `sim` feature, `VirtualReader` runs a reader as a peripheral on
+//! the simulated radio of `mobile-access-ble`.
+
+mod audit;
+mod clock;
+mod error;
+mod feedback;
+mod hex;
+mod provisioning;
+mod reader;
+#[cfg(feature = "sim")]
+mod virtual_reader;
+
+pub use audit::{AuditEntry, AuditLog, Outcome};
+pub use clock::DriftingClock;
+pub use error::Error;
+pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
+pub use provisioning::{Mode, Provisioning, ReaderSeed, TrustAnchor};
+pub use reader::{Answer, PendingDecision, Reader};
+#[cfg(feature = "sim")]
+pub use virtual_reader::{VirtualReader, VirtualReaderOptions};
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,242 @@
+//! The reader's policy around the protocol's `Responder`: proximity, tamper, relay, feedback
+//! and audit.
+
+use std::time::{Duration, Instant};
+
+use mobile_access_protocol::{
+    Advertisement, Message, MessageType, ReaderId, Reason,
+    reader::{Connection, Decision, ExchangeKind, ReaderConfig, Responder},
+};
+use ring::rand::SystemRandom;
+
+use crate::{
+    AuditEntry, AuditLog, DriftingClock, Feedback, FeedbackEvent, Light, Mode, Outcome, Provisioning, Result, Sound,
+};
+
+/// A decision the reader made but has not acted on: it acts once it knows whether the phone
+/// received the answer ([`Reader::conclude`]), so the relay never opens on an exchange the
+/// phone saw fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a decision must be concluded, or the attempt is neither acted on nor logged"]
+pub struct PendingDecision {
+    decision: Decision,
+    rssi: i16,
+}
+
+impl PendingDecision {
+    /// The decision's reason.
+    pub fn reason(&self) -> Reason {
+        self.decision.reason
+    }
+}
+
+/// What to send back for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// One protocol message for the phone.
+    pub bytes: Vec<u8>,
+    /// Set when this answer ends the exchange.
+    pub pending: Option<PendingDecision>,
+}
+
+/// A door reader's logic. Transport-independent and clock-independent: every call takes the
+/// current instant, so a simulator, a test and real firmware drive it alike.
+pub struct Reader {
+    id: ReaderId,
+    mode: Mode,
+    tap_rssi_threshold: i8,
+    tamper_protection: bool,
+    relay_open: Duration,
+    responder: Responder,
+    clock: DriftingClock,
+    rng: SystemRandom,
+    tampered: bool,
+    relay_open_until: Option<Instant>,
+    audit: AuditLog,
+    feedback: Vec<FeedbackEvent>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .field("tampered", &self.tampered)
+            .field("relay_open", &self.relay_open_until.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// A reader as provisioned, its clock as given, starting at `now`.
+    pub fn new(provisioning: &Provisioning, clock: DriftingClock, now: Instant) -> Result<Self> {
+        let key = provisioning.reader_key()?;
+        let mut config = ReaderConfig::new(
+            provisioning.certificate.clone(),
+            key,
+            provisioning.trust_anchors.iter().map(|a| a.public()).collect(),
+        );
+        config.min_epoch = provisioning.revocation_epoch;
+        config.mode = provisioning.mode.into();
+        config.tap_rssi_threshold = provisioning.tap_rssi_threshold;
+        config.tx_power = provisioning.tx_power;
+        let rng = SystemRandom::new();
+        let responder = Responder::new(config, clock.now(now), &rng)?;
+        Ok(Self {
+            id: provisioning.reader_id,
+            mode: provisioning.mode,
+            tap_rssi_threshold: provisioning.tap_rssi_threshold,
+            tamper_protection: provisioning.tamper_protection,
+            relay_open: Duration::from_millis(u64::from(provisioning.relay_open_ms)),
+            responder,
+            clock,
+            rng,
+            tampered: false,
+            relay_open_until: None,
+            audit: AuditLog::default(),
+            feedback: Vec::new(),
+        })
+    }
+
+    /// The reader's id.
+    pub fn id(&self) -> ReaderId {
+        self.id
+    }
+
+    /// What to advertise now (the nonce rotates after every sealed answer and when it ages).
+    pub fn advertisement(&mut self, now: Instant) -> Result<Advertisement> {
+        Ok(self.responder.advertisement(self.clock.now(now), &self.rng)?)
+    }
+
+    /// Answers one whole request from the phone on `connection`, heard at `rssi` dBm.
+    pub fn handle(&mut self, connection: &mut Connection, request: &[u8], rssi: i16, now: Instant) -> Answer {
+        let kind = exchange_kind(request);
+        if self.tamper_protection && self.tampered {
+            return self.refuse(kind, Reason::Tampered, rssi);
+        }
+        if self.mode == Mode::Tap && rssi < i16::from(self.tap_rssi_threshold) {
+            return self.refuse(kind, Reason::NotCloseEnough, rssi);
+        }
+        let reply = self.responder.handle(connection, request, self.clock.now(now), &self.rng);
+        Answer { bytes: reply.bytes, pending: reply.decision.map(|decision| PendingDecision { decision, rssi }) }
+    }
+
+    /// Answers a request that could not even be reassembled from its fragments.
+    pub fn handle_unreadable(&mut self, rssi: i16) -> Answer {
+        self.refuse(ExchangeKind::Full, Reason::Malformed, rssi)
+    }
+
+    fn refuse(&self, kind: ExchangeKind, reason: Reason, rssi: i16) -> Answer {
+        let bytes = Message::Rejected { reason }.encode().unwrap_or_else(|_| {
+            vec![mobile_access_protocol::PROTOCOL_VERSION, MessageType::Rejected as u8, reason as u8]
+        });
+        let decision = Decision { reason, kind, credential: None, member: None };
+        Answer { bytes, pending: Some(PendingDecision { decision, rssi }) }
+    }
+
+    /// Acts on a decision once the answer was delivered to the phone (or logs that it was not):
+    /// relay, light, sound, audit.
+    pub fn conclude(&mut self, pending: PendingDecision, delivered: bool, now: Instant) {
+        let PendingDecision { decision, rssi } = pending;
+        let reason = decision.reason;
+        let outcome = match (delivered, reason.is_granted()) {
+            (false, _) => Outcome::Interrupted(reason),
+            (true, true) => Outcome::Granted,
+            (true, false) => Outcome::Refused(reason),
+        };
+        tracing::info!(reader = %self.id, ?outcome, kind = ?decision.kind, rssi, "unlock attempt");
+        self.audit.push(AuditEntry {
+            at: self.clock.now(now),
+            exchange: decision.kind,
+            credential: decision.credential,
+            member: decision.member,
+            rssi,
+            outcome,
+        });
+        match outcome {
+            Outcome::Granted => {
+                self.emit(now, Feedback::Signal { light: Light::Green, sound: Sound::Success, reason });
+                if self.relay_open_until.is_none() {
+                    self.emit(now, Feedback::RelayOpened);
+                }
+                self.relay_open_until = Some(now + self.relay_open);
+            }
+            // The phone falls back to a full exchange at once; a red flash would mislead.
+            Outcome::Refused(Reason::UnknownSession) | Outcome::Interrupted(_) => {}
+            Outcome::Refused(reason) => {
+                self.emit(now, Feedback::Signal { light: Light::Red, sound: Sound::Error, reason })
+            }
+        }
+    }
+
+    /// Closes the relay if its open time has passed.
+    pub fn tick(&mut self, now: Instant) {
+        if self.relay_open_until.is_some_and(|until| until <= now) {
+            self.relay_open_until = None;
+            self.emit(now, Feedback::RelayClosed);
+        }
+    }
+
+    /// When the open relay closes, if it is open.
+    pub fn relay_closes_at(&self) -> Option<Instant> {
+        self.relay_open_until
+    }
+
+    /// True while the relay is open.
+    pub fn relay_is_open(&self) -> bool {
+        self.relay_open_until.is_some()
+    }
+
+    /// The tamper switch tripped (the reader was pried off the wall). With tamper protection on,
+    /// every attempt is refused until [`Reader::reset_tamper`].
+    pub fn trip_tamper(&mut self) {
+        tracing::warn!(reader = %self.id, protection = self.tamper_protection, "tamper switch tripped");
+        self.tampered = true;
+    }
+
+    /// An installer re-mounted the reader and reset the tamper state.
+    pub fn reset_tamper(&mut self) {
+        self.tampered = false;
+    }
+
+    /// True if the tamper switch tripped and was not reset.
+    pub fn is_tampered(&self) -> bool {
+        self.tampered
+    }
+
+    /// Raises the minimum revocation epoch (never lowers it).
+    pub fn set_revocation_epoch(&mut self, epoch: u32) {
+        self.responder.set_min_epoch(epoch);
+    }
+
+    /// The reader's clock.
+    pub fn clock(&self) -> &DriftingClock {
+        &self.clock
+    }
+
+    /// Sets the reader's clock.
+    pub fn set_time(&mut self, now: Instant, time: mobile_access_protocol::Timestamp) {
+        self.clock.set(now, time);
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Feedback produced since the last call, oldest first.
+    pub fn drain_feedback(&mut self) -> Vec<FeedbackEvent> {
+        std::mem::take(&mut self.feedback)
+    }
+
+    fn emit(&mut self, at: Instant, feedback: Feedback) {
+        self.feedback.push(FeedbackEvent { at, feedback });
+    }
+}
+
+fn exchange_kind(request: &[u8]) -> ExchangeKind {
+    match request.get(1) {
+        Some(code) if *code == MessageType::FastRequest as u8 => ExchangeKind::Fast,
+        _ => ExchangeKind::Full,
+    }
+}

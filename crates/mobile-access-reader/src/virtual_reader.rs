@@ -1,0 +1,214 @@
+//! A [`Reader`] running as a peripheral on the simulated radio: it advertises the protocol's
+//! advertisement (with its rotating nonce), reassembles fragmented writes on the request
+//! characteristic, notifies fragmented answers on the response characteristic, acts on each
+//! decision once the phone received the answer, and closes its relay on time.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
+};
+
+use mobile_access_ble::{
+    PeripheralId,
+    sim::{Advertiser, PeripheralConfig, PeripheralEvent, PeripheralEvents, Position, SimConnection, SimRadio},
+};
+use mobile_access_protocol::{
+    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, Timestamp,
+    framing::{self, Reassembler},
+    reader::Connection,
+};
+use tokio::{sync::broadcast, task::JoinHandle};
+
+use crate::{AuditLog, DriftingClock, FeedbackEvent, Provisioning, Reader, Result, hex};
+
+/// How a virtual reader is set up besides its provisioning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VirtualReaderOptions {
+    /// Where it hangs.
+    pub position: Position,
+    /// What its clock reads when it starts.
+    pub time: Timestamp,
+    /// How fast its clock runs, parts per million.
+    pub drift_ppm: i32,
+}
+
+impl VirtualReaderOptions {
+    /// A reader at `position` whose clock reads `time` and does not drift.
+    pub fn at(position: Position, time: Timestamp) -> Self {
+        Self { position, time, drift_ppm: 0 }
+    }
+}
+
+struct Shared {
+    reader: Mutex<Reader>,
+    feedback: broadcast::Sender<FeedbackEvent>,
+}
+
+impl Shared {
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the reader and publishes the feedback it produced.
+    fn act<R>(&self, f: impl FnOnce(&mut Reader, Instant) -> R) -> R {
+        let mut reader = self.reader();
+        let result = f(&mut reader, now());
+        for event in reader.drain_feedback() {
+            let _ = self.feedback.send(event);
+        }
+        result
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct ReaderAdvertiser(Arc<Shared>);
+
+impl Advertiser for ReaderAdvertiser {
+    fn advertising_data(&self) -> Vec<u8> {
+        self.0.act(|reader, now| reader.advertisement(now)).map(|a| a.encode_ad()).unwrap_or_default()
+    }
+}
+
+/// A reader on the simulated radio. Dropping it takes it off the air.
+pub struct VirtualReader {
+    id: PeripheralId,
+    radio: SimRadio,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for VirtualReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualReader").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl VirtualReader {
+    /// Puts a reader provisioned with `provisioning` on `radio`. Must run inside the tokio
+    /// runtime the radio uses.
+    pub fn spawn(radio: &SimRadio, provisioning: &Provisioning, options: VirtualReaderOptions) -> Result<Self> {
+        let start = now();
+        let clock = DriftingClock::new(start, options.time, options.drift_ppm);
+        let reader = Reader::new(provisioning, clock, start)?;
+        let (feedback, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared { reader: Mutex::new(reader), feedback });
+        let id = PeripheralId::new(hex::encode(&provisioning.reader_id.0));
+        let config = PeripheralConfig {
+            id: id.clone(),
+            position: options.position,
+            power_at_1m: f64::from(provisioning.tx_power),
+            services: vec![SERVICE_UUID],
+            characteristics: vec![REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID],
+        };
+        let events = radio.add_peripheral(config, Arc::new(ReaderAdvertiser(shared.clone())));
+        let task = tokio::spawn(serve(events, shared.clone()));
+        Ok(Self { id, radio: radio.clone(), shared, task })
+    }
+
+    /// Its identifier on the radio.
+    pub fn peripheral_id(&self) -> &PeripheralId {
+        &self.id
+    }
+
+    /// Lights, sounds and relay movements from now on.
+    pub fn feedback(&self) -> broadcast::Receiver<FeedbackEvent> {
+        self.shared.feedback.subscribe()
+    }
+
+    /// Moves the reader.
+    pub fn move_to(&self, position: Position) {
+        self.radio.move_peripheral(&self.id, position);
+    }
+
+    /// Runs `f` on the reader's logic (tamper switch, revocation epoch, clock...), publishing
+    /// any feedback it produces.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Reader) -> R) -> R {
+        self.shared.act(|reader, _| f(reader))
+    }
+
+    /// A copy of the audit log.
+    pub fn audit(&self) -> AuditLog {
+        self.shared.reader().audit().clone()
+    }
+
+    /// True while the relay is open.
+    pub fn relay_is_open(&self) -> bool {
+        self.shared.reader().relay_is_open()
+    }
+}
+
+impl Drop for VirtualReader {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.radio.remove_peripheral(&self.id);
+    }
+}
+
+struct Session {
+    handle: SimConnection,
+    protocol: Connection,
+    reassembler: Reassembler,
+}
+
+async fn serve(mut events: PeripheralEvents, shared: Arc<Shared>) {
+    let mut sessions: HashMap<_, Session> = HashMap::new();
+    while let Some(event) = events.next().await {
+        match event {
+            PeripheralEvent::Connected(handle) => {
+                let session = Session { handle, protocol: Connection::default(), reassembler: Reassembler::new() };
+                sessions.insert(session.handle.id(), session);
+            }
+            PeripheralEvent::Disconnected { connection, .. } => {
+                sessions.remove(&connection);
+            }
+            PeripheralEvent::Subscribed { .. } => {}
+            PeripheralEvent::Write { connection, characteristic, value, rssi } => {
+                if characteristic != REQUEST_CHARACTERISTIC_UUID {
+                    continue;
+                }
+                let Some(session) = sessions.get_mut(&connection) else { continue };
+                let answer = match session.reassembler.push(&value) {
+                    Ok(None) => continue,
+                    Ok(Some(request)) => {
+                        shared.act(|reader, now| reader.handle(&mut session.protocol, &request, rssi, now))
+                    }
+                    Err(_) => shared.act(|reader, _| reader.handle_unreadable(rssi)),
+                };
+                answer_phone(&shared, &session.handle, answer);
+            }
+        }
+    }
+}
+
+/// Notifies the answer and, once the phone received all of it (or the link ended first),
+/// concludes the decision and schedules the relay closing.
+fn answer_phone(shared: &Arc<Shared>, handle: &SimConnection, answer: crate::Answer) {
+    let deliveries: Vec<_> = framing::fragment(&answer.bytes, handle.mtu())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|fragment| handle.notify(RESPONSE_CHARACTERISTIC_UUID, fragment))
+        .collect();
+    let Some(pending) = answer.pending else { return };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let mut delivered = !deliveries.is_empty();
+        for delivery in deliveries {
+            delivered &= match delivery {
+                Ok(delivery) => delivery.delivered().await,
+                Err(_) => false,
+            };
+        }
+        let closes_at = shared.act(|reader, now| {
+            reader.conclude(pending, delivered, now);
+            reader.relay_closes_at()
+        });
+        if let Some(at) = closes_at {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            shared.act(|reader, now| reader.tick(now));
+        }
+    });
+}
