@@ -1,0 +1,357 @@
+//! The Key Button: visibility, the tap flow, its states and its report.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use mobile_access_ble::Central;
+use mobile_access_protocol::{ReaderId, Reason, Timestamp};
+use tokio::sync::watch;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::{
+    AccessInfo, CloudClient, CloudConfig, Error, KeyButtonState, Phase, PhaseTimings, Result,
+    keyring::{Keyring, Keys, SharedSigner, software_device_key},
+    storage::SecureStorage,
+    unlock::{Door, ExchangeKind, Timeouts},
+};
+
+const ACCESS_INFO: &str = "access-info";
+
+/// Receives every state change of the Key Button, in order, on the task that made it. Keep it
+/// quick: hand the state to the UI thread and return.
+pub trait StateListener: Send + Sync {
+    /// The button's new state.
+    fn on_state(&self, state: KeyButtonState);
+}
+
+/// Which screen the app shows: the Key Button lives on the home screen only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// The app's home screen.
+    Home,
+    /// Any other screen.
+    Other,
+}
+
+/// What a tap ended with, when the reader gave a proven answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapOutcome {
+    /// The reader opened the door (green light and sound).
+    Unlocked,
+    /// The reader refused, and why (red light and sound).
+    Denied(Reason),
+}
+
+/// Everything about one tap the app (or an installer's harness) may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapReport {
+    /// Unlocked or denied.
+    pub outcome: TapOutcome,
+    /// The door's name.
+    pub door: String,
+    /// The reader that answered.
+    pub reader: ReaderId,
+    /// Fast or full exchange.
+    pub exchange: ExchangeKind,
+    /// How long each phase took.
+    pub timings: PhaseTimings,
+    /// HTTP requests this tap sent (0 with a cached key).
+    pub http_requests: u64,
+    /// True if the reader refused a stale key and the tap refreshed it and retried.
+    pub key_refreshed: bool,
+}
+
+/// How a [`KeyButton`] is set up.
+#[derive(Debug, Clone)]
+pub struct KeyButtonConfig {
+    /// The access cloud.
+    pub cloud: CloudConfig,
+    /// The member's session token for the cloud.
+    pub member_token: String,
+    /// Per-phase time limits.
+    pub timeouts: Timeouts,
+}
+
+/// The Key Button. One per signed-in member; cheap to share behind an `Arc`.
+pub struct KeyButton {
+    cloud: CloudClient,
+    central: Arc<dyn Central>,
+    storage: Arc<dyn SecureStorage>,
+    keyring: Keyring,
+    signer: SharedSigner,
+    timeouts: Timeouts,
+    state: Mutex<KeyButtonState>,
+    listeners: Mutex<Vec<Arc<dyn StateListener>>>,
+    access: Mutex<Option<AccessInfo>>,
+    screen: Mutex<Screen>,
+    running: Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl std::fmt::Debug for KeyButton {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyButton").field("state", &self.state()).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Now, on the phone's wall clock, as the protocol counts time.
+fn now() -> Timestamp {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    Timestamp(u32::try_from(secs).unwrap_or(u32::MAX))
+}
+
+impl KeyButton {
+    /// A Key Button for the member behind `config.member_token`, unlocking through `central`.
+    /// `signer` is the app's hardware-backed device key; without one, a software key is created
+    /// once and kept in `storage`.
+    pub fn new(
+        config: KeyButtonConfig,
+        central: Arc<dyn Central>,
+        storage: Arc<dyn SecureStorage>,
+        signer: Option<SharedSigner>,
+    ) -> Result<Self> {
+        let signer = match signer {
+            Some(signer) => signer,
+            None => software_device_key(storage.as_ref())?,
+        };
+        let keyring = Keyring::load(Arc::clone(&storage), &signer.public_key())?;
+        let access = storage.get(ACCESS_INFO)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let button = Self {
+            cloud: CloudClient::new(config.cloud, config.member_token)?,
+            central,
+            storage,
+            keyring,
+            signer,
+            timeouts: config.timeouts,
+            state: Mutex::new(KeyButtonState::Hidden),
+            listeners: Mutex::new(Vec::new()),
+            access: Mutex::new(access),
+            screen: Mutex::new(Screen::Other),
+            running: Mutex::new(None),
+        };
+        Ok(button)
+    }
+
+    /// Adds a listener; it receives the current state at once, then every change.
+    pub fn add_listener(&self, listener: Arc<dyn StateListener>) {
+        listener.on_state(self.state());
+        lock(&self.listeners).push(listener);
+    }
+
+    /// The current state.
+    pub fn state(&self) -> KeyButtonState {
+        lock(&self.state).clone()
+    }
+
+    fn set_state(&self, state: KeyButtonState) {
+        *lock(&self.state) = state.clone();
+        let listeners = lock(&self.listeners).clone();
+        for listener in listeners {
+            listener.on_state(state.clone());
+        }
+    }
+
+    /// Tells the button which screen the app shows; it shows only on the home screen.
+    pub fn set_screen(&self, screen: Screen) {
+        *lock(&self.screen) = screen;
+        self.update_visibility();
+    }
+
+    /// True if the button should be shown now: on the home screen, with the module on and at
+    /// least one access group (as of the last [`KeyButton::refresh`], kept across restarts).
+    pub fn is_visible(&self) -> bool {
+        *lock(&self.screen) == Screen::Home && lock(&self.access).as_ref().is_some_and(AccessInfo::allows_key_button)
+    }
+
+    fn update_visibility(&self) {
+        if lock(&self.running).is_some() {
+            return; // a running tap owns the state
+        }
+        let state = if self.is_visible() { KeyButtonState::Ready } else { KeyButtonState::Hidden };
+        if self.state() != state {
+            self.set_state(state);
+        }
+    }
+
+    /// The member's access as last fetched.
+    pub fn access(&self) -> Option<AccessInfo> {
+        lock(&self.access).clone()
+    }
+
+    /// HTTP requests sent since this button was created.
+    pub fn http_requests(&self) -> u64 {
+        self.cloud.requests_sent()
+    }
+
+    /// When the cached key stops being valid: until then the phone unlocks with no network.
+    pub fn key_expires_at(&self) -> Option<SystemTime> {
+        let keys = self.keyring.keys().ok()??;
+        Some(UNIX_EPOCH + Duration::from_secs(u64::from(keys.expires_at()?.0)))
+    }
+
+    /// How much longer the phone can unlock without network (zero if no valid key).
+    pub fn offline_validity(&self) -> Duration {
+        self.key_expires_at().and_then(|expiry| expiry.duration_since(SystemTime::now()).ok()).unwrap_or_default()
+    }
+
+    /// Refreshes what the button knows, off the tap's critical path: the member's access (which
+    /// decides visibility) and, when it is missing or due, the key. Apps call it on coming to the
+    /// foreground; [`KeyButton::spawn_background_refresh`] calls it periodically.
+    pub async fn refresh(&self) -> Result<AccessInfo> {
+        let access = self.cloud.access().instrument(info_span!("refresh_access")).await?;
+        if let Ok(bytes) = serde_json::to_vec(&access) {
+            self.storage.set(ACCESS_INFO, &bytes)?;
+        }
+        *lock(&self.access) = Some(access.clone());
+        if access.allows_key_button() {
+            let due = self.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
+            if due {
+                self.download_keys().await?;
+            }
+        } else {
+            info!("member has no usable access; forgetting keys");
+            self.keyring.clear()?;
+        }
+        self.update_visibility();
+        Ok(access)
+    }
+
+    /// Refreshes every `period` on the SDK's own runtime, for as long as the button lives.
+    pub fn spawn_background_refresh(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
+        let button = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(button) = button.upgrade() else { return };
+                if let Err(error) = button.refresh().await {
+                    warn!(%error, "background refresh failed");
+                }
+            }
+        })
+    }
+
+    async fn download_keys(&self) -> Result<Keys> {
+        self.download_keys_reporting(None).await
+    }
+
+    async fn download_keys_reporting(&self, validated: Option<tokio::sync::oneshot::Sender<()>>) -> Result<Keys> {
+        let device = self.signer.public_key();
+        let bundle = self.cloud.download_keys(&device.0, validated).instrument(info_span!("download_keys")).await?;
+        let keys = Keys::from_bundle(bundle, &device)?;
+        self.keyring.store(keys.clone())?;
+        info!(expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
+        Ok(keys)
+    }
+
+    /// Cancels the running tap, if any; it ends with [`Error::Cancelled`].
+    pub fn cancel(&self) {
+        if let Some(cancel) = lock(&self.running).as_ref() {
+            let _ = cancel.send(true);
+        }
+    }
+
+    /// The tap: one flow at a time (a second tap meanwhile gets [`Error::Busy`] and changes
+    /// nothing), each phase bounded by its timeout, every step reported to the listeners.
+    pub async fn tap(&self) -> Result<TapReport> {
+        let mut cancelled = {
+            let mut running = lock(&self.running);
+            if running.is_some() {
+                return Err(Error::Busy);
+            }
+            let (sender, receiver) = watch::channel(false);
+            *running = Some(sender);
+            receiver
+        };
+        let result = tokio::select! {
+            result = self.run_tap() => result,
+            _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
+        };
+        *lock(&self.running) = None;
+        self.set_state(match &result {
+            Ok(report) => match report.outcome {
+                TapOutcome::Unlocked => KeyButtonState::Unlocked,
+                TapOutcome::Denied(reason) => KeyButtonState::Denied(reason),
+            },
+            Err(error) => KeyButtonState::Failed(error.clone()),
+        });
+        result
+    }
+
+    async fn run_tap(&self) -> Result<TapReport> {
+        let requests_before = self.http_requests();
+        let mut timings = PhaseTimings::default();
+        let key_started = std::time::Instant::now();
+        let mut keys = match self.keyring.keys()?.filter(|keys| keys.valid_at(now())) {
+            Some(keys) => keys,
+            None => self.fetch_keys_for_tap().await?,
+        };
+        timings.key = key_started.elapsed();
+        let report = |state| self.set_state(state);
+        let mut key_refreshed = false;
+        loop {
+            let door = Door {
+                central: self.central.as_ref(),
+                keys: &keys,
+                keyring: &self.keyring,
+                signer: &self.signer,
+                timeouts: &self.timeouts,
+            };
+            let scan_started = tokio::time::Instant::now();
+            let target = door.find_reader(&report).instrument(info_span!("scan")).await?;
+            timings.scan = scan_started.elapsed();
+            let credential = keys.credential_for(target.reader.lock, now()).ok_or(Error::NoReaderFound)?.clone();
+            let (answer, connect, exchange) =
+                door.exchange(&target, &credential, &|| report(KeyButtonState::Unlocking)).await?;
+            timings.connect = connect;
+            timings.exchange = exchange;
+            if is_stale_key(answer.reason) && !key_refreshed {
+                info!(reason = %answer.reason, "reader refused a stale key; refreshing it once");
+                let refresh_started = std::time::Instant::now();
+                keys = self.fetch_keys_for_tap().await?;
+                timings.key += refresh_started.elapsed();
+                key_refreshed = true;
+                continue;
+            }
+            let outcome =
+                if answer.reason.is_granted() { TapOutcome::Unlocked } else { TapOutcome::Denied(answer.reason) };
+            info!(?outcome, exchange = ?answer.kind, radio_ms = timings.radio().as_millis() as u64, "tap finished");
+            return Ok(TapReport {
+                outcome,
+                door: target.reader.door.clone(),
+                reader: target.reader.id,
+                exchange: answer.kind,
+                timings,
+                http_requests: self.http_requests() - requests_before,
+                key_refreshed,
+            });
+        }
+    }
+
+    /// Validating and downloading in one request, under the key phase's timeout.
+    async fn fetch_keys_for_tap(&self) -> Result<Keys> {
+        self.set_state(KeyButtonState::Validating);
+        let (validated, accepted) = tokio::sync::oneshot::channel();
+        let download = async {
+            let (keys, ()) = tokio::join!(self.download_keys_reporting(Some(validated)), async {
+                if accepted.await.is_ok() {
+                    self.set_state(KeyButtonState::DownloadingKey);
+                }
+            });
+            keys
+        };
+        tokio::time::timeout(self.timeouts.key, download).await.unwrap_or(Err(Error::Timeout { phase: Phase::Key }))
+    }
+}
+
+/// Refusals a fresh key may fix: the cloud may have renewed, re-scoped or re-signed it.
+fn is_stale_key(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Expired | Reason::Revoked | Reason::NotYetValid | Reason::WrongLock | Reason::WrongOrganizationKey
+    )
+}

@@ -1,0 +1,343 @@
+//! The access cloud's member API: what the Key Button needs to know (`GET /v1/me/access`) and the
+//! one request that validates rights and downloads keys (`POST /v1/me/keys`).
+//!
+//! Requests run on a small runtime the SDK owns, on real time: a key download must not be
+//! timed out by the simulated radio's virtual clock, and on a phone the app's own executor (if
+//! any) is never blocked. Network errors and 5xx answers are retried with exponential backoff;
+//! 4xx answers never are, and each maps to an [`Error`] the app can act on.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use crate::{Error, Result};
+
+/// How the SDK talks to the cloud.
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Base URL, e.g. `https://access.example.com`.
+    pub base_url: String,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Attempts for one call (network errors and 5xx only).
+    pub attempts: u32,
+    /// First backoff; doubles after each failed attempt.
+    pub backoff: Duration,
+}
+
+impl CloudConfig {
+    /// Defaults: 10 s per request, 4 attempts, 200 ms first backoff.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            request_timeout: Duration::from_secs(10),
+            attempts: 4,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// `GET /v1/me/access`: what decides whether the Key Button shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessInfo {
+    /// The member's id in the cloud.
+    pub member_id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the organization has the mobile access module on.
+    pub mobile_access_enabled: bool,
+    /// The member's access groups, by name.
+    pub access_groups: Vec<String>,
+    /// At least one access group.
+    pub has_access_group: bool,
+    /// `confirmed` or `not_confirmed`.
+    pub status: String,
+    /// Managed by the branded app (no password login).
+    pub managed: bool,
+    /// `native` or `branded_app`.
+    pub unlock_method: String,
+    /// How long a downloaded key stays valid.
+    pub key_validity_secs: u64,
+}
+
+impl AccessInfo {
+    /// True if the member may see the Key Button (on the home screen).
+    pub fn allows_key_button(&self) -> bool {
+        self.mobile_access_enabled && self.has_access_group
+    }
+}
+
+/// One credential as the cloud returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCredential {
+    /// Credential id (hex).
+    pub id: String,
+    /// `Credential::encoded()` (hex).
+    pub credential: String,
+    /// Validity start (Unix seconds).
+    pub not_before: u32,
+    /// Validity end (Unix seconds).
+    pub not_after: u32,
+    /// Lock ids it opens.
+    pub locks: Vec<u32>,
+}
+
+/// An organization key readers are certified by (hex fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustAnchor {
+    /// Organization id (hex, 8 bytes).
+    pub org: String,
+    /// Ed25519 public key (hex, 32 bytes).
+    pub public_key: String,
+}
+
+/// A reader's public facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderInfo {
+    /// Reader id (hex, 8 bytes), as it advertises.
+    pub reader_id: String,
+    /// Model, e.g. "Reader Pro 2.1".
+    pub model: String,
+    /// `tap` or `range`.
+    pub mode: String,
+    /// Tamper protection on.
+    pub tamper_protection: bool,
+}
+
+/// A door the member's keys open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorInfo {
+    /// Door id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Its lock id.
+    pub lock: u32,
+    /// Its readers.
+    pub readers: Vec<ReaderInfo>,
+}
+
+/// `POST /v1/me/keys`: everything the phone needs to open doors offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBundle {
+    /// Signed credentials bound to this device.
+    pub credentials: Vec<IssuedCredential>,
+    /// Organization keys to check readers against.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// The doors the credentials open.
+    pub doors: Vec<DoorInfo>,
+    /// The cloud's clock when it answered.
+    pub server_time: u32,
+}
+
+#[derive(Serialize)]
+struct KeyRequest<'a> {
+    device_public_key: &'a str,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// The member API client. Cheap to clone; clones share the runtime and the request counter.
+#[derive(Clone)]
+pub struct CloudClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: CloudConfig,
+    token: std::sync::RwLock<String>,
+    http: reqwest::Client,
+    runtime: NetworkRuntime,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for CloudClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudClient").field("base_url", &self.inner.config.base_url).finish_non_exhaustive()
+    }
+}
+
+/// A one-worker runtime for HTTP, shut down without blocking when the client goes away (which
+/// may happen inside another runtime).
+struct NetworkRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for NetworkRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl CloudClient {
+    /// A client for `config`, authenticating as the member with `token`.
+    pub fn new(config: CloudConfig, token: impl Into<String>) -> Result<Self> {
+        // One crypto library in the SDK: rustls runs on ring. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout)
+            .user_agent(concat!("mobile-access-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mobile-access-net")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Network(format!("network runtime: {e}")))?;
+        let inner = Inner {
+            config,
+            token: std::sync::RwLock::new(token.into()),
+            http,
+            runtime: NetworkRuntime(Some(runtime)),
+            requests: AtomicU64::new(0),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Replaces the member token (after the app signed the member in again).
+    pub fn set_token(&self, token: impl Into<String>) {
+        if let Ok(mut slot) = self.inner.token.write() {
+            *slot = token.into();
+        }
+    }
+
+    /// HTTP requests sent so far (every attempt counts).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// `GET /v1/me/access`.
+    pub async fn access(&self) -> Result<AccessInfo> {
+        self.call(reqwest::Method::GET, "/v1/me/access", None, None).await
+    }
+
+    /// `POST /v1/me/keys` for `device_public_key`: validates the member's rights and returns
+    /// fresh credentials, in one request. `validated` fires when the cloud accepted the request
+    /// (its status arrived) and the key itself is downloading.
+    pub async fn download_keys(
+        &self,
+        device_public_key: &[u8],
+        validated: Option<oneshot::Sender<()>>,
+    ) -> Result<KeyBundle> {
+        let body = serde_json::to_value(KeyRequest { device_public_key: &hex::encode(device_public_key) })
+            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        self.call(reqwest::Method::POST, "/v1/me/keys", Some(body), validated).await
+    }
+
+    async fn call<T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: reqwest::Method,
+        path: &'static str,
+        body: Option<serde_json::Value>,
+        validated: Option<oneshot::Sender<()>>,
+    ) -> Result<T> {
+        let Some(runtime) = self.inner.runtime.0.as_ref() else {
+            return Err(Error::Network("network runtime stopped".to_owned()));
+        };
+        let inner = Arc::clone(&self.inner);
+        runtime
+            .spawn(async move { inner.call_with_retries(method, path, body, validated).await })
+            .await
+            .map_err(|e| Error::Network(format!("request task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    async fn call_with_retries<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &'static str,
+        body: Option<serde_json::Value>,
+        mut validated: Option<oneshot::Sender<()>>,
+    ) -> Result<T> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut backoff = self.config.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(method.clone(), &url, body.as_ref(), &mut validated).await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Final(error)) => return Err(error),
+                Err(Attempt::Retry(why)) if attempt >= self.config.attempts.max(1) => {
+                    warn!(path, attempt, "giving up: {why}");
+                    return Err(Error::Network(why));
+                }
+                Err(Attempt::Retry(why)) => {
+                    debug!(path, attempt, backoff_ms = backoff.as_millis() as u64, "retrying: {why}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        validated: &mut Option<oneshot::Sender<()>>,
+    ) -> std::result::Result<T, Attempt> {
+        let token = self.token.read().map(|t| t.clone()).unwrap_or_default();
+        let mut request = self.http.request(method, url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request.send().await.map_err(|e| Attempt::Retry(describe(&e)))?;
+        let status = response.status();
+        if status.is_success()
+            && let Some(validated) = validated.take()
+        {
+            let _ = validated.send(());
+        }
+        let bytes = response.bytes().await.map_err(|e| Attempt::Retry(describe(&e)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| Attempt::Final(Error::InvalidResponse(e.to_string())));
+        }
+        if status.is_server_error() {
+            return Err(Attempt::Retry(format!("server error {status}")));
+        }
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => (body.error.code, body.error.message),
+            Err(_) => ("http_error".to_owned(), format!("HTTP {status}")),
+        };
+        Err(Attempt::Final(Error::from_cloud(status.as_u16(), code, message)))
+    }
+}
+
+enum Attempt {
+    Retry(String),
+    Final(Error),
+}
+
+/// A reqwest error for logs and the app: reqwest never prints headers, so the token stays out.
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {error}")
+}

@@ -1,0 +1,164 @@
+//! The SDK's one error type. Apps switch on [`Error::category`] to decide what to show (a
+//! settings link for Bluetooth, "contact your community manager" for access, "retry" for network)
+//! and may show [`Error::hint`] as is.
+
+use mobile_access_protocol::Reason;
+
+/// What an app can do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCategory {
+    /// The member's rights: no access group, not confirmed, module off, suspended. Only the
+    /// operator can fix it.
+    Access,
+    /// The cloud could not be reached or answered badly; retrying may help.
+    Network,
+    /// Bluetooth is off, not allowed, or missing; the user can fix the first two in settings.
+    Bluetooth,
+    /// No reader was found, it refused, or the exchange with it failed.
+    Reader,
+    /// A tap while another is running, a cancel, or a phase that ran out of time.
+    Flow,
+    /// Secure storage or the device key failed; a bug or a broken device.
+    Internal,
+}
+
+/// Everything that can go wrong in the SDK.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The member has no access group, so no door to open.
+    #[error("you have no access group yet; ask your community manager for access")]
+    NoAccessGroup,
+    /// The member is not confirmed for the branded app (the integration's unlock method).
+    #[error("your account is not confirmed for this app yet; ask your community manager")]
+    NotConfirmed,
+    /// Mobile access is switched off for the organization.
+    #[error("mobile access is not enabled for your workspace")]
+    ModuleDisabled,
+    /// The member's mobile key was suspended by an administrator.
+    #[error("your mobile key is suspended; ask your community manager")]
+    CredentialSuspended,
+    /// The session token was refused: the app must sign the member in again.
+    #[error("your session has expired; sign in again")]
+    Unauthorized,
+    /// Any other refusal from the cloud, with its stable code.
+    #[error("the access service refused the request: {message} ({code})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The cloud's stable error code.
+        code: String,
+        /// The cloud's message.
+        message: String,
+    },
+    /// The cloud could not be reached, or kept failing (after retries).
+    #[error("cannot reach the access service: {0}")]
+    Network(String),
+    /// The cloud's answer could not be understood.
+    #[error("unexpected answer from the access service: {0}")]
+    InvalidResponse(String),
+    /// Bluetooth is switched off.
+    #[error("Bluetooth is off; switch it on to open doors")]
+    BluetoothOff,
+    /// The app is not allowed to use Bluetooth.
+    #[error("this app is not allowed to use Bluetooth; allow it in Settings")]
+    BluetoothUnauthorized,
+    /// This device has no usable Bluetooth LE adapter.
+    #[error("Bluetooth LE is not available on this device")]
+    BluetoothUnavailable,
+    /// Another Bluetooth failure (connection lost, write failed).
+    #[error("Bluetooth failure: {0}")]
+    Bluetooth(String),
+    /// No reader of a door this key opens was found nearby.
+    #[error("no door reader found nearby")]
+    NoReaderFound,
+    /// The reader refused without proving it (a clear rejection): a hint, not a verdict.
+    #[error("the reader refused: {0}")]
+    ReaderRefused(Reason),
+    /// The reader could not prove it is a genuine reader of the organization.
+    #[error("the reader is not genuine: {0}")]
+    ReaderNotGenuine(String),
+    /// The exchange with the reader failed (bad or unauthentic bytes).
+    #[error("the exchange with the reader failed: {0}")]
+    Exchange(String),
+    /// A tap arrived while another tap was running.
+    #[error("already unlocking")]
+    Busy,
+    /// The app cancelled the tap.
+    #[error("cancelled")]
+    Cancelled,
+    /// A phase ran out of time.
+    #[error("{phase} timed out")]
+    Timeout {
+        /// The phase that timed out.
+        phase: crate::Phase,
+    },
+    /// The app's secure storage failed.
+    #[error("secure storage failed: {0}")]
+    Storage(String),
+    /// The device key could not sign.
+    #[error("device key failed: {0}")]
+    DeviceKey(String),
+}
+
+impl Error {
+    /// What kind of problem this is, for the app's UI.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Error::NoAccessGroup
+            | Error::NotConfirmed
+            | Error::ModuleDisabled
+            | Error::CredentialSuspended
+            | Error::Unauthorized
+            | Error::Refused { .. } => ErrorCategory::Access,
+            Error::Network(_) | Error::InvalidResponse(_) => ErrorCategory::Network,
+            Error::BluetoothOff | Error::BluetoothUnauthorized | Error::BluetoothUnavailable | Error::Bluetooth(_) => {
+                ErrorCategory::Bluetooth
+            }
+            Error::NoReaderFound | Error::ReaderRefused(_) | Error::ReaderNotGenuine(_) | Error::Exchange(_) => {
+                ErrorCategory::Reader
+            }
+            Error::Busy | Error::Cancelled | Error::Timeout { .. } => ErrorCategory::Flow,
+            Error::Storage(_) | Error::DeviceKey(_) => ErrorCategory::Internal,
+        }
+    }
+
+    /// True if trying again later (without anything else changing) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Network(_)
+                | Error::Bluetooth(_)
+                | Error::NoReaderFound
+                | Error::Exchange(_)
+                | Error::Timeout { .. }
+                | Error::ReaderRefused(_)
+        )
+    }
+
+    /// The cloud's error codes mapped to the errors an app switches on.
+    pub(crate) fn from_cloud(status: u16, code: String, message: String) -> Self {
+        match (status, code.as_str()) {
+            (401, _) => Error::Unauthorized,
+            (_, "no_access_group") => Error::NoAccessGroup,
+            (_, "not_confirmed") => Error::NotConfirmed,
+            (_, "module_disabled") => Error::ModuleDisabled,
+            (_, "credential_suspended") => Error::CredentialSuspended,
+            _ => Error::Refused { status, code, message },
+        }
+    }
+}
+
+impl From<mobile_access_protocol::Error> for Error {
+    fn from(error: mobile_access_protocol::Error) -> Self {
+        use mobile_access_protocol::Error as P;
+        match error {
+            P::UnverifiedRejection(reason) => Error::ReaderRefused(reason),
+            P::ReaderNotGenuine(why) => Error::ReaderNotGenuine(why.to_owned()),
+            P::Signer(why) => Error::DeviceKey(why),
+            other => Error::Exchange(other.to_string()),
+        }
+    }
+}
+
+/// Result alias for the SDK.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

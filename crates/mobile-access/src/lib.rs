@@ -1,0 +1,26 @@
+//! The mobile-access SDK core: what the iOS and Android apps link (through the uniffi bindings)
+//! and what the desktop harness drives.
+//!
+//! The [`KeyButton`] is the product: one tap validates the member's rights and downloads a key
+//! when none is cached, finds the nearest reader of a door the key opens, waits for the phone to
+//! be tapped on readers that need it, runs the unlock exchange and reports every step as a
+//! [`KeyButtonState`]. Later taps need no network at all.
+
+mod button;
+mod cloud;
+mod error;
+mod keyring;
+mod state;
+mod storage;
+mod unlock;
+
+pub use button::{KeyButton, KeyButtonConfig, Screen, StateListener, TapOutcome, TapReport};
+pub use cloud::{AccessInfo, CloudClient, CloudConfig, DoorInfo, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor};
+pub use error::{Error, ErrorCategory, Result};
+pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
+pub use state::{KeyButtonState, Phase, PhaseTimings};
+pub use storage::{FileStorage, MemoryStorage, SecureStorage};
+pub use unlock::{ExchangeKind, Timeouts};
+
+/// The BLE layer, re-exported so apps and the harness pick a radio without another dependency.
+pub use mobile_access_ble as ble;

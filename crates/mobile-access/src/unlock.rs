@@ -1,0 +1,250 @@
+//! The radio half of a tap: find the nearest reader of a door the keys open, wait for the phone
+//! to be close enough where the reader needs a tap, connect, and run the unlock exchange (fast
+//! where a full one left a secret, full otherwise).
+
+use std::time::Duration;
+
+use mobile_access_ble::{Central, PeripheralId, ScanFilter, channel::MessageChannel};
+use mobile_access_protocol::{
+    Advertisement, Credential, ReaderId, Reason,
+    phone::{FastExchange, FullExchange},
+};
+use ring::rand::SystemRandom;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span};
+
+use crate::{
+    Error, KeyButtonState, Phase, Result,
+    keyring::{Keyring, Keys, KnownReader, SharedSigner},
+};
+
+/// How long each radio phase may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Validating and downloading a key (network, all retries included).
+    pub key: Duration,
+    /// Finding a reader of one of the member's doors.
+    pub scan: Duration,
+    /// Waiting for the phone to be tapped on a tap-mode reader.
+    pub tap: Duration,
+    /// Connecting (MTU exchange and GATT discovery included).
+    pub connect: Duration,
+    /// The whole unlock exchange.
+    pub exchange: Duration,
+    /// After the first reader is seen, how long to keep listening for a nearer one. Readers
+    /// advertise every 20–100 ms, so 60 ms hears each nearby reader at least once in most cases
+    /// while adding little to a tap.
+    pub ranking_window: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            key: Duration::from_secs(30),
+            scan: Duration::from_secs(10),
+            tap: Duration::from_secs(30),
+            connect: Duration::from_secs(10),
+            exchange: Duration::from_secs(5),
+            ranking_window: Duration::from_millis(60),
+        }
+    }
+}
+
+/// The reader chosen for a tap.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub reader: KnownReader,
+    pub peripheral: PeripheralId,
+    pub advertisement: Advertisement,
+}
+
+/// Which exchange opened (or refused) the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeKind {
+    /// First meeting with this reader.
+    Full,
+    /// A later tap, symmetric only.
+    Fast,
+}
+
+/// A proven answer from the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub reason: Reason,
+    pub kind: ExchangeKind,
+}
+
+fn ble_error(error: mobile_access_ble::Error) -> Error {
+    use mobile_access_ble::Error as B;
+    match error {
+        B::AdapterOff => Error::BluetoothOff,
+        B::Unauthorized => Error::BluetoothUnauthorized,
+        B::Unavailable(_) => Error::BluetoothUnavailable,
+        B::Framing(protocol) => Error::from(protocol),
+        other => Error::Bluetooth(other.to_string()),
+    }
+}
+
+async fn within<T>(phase: Phase, limit: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(limit, work).await.unwrap_or(Err(Error::Timeout { phase }))
+}
+
+/// What one tap works with at the door.
+pub(crate) struct Door<'a> {
+    pub central: &'a dyn Central,
+    pub keys: &'a Keys,
+    pub keyring: &'a Keyring,
+    pub signer: &'a SharedSigner,
+    pub timeouts: &'a Timeouts,
+}
+
+impl Door<'_> {
+    /// Scans for the member's readers and returns the nearest, once the phone is close enough for
+    /// it. `report` receives `Searching` and `TapRequired` as they happen.
+    pub(crate) async fn find_reader(&self, report: &(dyn Fn(KeyButtonState) + Send + Sync)) -> Result<Target> {
+        let Door { central, keys, timeouts, .. } = *self;
+        central.adapter_state().await.ready().map_err(ble_error)?;
+        report(KeyButtonState::Searching);
+        let mut scan = central.scan(ScanFilter::readers()).await.map_err(ble_error)?;
+        let result = async {
+            let (mut best, mut best_rssi) = within(Phase::Scan, timeouts.scan, async {
+                loop {
+                    let event = scan.next().await.ok_or(Error::NoReaderFound)?;
+                    if let Some(target) = ours(keys, &event) {
+                        return Ok((target, event.rssi));
+                    }
+                }
+            })
+            .await
+            .map_err(|e| if matches!(e, Error::Timeout { .. }) { Error::NoReaderFound } else { e })?;
+            // Listen a little longer for a nearer reader, unless it is our only one.
+            let deadline = Instant::now() + timeouts.ranking_window;
+            while keys.readers().len() > 1 {
+                let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
+                if let Some(target) = ours(keys, &event)
+                    && path_loss(&target.advertisement, event.rssi) < path_loss(&best.advertisement, best_rssi)
+                {
+                    (best, best_rssi) = (target, event.rssi);
+                }
+            }
+            debug!(reader = %best.reader.id, rssi = best_rssi, tap = best.reader.tap, "nearest reader");
+            if best.reader.tap && best_rssi < i16::from(best.advertisement.tap_rssi_threshold) {
+                report(KeyButtonState::TapRequired);
+                best = within(Phase::Scan, timeouts.tap, async {
+                    loop {
+                        let event = scan.next().await.ok_or(Error::NoReaderFound)?;
+                        if let Some(target) = ours(keys, &event)
+                            && target.reader.id == best.reader.id
+                            && event.rssi >= i16::from(target.advertisement.tap_rssi_threshold)
+                        {
+                            return Ok(target);
+                        }
+                    }
+                })
+                .await?;
+            }
+            Ok(best)
+        }
+        .await;
+        let _ = central.stop_scan().await;
+        result
+    }
+
+    /// Connects to `target` and runs the exchange: fast with a matching secret (falling back to full
+    /// if the reader no longer knows the phone), full otherwise.
+    pub(crate) async fn exchange(
+        &self,
+        target: &Target,
+        credential: &Credential,
+        connected: &(dyn Fn() + Send + Sync),
+    ) -> Result<(Answer, Duration, Duration)> {
+        let Door { central, keyring, timeouts, .. } = *self;
+        let rng = SystemRandom::new();
+        let started = Instant::now();
+        let link = within(Phase::Connect, timeouts.connect, async {
+            central.connect(&target.peripheral).await.map_err(ble_error)
+        })
+        .instrument(info_span!("connect", reader = %target.reader.id))
+        .await?;
+        let connect_time = started.elapsed();
+        connected();
+        let started = Instant::now();
+        let fast = keyring
+            .fast_secret(target.reader.id)?
+            .and_then(|secret| FastExchange::start(&secret, credential, &target.advertisement, &rng).ok());
+        let answer = within(Phase::Exchange, timeouts.exchange, async {
+            if let Some((exchange, request)) = fast {
+                let mut channel = MessageChannel::open(link, &request).await.map_err(ble_error)?;
+                let reply = channel.receive().await.map_err(ble_error)?;
+                match exchange.on_result(&reply) {
+                    Ok(reason) => {
+                        let _ = channel.close().await;
+                        return Ok(Answer { reason, kind: ExchangeKind::Fast });
+                    }
+                    Err(mobile_access_protocol::Error::UnverifiedRejection(
+                        why @ (Reason::UnknownSession | Reason::StaleNonce | Reason::Replay),
+                    )) => {
+                        info!(reader = %target.reader.id, %why, "fast exchange refused; running a full one");
+                        keyring.set_fast_secret(target.reader.id, None)?;
+                        let answer = self.full(&mut channel, None, target.reader.id, credential, &rng).await;
+                        let _ = channel.close().await;
+                        return answer;
+                    }
+                    Err(other) => {
+                        let _ = channel.close().await;
+                        return Err(other.into());
+                    }
+                }
+            }
+            let (exchange, hello) = FullExchange::start(target.reader.id, &rng)?;
+            let mut channel = MessageChannel::open(link, &hello).await.map_err(ble_error)?;
+            let answer = self.full(&mut channel, Some(exchange), target.reader.id, credential, &rng).await;
+            let _ = channel.close().await;
+            answer
+        })
+        .instrument(info_span!("exchange", reader = %target.reader.id))
+        .await?;
+        Ok((answer, connect_time, started.elapsed()))
+    }
+
+    /// The full exchange on an open channel; `started` is set when the hello already went out.
+    async fn full(
+        &self,
+        channel: &mut MessageChannel,
+        started: Option<FullExchange>,
+        reader: ReaderId,
+        credential: &Credential,
+        rng: &SystemRandom,
+    ) -> Result<Answer> {
+        let Door { keys, keyring, signer, .. } = *self;
+        let exchange = match started {
+            Some(exchange) => exchange,
+            None => {
+                let (exchange, hello) = FullExchange::start(reader, rng)?;
+                channel.send(&hello).await.map_err(ble_error)?;
+                exchange
+            }
+        };
+        let reader_hello = channel.receive().await.map_err(ble_error)?;
+        let (awaiting, auth) = exchange.on_reader_hello(&reader_hello, keys.trust(), credential, signer.as_ref())?;
+        channel.send(&auth).await.map_err(ble_error)?;
+        let result = channel.receive().await.map_err(ble_error)?;
+        let outcome = awaiting.on_result(&result)?;
+        if outcome.fast_secret.is_some() {
+            keyring.set_fast_secret(reader, outcome.fast_secret)?;
+        }
+        Ok(Answer { reason: outcome.reason, kind: ExchangeKind::Full })
+    }
+}
+
+/// The reader behind a scan event, if it is one of the member's and its advertisement decodes.
+fn ours(keys: &Keys, event: &mobile_access_ble::ScanEvent) -> Option<Target> {
+    let advertisement = event.advertisement().ok()?;
+    let reader = keys.reader(advertisement.reader)?.clone();
+    Some(Target { reader, peripheral: event.peripheral.clone(), advertisement })
+}
+
+/// Estimated path loss (dB): lower is nearer, whatever each reader's transmit power.
+fn path_loss(advertisement: &Advertisement, rssi: i16) -> i16 {
+    i16::from(advertisement.tx_power) - rssi
+}
