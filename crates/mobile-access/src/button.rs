@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
-    AccessInfo, CloudClient, CloudConfig, Error, KeyButtonState, Phase, PhaseTimings, Result,
+    AccessInfo, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result,
     keyring::{Keyring, Keys, SharedSigner, software_device_key},
     storage::SecureStorage,
     unlock::{Door, ExchangeKind, Timeouts},
@@ -332,19 +332,17 @@ impl KeyButton {
         }
     }
 
-    /// Validating and downloading in one request, under the key phase's timeout.
+    /// Validating and downloading in one request (its time limit is the cloud client's, in real
+    /// time: see [`crate::CloudConfig::call_timeout`]).
     async fn fetch_keys_for_tap(&self) -> Result<Keys> {
         self.set_state(KeyButtonState::Validating);
         let (validated, accepted) = tokio::sync::oneshot::channel();
-        let download = async {
-            let (keys, ()) = tokio::join!(self.download_keys_reporting(Some(validated)), async {
-                if accepted.await.is_ok() {
-                    self.set_state(KeyButtonState::DownloadingKey);
-                }
-            });
-            keys
-        };
-        tokio::time::timeout(self.timeouts.key, download).await.unwrap_or(Err(Error::Timeout { phase: Phase::Key }))
+        let (keys, ()) = tokio::join!(self.download_keys_reporting(Some(validated)), async {
+            if accepted.await.is_ok() {
+                self.set_state(KeyButtonState::DownloadingKey);
+            }
+        });
+        keys
     }
 }
 

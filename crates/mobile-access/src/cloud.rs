@@ -31,16 +31,20 @@ pub struct CloudConfig {
     pub attempts: u32,
     /// First backoff; doubles after each failed attempt.
     pub backoff: Duration,
+    /// Limit for one call, all attempts and backoffs included. Enforced on the network runtime,
+    /// in real time, whatever clock the caller runs on.
+    pub call_timeout: Duration,
 }
 
 impl CloudConfig {
-    /// Defaults: 10 s per request, 4 attempts, 200 ms first backoff.
+    /// Defaults: 10 s per request, 4 attempts, 200 ms first backoff, 30 s per call.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
             request_timeout: Duration::from_secs(10),
             attempts: 4,
             backoff: Duration::from_millis(200),
+            call_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -254,8 +258,13 @@ impl CloudClient {
             return Err(Error::Network("network runtime stopped".to_owned()));
         };
         let inner = Arc::clone(&self.inner);
+        let limit = inner.config.call_timeout;
         runtime
-            .spawn(async move { inner.call_with_retries(method, path, body, validated).await })
+            .spawn(async move {
+                tokio::time::timeout(limit, inner.call_with_retries(method, path, body, validated))
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Network(format!("no answer within {} s", limit.as_secs()))))
+            })
             .await
             .map_err(|e| Error::Network(format!("request task failed: {e}")))?
     }

@@ -21,8 +21,6 @@ use crate::{
 /// How long each radio phase may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Validating and downloading a key (network, all retries included).
-    pub key: Duration,
     /// Finding a reader of one of the member's doors.
     pub scan: Duration,
     /// Waiting for the phone to be tapped on a tap-mode reader.
@@ -40,7 +38,6 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            key: Duration::from_secs(30),
             scan: Duration::from_secs(10),
             tap: Duration::from_secs(30),
             connect: Duration::from_secs(10),
