@@ -1,0 +1,2 @@
+//! Placeholder replaced by the cloud benchmark.
+fn main() {}
