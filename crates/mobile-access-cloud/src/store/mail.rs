@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 
 use super::{
-    RowExt, Store,
+    Backend, RowExt, Store,
     audit::{next_cursor, sequence_cursor},
     bulk::{Param, insert_rows},
     now,
@@ -31,7 +31,13 @@ fn body_context(org_id: &str) -> String {
 }
 
 /// Queues `mails` for `org_id` in the caller's transaction.
-pub(super) async fn queue(conn: &mut AnyConnection, master: &MasterKey, org_id: &str, mails: &[Mail]) -> Result<()> {
+pub(super) async fn queue(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    master: &MasterKey,
+    org_id: &str,
+    mails: &[Mail],
+) -> Result<()> {
     let at = i64::from(now());
     let context = body_context(org_id);
     let rows = mails
@@ -48,7 +54,8 @@ pub(super) async fn queue(conn: &mut AnyConnection, master: &MasterKey, org_id: 
             ])
         })
         .collect::<Result<Vec<_>>>()?;
-    insert_rows(conn, "outbox (org_id, member_id, kind, recipient, subject, body_sealed, created_at)", rows).await
+    insert_rows(conn, backend, "outbox (org_id, member_id, kind, recipient, subject, body_sealed, created_at)", rows)
+        .await
 }
 
 impl Store {

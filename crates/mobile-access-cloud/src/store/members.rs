@@ -13,8 +13,8 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::{
-    Actor, RowExt, Store, audit,
-    bulk::{Param, insert_rows, insert_rows_with},
+    Actor, Backend, RowExt, Store, audit,
+    bulk::{Param, insert_rows, insert_rows_with, placeholder, placeholders},
     flag,
     mail::{self, Mail},
     now, tokens,
@@ -33,6 +33,8 @@ pub const MAX_MEMBERS_PER_SYNC: usize = 100_000;
 /// Ids per `IN (...)` list.
 const IN_CHUNK: usize = 500;
 const MIN_PASSWORD_LEN: usize = 8;
+/// Members created by one sync from which PostgreSQL's statistics are refreshed.
+const BULK_ANALYZE_THRESHOLD: u32 = 1_000;
 
 /// What the sync needs to know about an existing member.
 struct Existing {
@@ -69,10 +71,6 @@ fn check_member(member: &SyncedMember) -> Result<()> {
         return Err(Error::invalid(format!("member {external_id:?}: email is not an email address")));
     }
     Ok(())
-}
-
-fn in_list(start: usize, count: usize) -> String {
-    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The welcome mail, carrying the invitation token when the user must confirm.
@@ -141,9 +139,9 @@ impl Store {
             .await?;
         let settings = self.organization_in(&mut tx, org_id).await?;
         let external_ids: Vec<&str> = sync.members.iter().map(|m| m.external_id.trim()).collect();
-        let existing = existing_members(&mut tx, org_id, &external_ids).await?;
+        let existing = existing_members(&mut tx, self.backend, org_id, &external_ids).await?;
         let ids: Vec<&str> = existing.values().map(|e| e.id.as_str()).collect();
-        let current_groups = member_groups(&mut tx, &ids).await?;
+        let current_groups = member_groups(&mut tx, self.backend, &ids).await?;
 
         let group_names: HashMap<&String, &String> = groups.iter().map(|(name, id)| (id, name)).collect();
         let at = i64::from(now());
@@ -216,6 +214,7 @@ impl Store {
 
         insert_rows(
             &mut tx,
+            self.backend,
             "members (id, org_id, external_id, name, email, status, managed, invitation_hash, created_at, updated_at)",
             std::mem::take(&mut plan.inserts),
         )
@@ -238,6 +237,7 @@ impl Store {
         }
         insert_rows_with(
             &mut tx,
+            self.backend,
             "member_access_groups (member_id, group_id, granted_at)",
             "ON CONFLICT DO NOTHING",
             std::mem::take(&mut plan.grants),
@@ -246,10 +246,15 @@ impl Store {
         for id in &plan.removals {
             sqlx::query("DELETE FROM members WHERE id = $1").bind(id).execute(&mut *tx).await?;
         }
-        mail::queue(&mut tx, &self.master, org_id, &plan.mails).await?;
+        mail::queue(&mut tx, self.backend, &self.master, org_id, &plan.mails).await?;
         let detail = serde_json::to_value(&plan.report).unwrap_or_default();
         audit::record(&mut tx, org_id, actor, "members.synced", org_id, detail).await?;
         tx.commit().await?;
+        if self.backend == Backend::Postgres && plan.report.created >= BULK_ANALYZE_THRESHOLD {
+            // A bulk load leaves the planner believing the tables are as small as before, and
+            // the next sync's IN-list lookups then scan instead of using the unique index.
+            sqlx::query("ANALYZE members, member_access_groups").execute(&self.pool).await?;
+        }
         Ok(plan.report)
     }
 
@@ -340,7 +345,7 @@ impl Store {
             let sql = format!(
                 "SELECT mg.member_id, g.name FROM member_access_groups mg JOIN access_groups g ON g.id = mg.group_id \
                  WHERE mg.member_id IN ({}) ORDER BY g.name",
-                in_list(1, chunk.len())
+                placeholders(self.backend, 1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for id in chunk {
@@ -470,7 +475,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let mail = welcome_mail(&organization.name, member_id, &user.name, &user.email, Some(&token));
-        mail::queue(&mut tx, &self.master, org_id, &[mail]).await?;
+        mail::queue(&mut tx, self.backend, &self.master, org_id, &[mail]).await?;
         audit::record(&mut tx, org_id, actor, "invitation.sent", member_id, json!({})).await?;
         tx.commit().await?;
         Ok(())
@@ -479,14 +484,16 @@ impl Store {
 
 async fn existing_members(
     conn: &mut AnyConnection,
+    backend: Backend,
     org_id: &str,
     external_ids: &[&str],
 ) -> Result<HashMap<String, Existing>> {
     let mut found = HashMap::with_capacity(external_ids.len());
     for chunk in external_ids.chunks(IN_CHUNK) {
         let sql = format!(
-            "SELECT id, external_id, name, email FROM members WHERE org_id = $1 AND external_id IN ({})",
-            in_list(2, chunk.len())
+            "SELECT id, external_id, name, email FROM members WHERE org_id = {} AND external_id IN ({})",
+            placeholder(backend, 1),
+            placeholders(backend, 2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(org_id);
         for id in chunk {
@@ -502,12 +509,16 @@ async fn existing_members(
     Ok(found)
 }
 
-async fn member_groups(conn: &mut AnyConnection, member_ids: &[&str]) -> Result<HashMap<String, HashSet<String>>> {
+async fn member_groups(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    member_ids: &[&str],
+) -> Result<HashMap<String, HashSet<String>>> {
     let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
     for chunk in member_ids.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT member_id, group_id FROM member_access_groups WHERE member_id IN ({})",
-            in_list(1, chunk.len())
+            placeholders(backend, 1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for id in chunk {
