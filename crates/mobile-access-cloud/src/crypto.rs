@@ -179,6 +179,21 @@ mod tests {
         assert_ne!(key.seal("org:1", b"seed").unwrap(), sealed, "nonces are random");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_plaintext_round_trips_and_any_tampering_is_detected(
+            plaintext in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            flip in proptest::prelude::any::<usize>(),
+        ) {
+            let key = MasterKey::from_bytes([9; 32]);
+            let mut sealed = key.seal("ctx", &plaintext).unwrap();
+            proptest::prop_assert_eq!(key.open("ctx", &sealed).unwrap(), plaintext);
+            let index = flip % sealed.len();
+            sealed[index] ^= 0x01;
+            proptest::prop_assert!(key.open("ctx", &sealed).is_err());
+        }
+    }
+
     #[test]
     fn passwords_verify_only_when_equal() {
         let stored = hash_password("correct horse").unwrap();

@@ -42,6 +42,25 @@ fn nibble(c: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let text = super::encode(&bytes);
+            prop_assert_eq!(text.len(), bytes.len() * 2);
+            prop_assert!(text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+            prop_assert_eq!(super::decode(&text), Some(bytes.clone()));
+            prop_assert_eq!(super::decode(&text.to_uppercase()), Some(bytes));
+        }
+
+        #[test]
+        fn decode_never_panics_and_accepts_only_hex(text in "\\PC{0,64}") {
+            let valid = text.len() % 2 == 0 && text.bytes().all(|c| c.is_ascii_hexdigit());
+            prop_assert_eq!(super::decode(&text).is_some(), valid);
+        }
+    }
+
     #[test]
     fn round_trips_and_rejects_garbage() {
         let bytes = [0x00, 0x7f, 0x80, 0xff];
