@@ -1,0 +1,198 @@
+//! `cargo bench -p mobile-access-cloud`: the cloud's throughput on SQLite and PostgreSQL side by
+//! side (PostgreSQL when `DATABASE_URL` points at one), over real HTTP on loopback.
+//!
+//! - credentials issued per second through `POST /v1/me/keys` (rights check, signing, device
+//!   binding, audit entry), and its ratio to the bare Ed25519 signing rate of this machine;
+//! - the time to sync 100 000 members with their access groups through
+//!   `PUT /v1/integration/members` (10 calls of 10 000), and to re-sync them unchanged.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use mobile_access_cloud::Backend;
+use mobile_access_protocol::{
+    CredentialBody, CredentialId, DeviceSigner, KeyId, LockId, MemberId, OrgId, OrganizationKey, SoftwareDeviceKey,
+    Timestamp, Validity,
+};
+use serde_json::{Value, json};
+use support::{AFTER_DECEMBER_2023, Cloud, device};
+
+const CONCURRENCY: usize = 8;
+
+/// How much to measure: `cargo bench` passes `--bench` and gets the real figures; `cargo test
+/// --all-targets` runs this binary too, and then a small smoke run only checks it works.
+#[derive(Clone, Copy)]
+struct Scale {
+    members: usize,
+    batch: usize,
+    issue_for: Duration,
+}
+
+impl Scale {
+    fn from_args() -> Self {
+        if std::env::args().any(|a| a == "--bench") {
+            Self { members: 100_000, batch: 10_000, issue_for: Duration::from_secs(3) }
+        } else {
+            Self { members: 2_000, batch: 1_000, issue_for: Duration::from_millis(300) }
+        }
+    }
+}
+
+/// Credentials signed per second by `OrganizationKey::issue` alone (encoding + Ed25519).
+fn bare_signing_rate(scale: Scale) -> f64 {
+    let rng = ring::rand::SystemRandom::new();
+    let key = OrganizationKey::generate(OrgId([1; 8]), &rng).unwrap();
+    let device = SoftwareDeviceKey::generate(&rng).unwrap();
+    let body = CredentialBody {
+        id: CredentialId([7; 16]),
+        org: OrgId([0; 8]),
+        org_key: KeyId([0; 4]),
+        member: MemberId([3; 16]),
+        device_key: device.public_key(),
+        validity: Validity { not_before: Timestamp(1), not_after: Timestamp(86_401) },
+        revocation_epoch: 0,
+        locks: vec![LockId(1), LockId(2), LockId(3)],
+    };
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < scale.issue_for {
+        for _ in 0..100 {
+            std::hint::black_box(key.issue(body.clone()).unwrap());
+        }
+        n += 100;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Figures {
+    issued_per_sec: f64,
+    p50_ms: f64,
+    sync_secs: f64,
+    resync_secs: f64,
+}
+
+async fn measure(backend: Backend, scale: Scale) -> Figures {
+    let cloud = Cloud::start(backend).await;
+    let org = cloud.org("Bench", AFTER_DECEMBER_2023, None).await;
+    let (admin, integration) = (&org.admin_token, &org.integration_token);
+    let mut doors = Vec::new();
+    for i in 0..3 {
+        doors.push(cloud.door_with_reader(admin, &format!("Door {i}"), "tap").await.0);
+    }
+    let door_refs: Vec<&str> = doors.iter().map(String::as_str).collect();
+    for g in 0..5 {
+        cloud.group(admin, &format!("Group {g}"), &door_refs).await;
+    }
+
+    // Issuance: CONCURRENCY members, each phone asking again and again.
+    let mut tokens = Vec::new();
+    for i in 0..CONCURRENCY {
+        tokens.push(cloud.member(integration, &format!("issuer{i}"), &["Group 0"]).await);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let http = cloud.http.clone();
+            let url = cloud.url("/v1/me/keys");
+            tokio::spawn(async move {
+                let (_, public) = device();
+                let mut latencies = Vec::new();
+                let mut issued = 0usize;
+                while started.elapsed() < scale.issue_for {
+                    let t = Instant::now();
+                    let reply = http.post(&url).bearer_auth(&token).json(&json!({"device_public_key": public}));
+                    let body: Value = reply.send().await.unwrap().json().await.unwrap();
+                    issued += body["credentials"].as_array().unwrap().len();
+                    latencies.push(t.elapsed());
+                }
+                (issued, latencies)
+            })
+        })
+        .collect();
+    let mut issued = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (n, l) = task.await.unwrap();
+        issued += n;
+        latencies.extend(l);
+    }
+    let issued_per_sec = issued as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p50_ms = latencies[latencies.len() / 2].as_secs_f64() * 1e3;
+
+    // Sync: 100 000 members, each in one or two of the five groups.
+    let members: Vec<Value> = (0..scale.members)
+        .map(|i| {
+            let groups: Vec<String> = if i % 2 == 0 {
+                vec![format!("Group {}", i % 5)]
+            } else {
+                vec!["Group 0".into(), format!("Group {}", 1 + i % 4)]
+            };
+            json!({"external_id": format!("member-{i:06}"), "name": format!("Member {i}"),
+                   "email": format!("member{i}@example.com"), "access_groups": groups})
+        })
+        .collect();
+    let mut sync_secs = 0.0;
+    let mut resync_secs = 0.0;
+    for (pass, total) in [(0, &mut sync_secs), (1, &mut resync_secs)] {
+        let started = Instant::now();
+        for (i, chunk) in members.chunks(scale.batch).enumerate() {
+            let report = cloud.put(integration, "/v1/integration/members", json!({"members": chunk})).await.ok();
+            let key = if pass == 0 { "created" } else { "unchanged" };
+            assert_eq!(report[key].as_u64(), Some(chunk.len() as u64));
+            eprint!("\r  {backend:?} sync pass {}: {} / {}", pass + 1, (i + 1) * scale.batch, scale.members);
+        }
+        *total = started.elapsed().as_secs_f64();
+        eprintln!(" in {:.2} s", *total);
+    }
+    cloud.finish().await;
+    Figures { issued_per_sec, p50_ms, sync_secs, resync_secs }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let scale = Scale::from_args();
+    let signing = bare_signing_rate(scale);
+    let mut rows = Vec::new();
+    for backend in support::backends() {
+        eprintln!("measuring {backend:?}…");
+        rows.push((backend, runtime.block_on(measure(backend, scale))));
+    }
+    println!();
+    println!("bare credential signing (OrganizationKey::issue, 3 locks): {signing:.0} /s");
+    println!(
+        "{:<10} {:>16} {:>14} {:>12} {:>22} {:>22}",
+        "backend",
+        "issued/s (HTTP)",
+        "÷ bare signing",
+        "p50 ms",
+        format!("sync {}k members (s)", scale.members / 1000),
+        "re-sync unchanged (s)"
+    );
+    for (backend, f) in &rows {
+        println!(
+            "{:<10} {:>16.0} {:>13.1}% {:>12.2} {:>22.2} {:>22.2}",
+            format!("{backend:?}"),
+            f.issued_per_sec,
+            100.0 * f.issued_per_sec / signing,
+            f.p50_ms,
+            f.sync_secs,
+            f.resync_secs
+        );
+    }
+    if rows.len() < 2 {
+        println!("(PostgreSQL skipped: set DATABASE_URL=postgres://… to measure it side by side)");
+    }
+    println!(
+        "{CONCURRENCY} concurrent phones for {:.1} s; sync in calls of {} members",
+        scale.issue_for.as_secs_f64(),
+        scale.batch
+    );
+    if scale.members < 100_000 {
+        println!("(smoke run under cargo test: run `cargo bench -p mobile-access-cloud` for the figures)");
+    }
+}

@@ -1,0 +1,565 @@
+//! The JSON the HTTP API speaks, shared by the server, the CLI and in-process callers (the SDK's
+//! tests, the desktop harness). Byte strings are lowercase hex, times Unix seconds.
+//!
+//! Request types reject unknown fields, so a misspelt setting is a 400 instead of silently
+//! ignored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Declares a string enum stored as text in the database and spoken as the same text in JSON.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// The text form (JSON and database).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parses the text form read back from the database.
+            pub fn from_db(text: &str) -> Result<Self> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(Error::Corrupt(format!(concat!("unknown ", stringify!($name), " {:?}"), other))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// How the organization's members unlock, as the workspace platform's integration setting.
+    UnlockMethod {
+        /// The access vendor's own app: users start `not_confirmed` and confirm by setting a
+        /// password through their invitation.
+        Native => "native",
+        /// The operator's branded app: users are created `confirmed` and `managed`, password
+        /// login is refused.
+        BrandedApp => "branded_app",
+    }
+);
+
+text_enum!(
+    /// Whether an access user may unlock with a mobile key.
+    MemberStatus {
+        /// Can get mobile keys.
+        Confirmed => "confirmed",
+        /// Must confirm first (native: set a password; branded app: be recreated by the integration).
+        NotConfirmed => "not_confirmed",
+    }
+);
+
+text_enum!(
+    /// How a reader decides a phone is close enough.
+    ReaderMode {
+        /// The phone must touch the reader.
+        Tap => "tap",
+        /// Anywhere in radio range.
+        Range => "range",
+    }
+);
+
+text_enum!(
+    /// The kinds of credential an access user can hold.
+    CredentialKind {
+        /// A key on a phone, bound to its device key; issued by `POST /v1/me/keys`.
+        MobileKey => "mobile_key",
+        /// A key fob; works under both unlock methods.
+        KeyFob => "key_fob",
+        /// An access card; works under both unlock methods.
+        Card => "card",
+        /// Reserved for wallet passes (Apple/Google Wallet); not issued yet.
+        WalletPass => "wallet_pass",
+    }
+);
+
+text_enum!(
+    /// Whether a credential may be used.
+    CredentialStatus {
+        /// Usable.
+        Active => "active",
+        /// Suspended by an administrator; a suspended mobile key gets no new keys.
+        Suspended => "suspended",
+    }
+);
+
+text_enum!(
+    /// Who a bearer token speaks for.
+    Role {
+        /// An administrator of one organization.
+        Admin => "admin",
+        /// The workspace platform's integration for one organization.
+        Integration => "integration",
+        /// One member.
+        Member => "member",
+    }
+);
+
+/// An organization's integration settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// How members unlock.
+    pub unlock_method: UnlockMethod,
+    /// Queue an access email each time a user gains a new access group.
+    pub invitation_mail: bool,
+    /// Queue a welcome email when a user is created (on by default under `native` only).
+    pub welcome_email: bool,
+    /// The mobile access module of the branded app.
+    pub mobile_access_enabled: bool,
+    /// Lifetime of issued mobile keys, in seconds (default 86 400, one day).
+    pub key_validity_secs: u32,
+}
+
+/// `PATCH /v1/admin/settings`: only the fields present change. Changing `unlock_method` without
+/// giving `welcome_email` also resets `welcome_email` to the new method's default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// New unlock method.
+    pub unlock_method: Option<UnlockMethod>,
+    /// New invitation mail setting.
+    pub invitation_mail: Option<bool>,
+    /// New welcome email setting.
+    pub welcome_email: Option<bool>,
+    /// New module switch.
+    pub mobile_access_enabled: Option<bool>,
+    /// New key lifetime (60 s to 30 days).
+    pub key_validity_secs: Option<u32>,
+}
+
+/// An organization's public key, which readers and phones trust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustAnchor {
+    /// Organization id (hex, 8 bytes).
+    pub org: String,
+    /// Ed25519 public key (hex, 32 bytes).
+    pub public_key: String,
+}
+
+/// An organization as its administrator sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    /// Hex, 8 bytes: the protocol's `OrgId`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// When the integration was created (decides the default unlock method).
+    pub created_at: u32,
+    /// Integration settings.
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Credentials and readers carry it; readers refuse credentials below the epoch they know.
+    pub revocation_epoch: u32,
+    /// The organization's signing key.
+    pub trust_anchor: TrustAnchor,
+}
+
+/// What creating an organization needs (CLI and library; there is no HTTP route for it).
+#[derive(Debug, Clone, Default)]
+pub struct NewOrganization {
+    /// Display name.
+    pub name: String,
+    /// When the integration was created; now if `None`. Before 2023-12-01 the default unlock
+    /// method is `native`, from then on `branded_app`.
+    pub created_at: Option<u32>,
+    /// Overrides the default unlock method.
+    pub unlock_method: Option<UnlockMethod>,
+}
+
+/// A new organization and its two tokens (shown once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedOrganization {
+    /// The organization.
+    pub organization: Organization,
+    /// Bearer token for `/v1/admin/*`.
+    pub admin_token: String,
+    /// Bearer token for `/v1/integration/*`.
+    pub integration_token: String,
+}
+
+/// `POST /v1/admin/doors`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDoor {
+    /// Display name.
+    pub name: String,
+}
+
+/// A door and the public facts of its readers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Door {
+    /// Door id (hex).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The protocol lock id (unique within the organization).
+    pub lock: u32,
+    /// Its readers.
+    pub readers: Vec<ReaderFacts>,
+}
+
+/// What a phone may know about a reader before meeting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderFacts {
+    /// Reader id (hex, 8 bytes), as the reader advertises it.
+    pub reader_id: String,
+    /// Hardware model, e.g. "Reader Pro 2.1".
+    pub model: String,
+    /// Tap or range.
+    pub mode: ReaderMode,
+    /// Whether the reader's tamper protection is on.
+    pub tamper_protection: bool,
+    /// RSSI (dBm) at tap distance.
+    pub tap_rssi_threshold: i8,
+    /// Calibrated transmit power at 1 m (dBm).
+    pub tx_power: i8,
+}
+
+/// `POST /v1/admin/doors/{door_id}/readers`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReader {
+    /// Hardware model.
+    pub model: String,
+    /// Tap or range.
+    pub mode: ReaderMode,
+    /// Tamper protection on.
+    pub tamper_protection: bool,
+    /// Default -55 dBm.
+    pub tap_rssi_threshold: Option<i8>,
+    /// Default -59 dBm.
+    pub tx_power: Option<i8>,
+    /// How long the relay holds the door open; default 5000 ms.
+    pub relay_open_ms: Option<u32>,
+}
+
+/// Everything a reader needs to be installed: the shared contract with the reader crate.
+/// `reader_key_seed` is secret and returned only here, once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provisioning {
+    /// Reader id (hex, 8 bytes).
+    pub reader_id: String,
+    /// The door's lock id.
+    pub lock: u32,
+    /// The door's name.
+    pub door_name: String,
+    /// Hardware model.
+    pub model: String,
+    /// Tap or range.
+    pub mode: ReaderMode,
+    /// RSSI at tap distance.
+    pub tap_rssi_threshold: i8,
+    /// Transmit power at 1 m.
+    pub tx_power: i8,
+    /// Tamper protection on.
+    pub tamper_protection: bool,
+    /// Relay open time.
+    pub relay_open_ms: u32,
+    /// SECRET: the reader's Ed25519 seed (hex, 32 bytes).
+    pub reader_key_seed: String,
+    /// Hex of `ReaderCertificate::encode()`.
+    pub certificate: String,
+    /// Keys the reader trusts.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// The organization's current revocation epoch.
+    pub revocation_epoch: u32,
+}
+
+impl std::fmt::Debug for Provisioning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioning")
+            .field("reader_id", &self.reader_id)
+            .field("lock", &self.lock)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/admin/access-groups`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccessGroup {
+    /// Name; what the integration assigns members by.
+    pub name: String,
+    /// Doors the group opens.
+    #[serde(default)]
+    pub door_ids: Vec<String>,
+}
+
+/// An access group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGroup {
+    /// Group id (hex).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Doors it opens.
+    pub door_ids: Vec<String>,
+}
+
+/// An access user as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Member id (hex, 16 bytes): the protocol's `MemberId`.
+    pub member_id: String,
+    /// The workspace platform's id for the member.
+    pub external_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Confirmed or not.
+    pub status: MemberStatus,
+    /// Created and managed by the integration for the branded app.
+    pub managed: bool,
+    /// Names of the member's access groups.
+    pub access_groups: Vec<String>,
+    /// Creation time.
+    pub created_at: u32,
+}
+
+/// `PUT /v1/integration/members`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSync {
+    /// Members to create, update or (with `removed`) delete. Members not listed are untouched.
+    pub members: Vec<SyncedMember>,
+}
+
+/// One member as the workspace platform knows it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncedMember {
+    /// The platform's id; the key of the upsert.
+    pub external_id: String,
+    /// Display name (required unless `removed`).
+    #[serde(default)]
+    pub name: String,
+    /// Email (required unless `removed`).
+    #[serde(default)]
+    pub email: String,
+    /// The member's complete set of access group names after this call.
+    #[serde(default)]
+    pub access_groups: Vec<String>,
+    /// Delete the member, their credentials and sessions.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+/// What a sync changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Members created.
+    pub created: u32,
+    /// Members whose name, email or groups changed.
+    pub updated: u32,
+    /// Members listed but already up to date.
+    pub unchanged: u32,
+    /// Members deleted.
+    pub removed: u32,
+    /// Welcome emails queued.
+    pub welcome_emails: u32,
+    /// Access emails queued (invitation mail setting).
+    pub access_emails: u32,
+}
+
+/// A bearer token, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The token.
+    pub token: String,
+    /// When it stops working (Unix seconds), if it expires.
+    pub expires_at: Option<u32>,
+}
+
+/// `GET /v1/me/access`: what the Key Button needs to decide what to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// Member id (hex).
+    pub member_id: String,
+    /// Display name.
+    pub name: String,
+    /// The organization's mobile access module.
+    pub mobile_access_enabled: bool,
+    /// The member's access group names.
+    pub access_groups: Vec<String>,
+    /// The Key Button is shown only with an access group.
+    pub has_access_group: bool,
+    /// Only confirmed users get mobile keys.
+    pub status: MemberStatus,
+    /// Managed by the integration (branded app).
+    pub managed: bool,
+    /// The organization's unlock method.
+    pub unlock_method: UnlockMethod,
+    /// Lifetime of keys issued now.
+    pub key_validity_secs: u32,
+}
+
+/// `POST /v1/me/keys`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// The phone's P-256 public key, uncompressed SEC1 (65 bytes), hex.
+    pub device_public_key: String,
+}
+
+/// One signed credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCredential {
+    /// Credential id (hex, 16 bytes).
+    pub id: String,
+    /// Hex of `Credential::encoded()`.
+    pub credential: String,
+    /// First valid second.
+    pub not_before: u32,
+    /// First second after validity.
+    pub not_after: u32,
+    /// Locks it opens, ascending.
+    pub locks: Vec<u32>,
+}
+
+/// The answer to `POST /v1/me/keys`: everything the phone needs to open its doors offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBundle {
+    /// One credential per 20 locks.
+    pub credentials: Vec<IssuedCredential>,
+    /// Keys to check readers' certificates against.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// The doors the credentials open, with their readers.
+    pub doors: Vec<Door>,
+    /// The cloud's clock, so the phone can notice its own is off.
+    pub server_time: u32,
+}
+
+/// `POST /v1/login`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Needed only when the email belongs to users of several organizations.
+    #[serde(default)]
+    pub org_id: Option<String>,
+}
+
+/// `POST /v1/invitations/accept`: a native user confirms by setting a password.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    /// The invitation token from the welcome email.
+    pub token: String,
+    /// The new password (at least 8 characters).
+    pub password: String,
+}
+
+/// A credential as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    /// Credential id (hex).
+    pub id: String,
+    /// Holder.
+    pub member_id: String,
+    /// Mobile key, key fob, card.
+    pub kind: CredentialKind,
+    /// Active or suspended.
+    pub status: CredentialStatus,
+    /// Mobile keys: the device key (hex).
+    pub device_public_key: Option<String>,
+    /// Fobs and cards: the printed number.
+    pub number: Option<String>,
+    /// Creation time.
+    pub created_at: u32,
+    /// Mobile keys: when keys were last issued for the device.
+    pub last_issued_at: Option<u32>,
+}
+
+/// `POST /v1/admin/users/{member_id}/credentials`: register a key fob or card.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// `key_fob` or `card`.
+    pub kind: CredentialKind,
+    /// The printed number.
+    pub number: String,
+}
+
+/// An email the cloud would send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMail {
+    /// Sequence number.
+    pub id: i64,
+    /// Recipient member (may since have been removed).
+    pub member_id: String,
+    /// `welcome` or `access`.
+    pub kind: String,
+    /// Address.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Text body (sealed at rest: welcome mails carry an invitation token).
+    pub body: String,
+    /// When it was queued.
+    pub created_at: u32,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: u32,
+    /// Who: `admin`, `integration`, `member:<id>`, `operator`.
+    pub actor: String,
+    /// What, e.g. `keys.issued`.
+    pub action: String,
+    /// The object acted on.
+    pub subject: String,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+/// A page of a list. Pass `next` as `?after=` to get the following page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor of the next page, `None` on the last.
+    pub next: Option<String>,
+}
+
+/// `?limit=&after=` of list routes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// At most this many items (1 to 1000, default 100).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    /// The effective limit.
+    pub fn limit(&self) -> Result<i64> {
+        match self.limit {
+            None => Ok(100),
+            Some(n @ 1..=1000) => Ok(i64::from(n)),
+            Some(_) => Err(Error::invalid("limit must be between 1 and 1000")),
+        }
+    }
+}

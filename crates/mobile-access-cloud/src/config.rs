@@ -1,0 +1,48 @@
+//! How a cloud instance is started.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+};
+
+use crate::crypto::MasterKey;
+
+/// Directory used when none is given: relative to where the server starts, so `cargo run -p
+/// mobile-access-cloud -- serve` works with no set-up and keeps its data next to the checkout.
+pub const DEFAULT_DATA_DIR: &str = "mobile-access-data";
+/// SQLite file inside the data directory.
+pub const SQLITE_FILE: &str = "cloud.db";
+
+/// Everything a cloud instance needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one (tests).
+    pub listen: SocketAddr,
+    /// Holds the SQLite database (unless `database_url` is set) and `master.key` (unless the key
+    /// comes from the environment or `master_key`). Created if missing.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; `None` means `data_dir/cloud.db`.
+    pub database_url: Option<String>,
+    /// Overrides the environment variable and the key file.
+    pub master_key: Option<MasterKey>,
+    /// Database connection pool size.
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Defaults: 127.0.0.1:8080, SQLite in `data_dir`, master key from the environment or file.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            master_key: None,
+            max_connections: 8,
+        }
+    }
+
+    /// Same, listening on a free loopback port: what tests and the desktop harness use.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        Self { listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ..Self::new(data_dir) }
+    }
+}

@@ -1,0 +1,180 @@
+//! The crate's one error type, and how each variant reaches an HTTP client: a status and a
+//! stable `code` that the SDK matches on, never a message it has to parse.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// Why the cloud refused a member something they asked for. Each is a 403 with its own stable
+/// code, because the Key Button shows the member a different explanation for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The organization has the mobile access module switched off.
+    ModuleDisabled,
+    /// The access user is `not_confirmed`: only confirmed users get mobile keys.
+    NotConfirmed,
+    /// The member has no access group, so there is nothing a key could open.
+    NoAccessGroup,
+    /// The organization unlocks with the branded app: password login and invitations are off.
+    PasswordLoginDisabled,
+    /// An administrator suspended this device's mobile key.
+    CredentialSuspended,
+}
+
+impl Refusal {
+    /// The stable wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ModuleDisabled => "module_disabled",
+            Self::NotConfirmed => "not_confirmed",
+            Self::NoAccessGroup => "no_access_group",
+            Self::PasswordLoginDisabled => "password_login_disabled",
+            Self::CredentialSuspended => "credential_suspended",
+        }
+    }
+}
+
+/// Everything that can go wrong in the cloud.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is well-formed JSON but its content is not acceptable.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The body is not JSON of the expected shape.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// The body is not declared as `application/json`.
+    #[error("expected a body with content type application/json")]
+    UnsupportedMediaType,
+    /// The body exceeds the route's limit.
+    #[error("the request body exceeds the limit of this route")]
+    PayloadTooLarge,
+    /// No valid bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// Email and password do not match a user.
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    /// The token is valid but its role may not call this route.
+    #[error("this token's role may not call this route")]
+    Forbidden,
+    /// A business rule refused the request.
+    #[error("{message}")]
+    Refused {
+        /// Which rule.
+        refusal: Refusal,
+        /// What to tell the user.
+        message: String,
+    },
+    /// No such object in the caller's organization (other organizations' objects included).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// No such route.
+    #[error("no such route")]
+    NoRoute,
+    /// The route exists, the method does not.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// The request conflicts with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// Members were assigned access groups the organization does not have.
+    #[error("unknown access groups: {}", .0.join(", "))]
+    UnknownAccessGroups(Vec<String>),
+    /// An access group was given doors the organization does not have.
+    #[error("unknown doors: {}", .0.join(", "))]
+    UnknownDoors(Vec<String>),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A cryptographic operation failed (including a sealed value that does not open).
+    #[error("crypto: {0}")]
+    Crypto(&'static str),
+    /// The protocol crate refused to build a credential or certificate.
+    #[error("protocol: {0}")]
+    Protocol(#[from] mobile_access_protocol::Error),
+    /// The master key is missing, malformed, or not the one the database was sealed with.
+    #[error("master key: {0}")]
+    MasterKey(String),
+    /// Stored data violates an invariant the cloud keeps (e.g. an unknown enum value).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Shorthand for a 400 `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest(message.into())
+    }
+
+    /// Shorthand for a refusal.
+    pub fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
+        Self::Refused { refusal, message: message.into() }
+    }
+
+    /// HTTP status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Refused { refusal, .. } => (StatusCode::FORBIDDEN, refusal.code()),
+            Self::NotFound(_) | Self::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::UnknownAccessGroups(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_access_groups"),
+            Self::UnknownDoors(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_doors"),
+            Self::Database(_)
+            | Self::Migrate(_)
+            | Self::Io { .. }
+            | Self::Crypto(_)
+            | Self::Protocol(_)
+            | Self::MasterKey(_)
+            | Self::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            // Details stay in the log (which never holds secrets: no variant carries one).
+            tracing::error!(error = %self, "request failed");
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        (status, Json(Body { error: Detail { code, message } })).into_response()
+    }
+}

@@ -1,0 +1,328 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`, built from [`super::OPERATIONS`]
+//! and the schemas below (which mirror [`crate::api`]).
+
+use serde_json::{Map, Value, json};
+
+use super::OPERATIONS;
+use crate::api::Role;
+
+fn s(kind: &str, description: &str) -> Value {
+    json!({"type": kind, "description": description})
+}
+
+fn hex(bytes: usize, description: &str) -> Value {
+    json!({"type": "string", "pattern": format!("^[0-9a-f]{{{}}}$", bytes * 2), "description": description})
+}
+
+fn one_of(values: &[&str], description: &str) -> Value {
+    json!({"type": "string", "enum": values, "description": description})
+}
+
+fn array(items: Value) -> Value {
+    json!({"type": "array", "items": items})
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn nullable(kind: &str, description: &str) -> Value {
+    json!({"type": [kind, "null"], "description": description})
+}
+
+/// An object whose listed properties are all required except those named in `optional`.
+fn object(properties: &[(&str, Value)], optional: &[&str]) -> Value {
+    let required: Vec<&str> = properties.iter().map(|(n, _)| *n).filter(|n| !optional.contains(n)).collect();
+    let props: Map<String, Value> = properties.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
+    json!({"type": "object", "required": required, "properties": props})
+}
+
+fn page(item: &str) -> Value {
+    object(&[("items", array(r(item))), ("next", nullable("string", "cursor for ?after=, null on the last page"))], &[])
+}
+
+fn schemas() -> Value {
+    let unlock = one_of(&["native", "branded_app"], "how members unlock");
+    let status = one_of(&["confirmed", "not_confirmed"], "only confirmed users get mobile keys");
+    let mode = one_of(&["tap", "range"], "tap: the phone must touch the reader; range: anywhere in radio range");
+    let anchor = object(&[("org", hex(8, "organization id")), ("public_key", hex(32, "Ed25519 public key"))], &[]);
+    let reader_facts = object(
+        &[
+            ("reader_id", hex(8, "as advertised")),
+            ("model", s("string", "e.g. Reader Pro 2.1")),
+            ("mode", mode.clone()),
+            ("tamper_protection", s("boolean", "")),
+            ("tap_rssi_threshold", s("integer", "dBm at tap distance")),
+            ("tx_power", s("integer", "dBm at 1 m")),
+        ],
+        &[],
+    );
+    let settings_fields = [
+        ("unlock_method", unlock.clone()),
+        ("invitation_mail", s("boolean", "queue an access email each time a user gains an access group")),
+        ("welcome_email", s("boolean", "queue a welcome email for new users (default on under native only)")),
+        ("mobile_access_enabled", s("boolean", "the branded app's mobile access module")),
+        ("key_validity_secs", s("integer", "lifetime of issued mobile keys; default 86400, 60 to 2592000")),
+    ];
+    let settings_names: Vec<&str> = settings_fields.iter().map(|(n, _)| *n).collect();
+    let mut organization = vec![
+        ("id", hex(8, "organization id")),
+        ("name", s("string", "")),
+        ("created_at", s("integer", "integration creation date (before 2023-12-01: native by default)")),
+        ("revocation_epoch", s("integer", "")),
+        ("trust_anchor", r("TrustAnchor")),
+    ];
+    organization.extend(settings_fields.iter().cloned());
+    let token =
+        object(&[("token", s("string", "bearer token")), ("expires_at", nullable("integer", ""))], &["expires_at"]);
+    let credential_kind = one_of(&["mobile_key", "key_fob", "card", "wallet_pass"], "wallet_pass is reserved");
+    json!({
+        "Error": object(&[("error", object(&[("code", s("string", "stable code")), ("message", s("string", ""))], &[]))], &[]),
+        "Health": object(&[("status", s("string", "ok"))], &[]),
+        "TrustAnchor": anchor,
+        "ReaderFacts": reader_facts,
+        "Settings": object(&settings_fields, &[]),
+        "SettingsPatch": object(&settings_fields, &settings_names),
+        "Organization": object(&organization, &[]),
+        "Token": token,
+        "Login": object(
+            &[("email", s("string", "")), ("password", s("string", "")), ("org_id", hex(8, "only if the email is in several organizations"))],
+            &["org_id"],
+        ),
+        "AcceptInvitation": object(&[("token", s("string", "from the welcome email")), ("password", s("string", "8 to 1024 characters"))], &[]),
+        "Access": object(
+            &[
+                ("member_id", hex(16, "")),
+                ("name", s("string", "")),
+                ("mobile_access_enabled", s("boolean", "")),
+                ("access_groups", array(s("string", "group name"))),
+                ("has_access_group", s("boolean", "the Key Button is shown only with an access group")),
+                ("status", status.clone()),
+                ("managed", s("boolean", "")),
+                ("unlock_method", unlock),
+                ("key_validity_secs", s("integer", "")),
+            ],
+            &[],
+        ),
+        "KeyRequest": object(&[("device_public_key", hex(65, "uncompressed P-256 public key"))], &[]),
+        "IssuedCredential": object(
+            &[
+                ("id", hex(16, "credential id")),
+                ("credential", s("string", "hex of the protocol's Credential encoding")),
+                ("not_before", s("integer", "")),
+                ("not_after", s("integer", "")),
+                ("locks", array(s("integer", "lock id"))),
+            ],
+            &[],
+        ),
+        "Door": object(
+            &[("id", s("string", "")), ("name", s("string", "")), ("lock", s("integer", "protocol lock id")), ("readers", array(r("ReaderFacts")))],
+            &[],
+        ),
+        "KeyBundle": object(
+            &[
+                ("credentials", array(r("IssuedCredential"))),
+                ("trust_anchors", array(r("TrustAnchor"))),
+                ("doors", array(r("Door"))),
+                ("server_time", s("integer", "")),
+            ],
+            &[],
+        ),
+        "SyncedMember": object(
+            &[
+                ("external_id", s("string", "the platform's id; key of the upsert")),
+                ("name", s("string", "required unless removed")),
+                ("email", s("string", "required unless removed")),
+                ("access_groups", array(s("string", "group name"))),
+                ("removed", s("boolean", "delete this member")),
+            ],
+            &["name", "email", "access_groups", "removed"],
+        ),
+        "MemberSync": object(&[("members", array(r("SyncedMember")))], &[]),
+        "SyncReport": object(
+            &[
+                ("created", s("integer", "")),
+                ("updated", s("integer", "")),
+                ("unchanged", s("integer", "")),
+                ("removed", s("integer", "")),
+                ("welcome_emails", s("integer", "")),
+                ("access_emails", s("integer", "")),
+            ],
+            &[],
+        ),
+        "NewDoor": object(&[("name", s("string", ""))], &[]),
+        "NewReader": object(
+            &[
+                ("model", s("string", "")),
+                ("mode", mode.clone()),
+                ("tamper_protection", s("boolean", "")),
+                ("tap_rssi_threshold", s("integer", "default -55")),
+                ("tx_power", s("integer", "default -59")),
+                ("relay_open_ms", s("integer", "default 5000")),
+            ],
+            &["tap_rssi_threshold", "tx_power", "relay_open_ms"],
+        ),
+        "Provisioning": object(
+            &[
+                ("reader_id", hex(8, "")),
+                ("lock", s("integer", "")),
+                ("door_name", s("string", "")),
+                ("model", s("string", "")),
+                ("mode", mode),
+                ("tap_rssi_threshold", s("integer", "")),
+                ("tx_power", s("integer", "")),
+                ("tamper_protection", s("boolean", "")),
+                ("relay_open_ms", s("integer", "")),
+                ("reader_key_seed", hex(32, "SECRET, returned once")),
+                ("certificate", s("string", "hex of the protocol's ReaderCertificate encoding")),
+                ("trust_anchors", array(r("TrustAnchor"))),
+                ("revocation_epoch", s("integer", "")),
+            ],
+            &[],
+        ),
+        "NewAccessGroup": object(&[("name", s("string", "")), ("door_ids", array(s("string", "door id")))], &["door_ids"]),
+        "AccessGroup": object(&[("id", s("string", "")), ("name", s("string", "")), ("door_ids", array(s("string", "")))], &[]),
+        "User": object(
+            &[
+                ("member_id", hex(16, "")),
+                ("external_id", nullable("string", "")),
+                ("name", s("string", "")),
+                ("email", s("string", "")),
+                ("status", status),
+                ("managed", s("boolean", "")),
+                ("access_groups", array(s("string", "group name"))),
+                ("created_at", s("integer", "")),
+            ],
+            &[],
+        ),
+        "NewCredential": object(&[("kind", one_of(&["key_fob", "card"], "")), ("number", s("string", "printed number"))], &[]),
+        "Credential": object(
+            &[
+                ("id", s("string", "")),
+                ("member_id", hex(16, "")),
+                ("kind", credential_kind),
+                ("status", one_of(&["active", "suspended"], "")),
+                ("device_public_key", nullable("string", "mobile keys")),
+                ("number", nullable("string", "fobs and cards")),
+                ("created_at", s("integer", "")),
+                ("last_issued_at", nullable("integer", "")),
+            ],
+            &[],
+        ),
+        "OutboxMail": object(
+            &[
+                ("id", s("integer", "")),
+                ("member_id", s("string", "")),
+                ("kind", one_of(&["welcome", "invitation", "access"], "")),
+                ("recipient", s("string", "")),
+                ("subject", s("string", "")),
+                ("body", s("string", "")),
+                ("created_at", s("integer", "")),
+            ],
+            &[],
+        ),
+        "AuditEntry": object(
+            &[
+                ("id", s("integer", "")),
+                ("at", s("integer", "")),
+                ("actor", s("string", "admin, integration, member:<id>, operator")),
+                ("action", s("string", "")),
+                ("subject", s("string", "")),
+                ("detail", json!({"type": "object"})),
+            ],
+            &[],
+        ),
+        "DoorPage": page("Door"),
+        "AccessGroupPage": page("AccessGroup"),
+        "UserPage": page("User"),
+        "CredentialPage": page("Credential"),
+        "OutboxPage": page("OutboxMail"),
+        "AuditPage": page("AuditEntry"),
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": r("Error")}}})
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut responses = Map::new();
+        let success = match op.response {
+            Some(schema) => json!({"description": "success", "content": {"application/json": {"schema": r(schema)}}}),
+            None => json!({"description": "success"}),
+        };
+        responses.insert(op.status.to_string(), success);
+        if op.request.is_some() || op.path.contains('{') || op.path.ends_with("users") {
+            responses.insert("400".into(), error_response("invalid_request, invalid_json"));
+        }
+        if op.role.is_some() {
+            responses.insert("401".into(), error_response("unauthorized: missing or unknown token"));
+        }
+        let mut forbidden = Vec::new();
+        if op.role.is_some() {
+            forbidden.push("forbidden (wrong role)");
+        }
+        forbidden.extend(op.refusals);
+        if !forbidden.is_empty() {
+            responses.insert("403".into(), error_response(&forbidden.join(", ")));
+        }
+        if op.path.contains('{') {
+            responses.insert("404".into(), error_response("not_found (also for other organizations' ids)"));
+        }
+        if op.request.is_some() {
+            responses.insert("413".into(), error_response("payload_too_large"));
+            responses.insert("415".into(), error_response("unsupported_media_type"));
+        }
+        let mut operation = Map::new();
+        operation.insert("summary".into(), json!(op.summary));
+        operation.insert("responses".into(), Value::Object(responses));
+        operation.insert("x-role".into(), json!(op.role.map(Role::as_str)));
+        if let Some(role) = op.role {
+            operation.insert("security".into(), json!([{ format!("{role}_token"): [] }]));
+        }
+        if let Some(schema) = op.request {
+            let body = json!({"required": true, "content": {"application/json": {"schema": r(schema)}}});
+            operation.insert("requestBody".into(), body);
+        }
+        let parameters: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !parameters.is_empty() {
+            operation.insert("parameters".into(), Value::Array(parameters));
+        } else if op.response.is_some_and(|r| r.ends_with("Page"))
+            && op.method == "GET"
+            && op.path != "/v1/admin/doors"
+            && op.path != "/v1/admin/access-groups"
+        {
+            let paging = json!([
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+            ]);
+            operation.insert("parameters".into(), paging);
+        }
+        if let Value::Object(path) = paths.entry(op.path.to_owned()).or_insert_with(|| json!({})) {
+            path.insert(op.method.to_lowercase(), Value::Object(operation));
+        }
+    }
+    let bearer = json!({"type": "http", "scheme": "bearer"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mobile-access cloud",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Members, access groups, doors and readers, integration settings and key issuance. \
+                Errors are {\"error\":{\"code\",\"message\"}}; bytes are lowercase hex; times are Unix seconds.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"admin_token": bearer, "integration_token": bearer, "member_token": bearer},
+        },
+    })
+}

@@ -1,0 +1,217 @@
+//! The handlers: each authenticates by its extractor, then calls one [`Store`] method.
+
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::extract::{AdminCaller, ApiJson, ApiQuery, Id, IntegrationCaller, MemberCaller};
+use crate::{
+    Error, Result,
+    api::{
+        AcceptInvitation, CredentialStatus, KeyRequest, Login, MemberSync, NewAccessGroup, NewCredential, NewDoor,
+        NewReader, Page, PageQuery, SettingsPatch,
+    },
+    store::{Actor, Store},
+};
+
+fn page<T>(items: Vec<T>) -> Page<T> {
+    Page { items, next: None }
+}
+
+fn created(value: impl serde::Serialize) -> Response {
+    (StatusCode::CREATED, Json(value)).into_response()
+}
+
+pub(super) async fn healthz(State(store): State<Store>) -> Result<Json<serde_json::Value>> {
+    sqlx::query("SELECT 1").execute(store.pool()).await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+pub(super) async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+pub(super) async fn login(State(store): State<Store>, ApiJson(body): ApiJson<Login>) -> Result<Response> {
+    Ok(Json(store.login(&body).await?).into_response())
+}
+
+pub(super) async fn accept_invitation(
+    State(store): State<Store>,
+    ApiJson(body): ApiJson<AcceptInvitation>,
+) -> Result<Response> {
+    Ok(Json(store.accept_invitation(&body).await?).into_response())
+}
+
+pub(super) async fn me_access(State(store): State<Store>, MemberCaller(caller): MemberCaller) -> Result<Response> {
+    Ok(Json(store.member_access(&caller.org_id, caller.member()?).await?).into_response())
+}
+
+pub(super) async fn me_keys(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+    ApiJson(body): ApiJson<KeyRequest>,
+) -> Result<Response> {
+    Ok(Json(store.issue_keys(&caller.org_id, caller.member()?, &body).await?).into_response())
+}
+
+pub(super) async fn sync_members(
+    State(store): State<Store>,
+    IntegrationCaller(caller): IntegrationCaller,
+    ApiJson(body): ApiJson<MemberSync>,
+) -> Result<Response> {
+    Ok(Json(store.sync_members(&caller.org_id, &Actor::from(&caller), &body).await?).into_response())
+}
+
+pub(super) async fn member_session(
+    State(store): State<Store>,
+    IntegrationCaller(caller): IntegrationCaller,
+    Id(external_id): Id,
+) -> Result<Response> {
+    Ok(created(store.create_member_session(&caller.org_id, &Actor::from(&caller), &external_id).await?))
+}
+
+pub(super) async fn organization(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    Ok(Json(store.organization(&caller.org_id).await?).into_response())
+}
+
+pub(super) async fn settings(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    Ok(Json(store.organization(&caller.org_id).await?.settings).into_response())
+}
+
+pub(super) async fn patch_settings(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(body): ApiJson<SettingsPatch>,
+) -> Result<Response> {
+    Ok(Json(store.update_settings(&caller.org_id, &Actor::Admin, &body).await?).into_response())
+}
+
+pub(super) async fn doors(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    Ok(Json(page(store.doors(&caller.org_id).await?)).into_response())
+}
+
+pub(super) async fn create_door(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(body): ApiJson<NewDoor>,
+) -> Result<Response> {
+    Ok(created(store.create_door(&caller.org_id, &Actor::Admin, &body).await?))
+}
+
+pub(super) async fn provision_reader(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(door_id): Id,
+    ApiJson(body): ApiJson<NewReader>,
+) -> Result<Response> {
+    Ok(created(store.provision_reader(&caller.org_id, &Actor::Admin, &door_id, &body).await?))
+}
+
+pub(super) async fn access_groups(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    Ok(Json(page(store.access_groups(&caller.org_id).await?)).into_response())
+}
+
+pub(super) async fn create_access_group(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(body): ApiJson<NewAccessGroup>,
+) -> Result<Response> {
+    Ok(created(store.create_access_group(&caller.org_id, &Actor::Admin, &body).await?))
+}
+
+pub(super) async fn users(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response> {
+    Ok(Json(store.users(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn user(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(member_id): Id,
+) -> Result<Response> {
+    Ok(Json(store.user(&caller.org_id, &member_id).await?).into_response())
+}
+
+pub(super) async fn send_invitation(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(member_id): Id,
+) -> Result<StatusCode> {
+    store.send_invitation(&caller.org_id, &Actor::Admin, &member_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn create_credential(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(member_id): Id,
+    ApiJson(body): ApiJson<NewCredential>,
+) -> Result<Response> {
+    Ok(created(store.create_credential(&caller.org_id, &Actor::Admin, &member_id, &body).await?))
+}
+
+pub(super) async fn credentials(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response> {
+    Ok(Json(store.credentials(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn suspend_credential(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.set_credential_status(&caller.org_id, &Actor::Admin, &id, CredentialStatus::Suspended).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn resume_credential(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.set_credential_status(&caller.org_id, &Actor::Admin, &id, CredentialStatus::Active).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn delete_credential(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.delete_credential(&caller.org_id, &Actor::Admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn outbox(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response> {
+    Ok(Json(store.outbox(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn audit_log(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response> {
+    Ok(Json(store.audit_log(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn no_route() -> Error {
+    Error::NoRoute
+}
+
+pub(super) async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}

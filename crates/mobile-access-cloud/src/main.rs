@@ -1,0 +1,444 @@
+//! `mobile-access-cloud`: run the access cloud, seed the demo, and do by hand what an operator
+//! does (create organizations, doors, readers, groups; list users; suspend credentials).
+//!
+//! Every command works on the database directly (`--data-dir` or `--database-url`), so it
+//! works with the server running or not. Results are printed as JSON on stdout; tokens and
+//! reader secrets appear there once and nowhere else. Logs go to stderr (`RUST_LOG`).
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mobile_access_cloud::{
+    Actor, Config, DEFAULT_DATA_DIR, Error, Result, Store,
+    api::{
+        CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
+        SyncReport, UnlockMethod,
+    },
+    demo,
+};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "mobile-access-cloud", version, about = "The reference access cloud for mobile access")]
+struct Cli {
+    /// Holds the SQLite database and master.key.
+    #[arg(long, global = true, env = "MOBILE_ACCESS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Use this database instead of the SQLite file (postgres://user:pass@host/db).
+    #[arg(long, global = true, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API until Ctrl-C.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Create the demo organization and print its tokens.
+    SeedDemo {
+        /// Print one JSON object instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Doors.
+    #[command(subcommand)]
+    Door(DoorCommand),
+    /// Readers.
+    #[command(subcommand)]
+    Reader(ReaderCommand),
+    /// Access groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Access users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Member sync from a file, as the integration would.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// Mobile keys, key fobs, cards.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+#[derive(Args)]
+struct OrgArg {
+    /// Organization id.
+    #[arg(long)]
+    org: String,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization; prints its admin and integration tokens.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Integration creation date (YYYY-MM-DD or Unix seconds); decides the default unlock method.
+        #[arg(long, value_parser = parse_date)]
+        created_at: Option<u32>,
+        /// Override the default unlock method.
+        #[arg(long)]
+        unlock_method: Option<Method>,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Method {
+    Native,
+    BrandedApp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Tap,
+    Range,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TokenRole {
+    Admin,
+    Integration,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create another admin or integration token (e.g. to replace a lost one).
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Role.
+        #[arg(long)]
+        role: TokenRole,
+    },
+}
+
+#[derive(Subcommand)]
+enum DoorCommand {
+    /// Create a door.
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List doors with their readers.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReaderCommand {
+    /// Provision a reader on a door; prints the provisioning object (with its secret) once.
+    Provision {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Door id.
+        #[arg(long)]
+        door: String,
+        /// Hardware model.
+        #[arg(long, default_value = "Reader Pro 2.1")]
+        model: String,
+        /// Tap or range.
+        #[arg(long, default_value = "tap")]
+        mode: Mode,
+        /// Tamper protection on.
+        #[arg(long)]
+        tamper_protection: bool,
+        /// RSSI at tap distance (dBm).
+        #[arg(long, allow_hyphen_values = true)]
+        tap_rssi_threshold: Option<i8>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Create an access group.
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Door ids (repeat).
+        #[arg(long = "door")]
+        doors: Vec<String>,
+    },
+    /// List access groups.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List users with their status, managed flag and groups.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Sync members from a JSON file shaped like the PUT /v1/integration/members body.
+    Sync {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Members per batch (progress is shown per batch).
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// List credentials.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Suspend a credential.
+    Suspend {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Credential id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Reactivate a suspended credential.
+    Resume {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Credential id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Delete a credential.
+    Delete {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Credential id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// `YYYY-MM-DD` (UTC midnight) or Unix seconds.
+fn parse_date(text: &str) -> std::result::Result<u32, String> {
+    if let Ok(secs) = text.parse::<u32>() {
+        return Ok(secs);
+    }
+    let parts: Vec<i64> = text
+        .split('-')
+        .map(|p| p.parse::<i64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| format!("{text:?} is neither YYYY-MM-DD nor Unix seconds"))?;
+    let [y, m, d] = parts.as_slice() else { return Err(format!("{text:?} is not YYYY-MM-DD")) };
+    if !(1..=12).contains(m) || !(1..=31).contains(d) {
+        return Err(format!("{text:?} is not a valid date"));
+    }
+    // Days from the civil calendar (proleptic Gregorian), after H. Hinnant's algorithm.
+    let y = if *m <= 2 { y - 1 } else { *y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u32::try_from(days * 86_400).map_err(|_| format!("{text:?} is outside 1970–2106"))
+}
+
+fn print(value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn config(cli: &Cli) -> Config {
+    Config { database_url: cli.database_url.clone(), ..Config::new(&cli.data_dir) }
+}
+
+fn all() -> PageQuery {
+    PageQuery { limit: Some(1000), after: None }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Command::Serve { listen } = &cli.command {
+        let config = Config { listen: *listen, ..config(&cli) };
+        eprintln!("mobile-access-cloud: serving on http://{listen} (data in {})", cli.data_dir.display());
+        return mobile_access_cloud::serve(config, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    }
+    let store = Store::open(&config(&cli)).await?;
+    let op = Actor::Operator;
+    let result = match cli.command {
+        Command::Serve { .. } => Ok(()),
+        Command::SeedDemo { json } => {
+            let seed = demo::seed(&store, |step| eprintln!("seed-demo: {step}")).await?;
+            if json {
+                print(&seed)
+            } else {
+                println!("organization {}", seed.org_id);
+                println!("admin token        {}", seed.admin_token);
+                println!("integration token  {}", seed.integration_token);
+                for member in &seed.members {
+                    let groups = member.access_groups.join(", ");
+                    println!(
+                        "member {:<16} {:<13} groups [{groups}] token {}",
+                        member.name, member.status, member.token
+                    );
+                }
+                for reader in &seed.readers {
+                    println!(
+                        "reader {} on {:?} ({}, {})",
+                        reader.reader_id, reader.door_name, reader.model, reader.mode
+                    );
+                }
+                Ok(())
+            }
+        }
+        Command::Org(OrgCommand::Create { name, created_at, unlock_method }) => {
+            let unlock_method = unlock_method.map(|m| match m {
+                Method::Native => UnlockMethod::Native,
+                Method::BrandedApp => UnlockMethod::BrandedApp,
+            });
+            print(&store.create_organization(NewOrganization { name, created_at, unlock_method }).await?)
+        }
+        Command::Org(OrgCommand::List) => print(&store.organizations().await?),
+        Command::Token(TokenCommand::Create { org, role }) => {
+            let role = match role {
+                TokenRole::Admin => Role::Admin,
+                TokenRole::Integration => Role::Integration,
+            };
+            print(&serde_json::json!({"token": store.create_token(&org.org, role).await?}))
+        }
+        Command::Door(DoorCommand::Create { org, name }) => {
+            print(&store.create_door(&org.org, &op, &NewDoor { name }).await?)
+        }
+        Command::Door(DoorCommand::List { org }) => print(&store.doors(&org.org).await?),
+        Command::Reader(ReaderCommand::Provision { org, door, model, mode, tamper_protection, tap_rssi_threshold }) => {
+            let mode = match mode {
+                Mode::Tap => ReaderMode::Tap,
+                Mode::Range => ReaderMode::Range,
+            };
+            let new =
+                NewReader { model, mode, tamper_protection, tap_rssi_threshold, tx_power: None, relay_open_ms: None };
+            print(&store.provision_reader(&org.org, &op, &door, &new).await?)
+        }
+        Command::Group(GroupCommand::Create { org, name, doors }) => {
+            print(&store.create_access_group(&org.org, &op, &NewAccessGroup { name, door_ids: doors }).await?)
+        }
+        Command::Group(GroupCommand::List { org }) => print(&store.access_groups(&org.org).await?),
+        Command::User(UserCommand::List { org }) => {
+            let mut query = all();
+            loop {
+                let page = store.users(&org.org, &query).await?;
+                for user in &page.items {
+                    println!("{}", serde_json::to_string(user).unwrap_or_default());
+                }
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break Ok(()),
+                }
+            }
+        }
+        Command::Members(MembersCommand::Sync { org, file, batch }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| Error::Io { context: format!("reading {}", file.display()), source })?;
+            let sync: MemberSync = serde_json::from_str(&text).map_err(|e| Error::InvalidJson(e.to_string()))?;
+            let total = sync.members.len();
+            let mut report = SyncReport::default();
+            for (i, chunk) in sync.members.chunks(batch.max(1)).enumerate() {
+                let part = store.sync_members(&org.org, &op, &MemberSync { members: chunk.to_vec() }).await?;
+                report.created += part.created;
+                report.updated += part.updated;
+                report.unchanged += part.unchanged;
+                report.removed += part.removed;
+                report.welcome_emails += part.welcome_emails;
+                report.access_emails += part.access_emails;
+                eprintln!("members sync: {} / {total}", (i * batch.max(1) + chunk.len()).min(total));
+            }
+            print(&report)
+        }
+        Command::Credential(CredentialCommand::List { org }) => print(&store.credentials(&org.org, &all()).await?),
+        Command::Credential(CredentialCommand::Suspend { org, id }) => {
+            store.set_credential_status(&org.org, &op, &id, CredentialStatus::Suspended).await
+        }
+        Command::Credential(CredentialCommand::Resume { org, id }) => {
+            store.set_credential_status(&org.org, &op, &id, CredentialStatus::Active).await
+        }
+        Command::Credential(CredentialCommand::Delete { org, id }) => store.delete_credential(&org.org, &op, &id).await,
+    };
+    store.close().await;
+    result
+}
+
+fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|text| text.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("sqlx", tracing::Level::WARN)
+        });
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mobile-access-cloud: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mobile-access-cloud: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_parse_to_utc_midnight() {
+        assert_eq!(super::parse_date("2023-12-01"), Ok(1_701_388_800));
+        assert_eq!(super::parse_date("1970-01-01"), Ok(0));
+        assert_eq!(super::parse_date("1700000000"), Ok(1_700_000_000));
+        assert!(super::parse_date("2023-13-01").is_err());
+        assert!(super::parse_date("yesterday").is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Running the API: in the foreground (`serve`) or in the background of a test or harness
+//! (`spawn`, which hands back the bound address and a graceful shutdown).
+
+use std::{future::Future, net::SocketAddr};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{Config, Error, Result, http, store::Store};
+
+/// A running cloud.
+#[derive(Debug)]
+pub struct CloudHandle {
+    addr: SocketAddr,
+    store: Store,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl CloudHandle {
+    /// The bound address (the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The database behind the server, for in-process set-up (creating organizations, seeding).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, then closes the database.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = (&mut self.task).await;
+        self.store.close().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(Error::Io { context: "serving HTTP".to_owned(), source }),
+            Err(_) => {
+                Err(Error::Io { context: "serving HTTP".to_owned(), source: std::io::Error::other("task failed") })
+            }
+        }
+    }
+}
+
+async fn bind(config: &Config) -> Result<TcpListener> {
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Io { context: format!("listening on {}", config.listen), source })
+}
+
+/// Opens the database and serves in a background task.
+pub async fn spawn(config: Config) -> Result<CloudHandle> {
+    let store = Store::open(&config).await?;
+    let listener = bind(&config).await?;
+    let addr = listener.local_addr().map_err(|source| Error::Io { context: "local address".to_owned(), source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = http::router(store.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "serving");
+    Ok(CloudHandle { addr, store, stop: Some(stop), task })
+}
+
+/// Opens the database and serves until `shutdown` completes.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let handle = spawn(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    handle.shutdown().await
+}

@@ -1,0 +1,187 @@
+//! Doors, each with a protocol lock id, and the readers installed on them.
+
+use std::collections::BTreeMap;
+
+use mobile_access_protocol::{LockId, ReaderId, ReaderKey};
+use serde_json::json;
+
+use super::{Actor, RowExt, Store, audit, flag, now};
+use crate::{
+    Error, Result,
+    api::{Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode},
+    crypto, hex,
+};
+
+/// Defaults of a freshly provisioned reader.
+const DEFAULT_TAP_RSSI_THRESHOLD: i8 = -55;
+const DEFAULT_TX_POWER: i8 = -59;
+const DEFAULT_RELAY_OPEN_MS: u32 = 5_000;
+const MAX_RELAY_OPEN_MS: u32 = 60_000;
+
+fn reader_seed_context(reader_id: &str) -> String {
+    format!("readers.key_seed:{reader_id}")
+}
+
+pub(super) fn check_name(what: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid(format!("{what} must be 1 to 200 characters")));
+    }
+    Ok(name.to_owned())
+}
+
+fn small_int(row: &sqlx::any::AnyRow, column: &str) -> Result<i8> {
+    let value = row.int(column)?;
+    i8::try_from(value).map_err(|_| Error::Corrupt(format!("{column} = {value}")))
+}
+
+impl Store {
+    /// Creates a door with the organization's next lock id.
+    pub async fn create_door(&self, org_id: &str, actor: &Actor, new: &NewDoor) -> Result<Door> {
+        let name = check_name("the door name", &new.name)?;
+        let id = crypto::random_id::<8>()?;
+        let mut tx = self.pool.begin().await?;
+        let lock: i64 = sqlx::query_scalar::<_, i64>(
+            "UPDATE organizations SET next_lock = next_lock + 1 WHERE id = $1 RETURNING next_lock",
+        )
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
+        let lock = u32::try_from(lock).map_err(|_| Error::Conflict("the organization has no lock ids left".into()))?;
+        sqlx::query("INSERT INTO doors (id, org_id, name, lock_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(org_id)
+            .bind(&name)
+            .bind(i64::from(lock))
+            .bind(i64::from(now()))
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut tx, org_id, actor, "door.created", &id, json!({"name": name, "lock": lock})).await?;
+        tx.commit().await?;
+        Ok(Door { id, name, lock, readers: Vec::new() })
+    }
+
+    /// The organization's doors, by lock id, with their readers.
+    pub async fn doors(&self, org_id: &str) -> Result<Vec<Door>> {
+        self.doors_where(org_id, None).await
+    }
+
+    /// The doors opened by any of a member's access groups.
+    pub(super) async fn member_doors(&self, org_id: &str, member_id: &str) -> Result<Vec<Door>> {
+        self.doors_where(org_id, Some(member_id)).await
+    }
+
+    async fn doors_where(&self, org_id: &str, member_id: Option<&str>) -> Result<Vec<Door>> {
+        let filter = if member_id.is_some() {
+            "AND d.id IN (SELECT gd.door_id FROM access_group_doors gd \
+             JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = $2)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT d.id, d.name, d.lock_id, r.id AS reader_id, r.model, r.mode, r.tamper_protection, \
+             r.tap_rssi_threshold, r.tx_power FROM doors d LEFT JOIN readers r ON r.door_id = d.id \
+             WHERE d.org_id = $1 {filter} ORDER BY d.lock_id, r.created_at, r.id"
+        );
+        let mut query = sqlx::query(&sql).bind(org_id);
+        if let Some(member_id) = member_id {
+            query = query.bind(member_id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut doors: BTreeMap<u32, Door> = BTreeMap::new();
+        for row in &rows {
+            let lock = row.u32("lock_id")?;
+            let door = match doors.entry(lock) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(Door { id: row.text("id")?, name: row.text("name")?, lock, readers: Vec::new() })
+                }
+            };
+            if let Some(reader_id) = row.opt_text("reader_id")? {
+                door.readers.push(ReaderFacts {
+                    reader_id,
+                    model: row.text("model")?,
+                    mode: ReaderMode::from_db(&row.text("mode")?)?,
+                    tamper_protection: row.flag("tamper_protection")?,
+                    tap_rssi_threshold: small_int(row, "tap_rssi_threshold")?,
+                    tx_power: small_int(row, "tx_power")?,
+                });
+            }
+        }
+        Ok(doors.into_values().collect())
+    }
+
+    /// One door of the organization.
+    pub async fn door(&self, org_id: &str, door_id: &str) -> Result<Door> {
+        self.doors(org_id).await?.into_iter().find(|d| d.id == door_id).ok_or(Error::NotFound("door"))
+    }
+
+    /// Installs a reader on a door: a fresh reader key, certified by the organization for the
+    /// door's lock. The returned provisioning holds the reader's secret seed; it is sealed at
+    /// rest and never returned again.
+    pub async fn provision_reader(
+        &self,
+        org_id: &str,
+        actor: &Actor,
+        door_id: &str,
+        new: &NewReader,
+    ) -> Result<Provisioning> {
+        let model = check_name("the reader model", &new.model)?;
+        let tap_rssi_threshold = new.tap_rssi_threshold.unwrap_or(DEFAULT_TAP_RSSI_THRESHOLD);
+        let tx_power = new.tx_power.unwrap_or(DEFAULT_TX_POWER);
+        let relay_open_ms = new.relay_open_ms.unwrap_or(DEFAULT_RELAY_OPEN_MS);
+        if tap_rssi_threshold >= 0 || tx_power >= 21 {
+            return Err(Error::invalid("tap_rssi_threshold must be negative dBm and tx_power at most 20 dBm"));
+        }
+        if !(1..=MAX_RELAY_OPEN_MS).contains(&relay_open_ms) {
+            return Err(Error::invalid(format!("relay_open_ms must be between 1 and {MAX_RELAY_OPEN_MS}")));
+        }
+        let door = self.door(org_id, door_id).await?;
+        let signer = self.signer(org_id).await?;
+        let reader_bytes: [u8; 8] = crypto::random_array()?;
+        let reader_id = hex::encode(&reader_bytes);
+        let key = ReaderKey::from_seed(crypto::random_array()?)?;
+        let certificate = signer.key.certify_reader(ReaderId(reader_bytes), LockId(door.lock), key.public());
+        let sealed = self.master.seal(&reader_seed_context(&reader_id), key.seed())?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO readers (id, org_id, door_id, model, mode, tamper_protection, tap_rssi_threshold, tx_power, \
+             relay_open_ms, public_key, key_seed_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&reader_id)
+        .bind(org_id)
+        .bind(&door.id)
+        .bind(&model)
+        .bind(new.mode.as_str())
+        .bind(flag(new.tamper_protection))
+        .bind(i64::from(tap_rssi_threshold))
+        .bind(i64::from(tx_power))
+        .bind(i64::from(relay_open_ms))
+        .bind(key.public().to_vec())
+        .bind(sealed)
+        .bind(i64::from(now()))
+        .execute(&mut *tx)
+        .await?;
+        let detail =
+            json!({"door_id": door.id, "model": model, "mode": new.mode, "tamper_protection": new.tamper_protection});
+        audit::record(&mut tx, org_id, actor, "reader.provisioned", &reader_id, detail).await?;
+        tx.commit().await?;
+        Ok(Provisioning {
+            reader_id,
+            lock: door.lock,
+            door_name: door.name,
+            model,
+            mode: new.mode,
+            tap_rssi_threshold,
+            tx_power,
+            tamper_protection: new.tamper_protection,
+            relay_open_ms,
+            reader_key_seed: hex::encode(key.seed()),
+            certificate: hex::encode(&certificate.encode()),
+            trust_anchors: vec![signer.organization.trust_anchor.clone()],
+            revocation_epoch: signer.organization.revocation_epoch,
+        })
+    }
+}

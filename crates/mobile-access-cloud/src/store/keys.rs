@@ -1,0 +1,154 @@
+//! Key issuance: `POST /v1/me/keys` checks a member's rights and signs credentials for their
+//! phone's device key in one request.
+
+use mobile_access_protocol::{
+    CredentialBody, CredentialId, DEVICE_PUBLIC_KEY_LEN, DevicePublicKey, KeyId, LockId, MAX_LOCKS, MemberId, OrgId,
+    Timestamp, Validity,
+};
+use ring::{
+    agreement::{self, EphemeralPrivateKey, UnparsedPublicKey},
+    rand::SystemRandom,
+};
+use serde_json::json;
+
+use super::{Actor, RowExt, Store, audit, now};
+use crate::{
+    Error, Refusal, Result,
+    api::{IssuedCredential, KeyBundle, KeyRequest, MemberStatus, UnlockMethod},
+    crypto, hex,
+};
+
+/// How far back `not_before` is set, so a phone or reader whose clock is a little behind still
+/// accepts a key it just received.
+pub const CLOCK_SKEW_SECS: u32 = 300;
+
+/// Parses and validates the device key: 65 bytes, uncompressed, and a point on P-256 (checked
+/// by an ECDH with a throwaway key, which rejects off-curve points).
+pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
+    let bytes: [u8; DEVICE_PUBLIC_KEY_LEN] = hex::decode_array(text).ok_or_else(|| {
+        Error::invalid("device_public_key must be 130 hex characters: an uncompressed P-256 point (65 bytes)")
+    })?;
+    let ephemeral = EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new())
+        .map_err(|_| Error::Crypto("P-256 key generation failed"))?;
+    agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(&agreement::ECDH_P256, &bytes), |_| ())
+        .map_err(|_| Error::invalid("device_public_key is not a valid uncompressed P-256 public key"))?;
+    Ok(DevicePublicKey(bytes))
+}
+
+fn member_id_bytes(id: &str) -> Result<MemberId> {
+    hex::decode_array(id).map(MemberId).ok_or_else(|| Error::Corrupt(format!("member id {id:?}")))
+}
+
+impl Store {
+    /// Checks the member's rights, then signs one credential per [`MAX_LOCKS`] doors for
+    /// `request.device_public_key`, records the device binding and an audit entry.
+    ///
+    /// Refusals (403): `module_disabled`, `not_confirmed`, `no_access_group`,
+    /// `credential_suspended` (this device's mobile key was suspended by an administrator).
+    pub async fn issue_keys(&self, org_id: &str, member_id: &str, request: &KeyRequest) -> Result<KeyBundle> {
+        let device_key = parse_device_key(&request.device_public_key)?;
+        let signer = self.signer(org_id).await?;
+        let settings = &signer.organization.settings;
+        let user = self.user(org_id, member_id).await?;
+        if !settings.mobile_access_enabled {
+            return Err(Error::refused(Refusal::ModuleDisabled, "mobile access is switched off for this organization"));
+        }
+        if user.status != MemberStatus::Confirmed {
+            let how = match settings.unlock_method {
+                UnlockMethod::BrandedApp => {
+                    "the user is not confirmed: only confirmed users can unlock with the branded app; an \
+                     administrator must have the integration recreate this user as confirmed"
+                }
+                UnlockMethod::Native => {
+                    "the user is not confirmed: accept the invitation from the welcome email and set a password first"
+                }
+            };
+            return Err(Error::refused(Refusal::NotConfirmed, how));
+        }
+        if user.access_groups.is_empty() {
+            return Err(Error::refused(
+                Refusal::NoAccessGroup,
+                "the member has no access group, so there is no door a key could open",
+            ));
+        }
+        let doors = self.member_doors(org_id, member_id).await?;
+        let now = now();
+        let validity = Validity {
+            not_before: Timestamp(now.saturating_sub(CLOCK_SKEW_SECS)),
+            not_after: Timestamp(now.saturating_add(settings.key_validity_secs)),
+        };
+        let locks: Vec<LockId> = doors.iter().map(|d| LockId(d.lock)).collect();
+        let member = member_id_bytes(member_id)?;
+        let epoch = signer.organization.revocation_epoch;
+        let mut credentials = Vec::with_capacity(locks.len().div_ceil(MAX_LOCKS));
+        for chunk in locks.chunks(MAX_LOCKS) {
+            let credential = signer.key.issue(CredentialBody {
+                id: CredentialId(crypto::random_array()?),
+                org: OrgId([0; 8]),
+                org_key: KeyId([0; 4]),
+                member,
+                device_key,
+                validity,
+                revocation_epoch: epoch,
+                locks: chunk.to_vec(),
+            })?;
+            credentials.push(IssuedCredential {
+                id: hex::encode(&credential.body().id.0),
+                credential: hex::encode(credential.encoded()),
+                not_before: validity.not_before.0,
+                not_after: validity.not_after.0,
+                locks: chunk.iter().map(|l| l.0).collect(),
+            });
+        }
+
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
+             VALUES ($1, $2, $3, 'mobile_key', 'active', $4, $5, $5) \
+             ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
+             RETURNING id, status",
+        )
+        .bind(crypto::random_id::<16>()?)
+        .bind(org_id)
+        .bind(member_id)
+        .bind(device_key.0.to_vec())
+        .bind(i64::from(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.text("status")? != "active" {
+            return Err(Error::refused(
+                Refusal::CredentialSuspended,
+                "an administrator suspended the mobile key of this device",
+            ));
+        }
+        let binding = row.text("id")?;
+        for issued in &credentials {
+            sqlx::query(
+                "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&issued.id)
+            .bind(&binding)
+            .bind(i64::from(issued.not_before))
+            .bind(i64::from(issued.not_after))
+            .bind(i64::from(epoch))
+            .bind(issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let detail = json!({
+            "mobile_key": binding,
+            "credentials": credentials.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            "locks": locks.iter().map(|l| l.0).collect::<Vec<_>>(),
+            "not_after": validity.not_after.0,
+        });
+        audit::record(&mut tx, org_id, &Actor::Member(member_id.to_owned()), "keys.issued", member_id, detail).await?;
+        tx.commit().await?;
+        Ok(KeyBundle {
+            credentials,
+            trust_anchors: vec![signer.organization.trust_anchor.clone()],
+            doors,
+            server_time: now,
+        })
+    }
+}

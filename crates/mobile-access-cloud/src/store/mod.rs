@@ -1,0 +1,221 @@
+//! The database, and every operation the cloud performs on it. HTTP handlers and CLI commands
+//! both call these methods, so each rule lives in exactly one place.
+//!
+//! One query set serves SQLite and PostgreSQL through `sqlx::Any`: placeholders are `$1`-style
+//! (SQLite reads `$N` as positional too), flags are integer 0/1 and times Unix seconds on both,
+//! and the two dialects differ only in their migration files. Every write transaction starts
+//! with a write, so SQLite takes its write lock up front and waits for it instead of failing to
+//! upgrade a read lock.
+
+mod audit;
+mod bulk;
+mod credentials;
+mod doors;
+mod groups;
+mod keys;
+mod mail;
+mod members;
+mod organizations;
+mod tokens;
+
+use std::{borrow::Cow, future::Future, pin::Pin, time::SystemTime};
+
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+    error::BoxDynError,
+    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+};
+
+pub use self::{audit::Actor, tokens::Caller};
+use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey};
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+const MASTER_KEY_CHECK_PLAINTEXT: &[u8] = b"mobile-access master key check";
+
+/// Which database engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The embedded migrations of one dialect.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+const SQLITE_MIGRATIONS: Embedded = Embedded(&[(1, "schema", include_str!("../../migrations/sqlite/0001_schema.sql"))]);
+const POSTGRES_MIGRATIONS: Embedded =
+    Embedded(&[(1, "schema", include_str!("../../migrations/postgres/0001_schema.sql"))]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, Cow::Borrowed(*sql), false)
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+/// The database plus the master key that seals its secrets. Cheap to clone; holds no other
+/// state, so any number of server replicas can share one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    master: MasterKey,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (creating the data directory and SQLite file if needed), applies migrations,
+    /// loads or creates the master key and checks it is the one the database was sealed with.
+    pub async fn open(config: &Config) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => {
+                create_dir(&config.data_dir)?;
+                format!("sqlite://{}?mode=rwc", config.data_dir.join(SQLITE_FILE).display())
+            }
+        };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::invalid("the database URL must start with postgres:// or sqlite://"));
+        };
+        let master = match &config.master_key {
+            Some(key) => key.clone(),
+            None => {
+                create_dir(&config.data_dir)?;
+                MasterKey::load_or_create(&config.data_dir)?
+            }
+        };
+        let pool = AnyPoolOptions::new().max_connections(config.max_connections).connect(&url).await?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers proceed while one writer commits; the mode persists in the file.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        let migrations = match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        Migrator::new(migrations).await?.run(&pool).await?;
+        let store = Self { pool, master, backend };
+        store.check_master_key().await?;
+        tracing::info!(backend = ?backend, "database ready");
+        Ok(store)
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for callers that need raw access (benchmarks, test fixtures).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Fails with a clear error at start-up, instead of on the first key issued, when the
+    /// master key differs from the one the database's secrets were sealed with.
+    async fn check_master_key(&self) -> Result<()> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(MASTER_KEY_CHECK)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let sealed: Vec<u8> = row.try_get("value")?;
+                match self.master.open(MASTER_KEY_CHECK, &sealed) {
+                    Ok(plain) if plain == MASTER_KEY_CHECK_PLAINTEXT => Ok(()),
+                    _ => Err(Error::MasterKey(
+                        "this is not the master key the database was created with; replicas sharing a database \
+                         must share the key (set the environment variable on every replica)"
+                            .to_owned(),
+                    )),
+                }
+            }
+            None => {
+                let sealed = self.master.seal(MASTER_KEY_CHECK, MASTER_KEY_CHECK_PLAINTEXT)?;
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(MASTER_KEY_CHECK)
+                    .bind(sealed)
+                    .execute(&self.pool)
+                    .await?;
+                Box::pin(self.check_master_key()).await
+            }
+        }
+    }
+}
+
+fn create_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { context: format!("creating {}", dir.display()), source })
+}
+
+/// The current time as the protocol's `u32` Unix seconds.
+pub fn now() -> u32 {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// Typed column access with errors that say which column was wrong.
+trait RowExt {
+    fn text(&self, column: &str) -> Result<String>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<i64>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
+    fn flag(&self, column: &str) -> Result<bool>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>>;
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>>;
+    fn time(&self, column: &str) -> Result<u32>;
+    fn u32(&self, column: &str) -> Result<u32>;
+}
+
+impl RowExt for AnyRow {
+    fn text(&self, column: &str) -> Result<String> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+    fn int(&self, column: &str) -> Result<i64> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+    fn flag(&self, column: &str) -> Result<bool> {
+        Ok(self.int(column)? != 0)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(column)?)
+    }
+    fn time(&self, column: &str) -> Result<u32> {
+        self.u32(column)
+    }
+    fn u32(&self, column: &str) -> Result<u32> {
+        let value = self.int(column)?;
+        u32::try_from(value).map_err(|_| Error::Corrupt(format!("{column} = {value} is out of range")))
+    }
+}
+
+/// A flag as stored.
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

@@ -1,0 +1,93 @@
+//! Bearer tokens: who is calling. Tokens are random, returned once, and stored as SHA-256, so a
+//! database leak does not leak working tokens.
+
+use sqlx::AnyConnection;
+
+use super::{RowExt, Store, now};
+use crate::{Error, Result, api::Role, crypto};
+
+/// How long a member session token lives.
+pub const MEMBER_SESSION_SECS: u32 = 30 * 86_400;
+
+/// An authenticated caller: always scoped to one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The organization the token belongs to.
+    pub org_id: String,
+    /// What the token may do.
+    pub role: Role,
+    /// For member tokens, the member.
+    pub member_id: Option<String>,
+}
+
+impl Caller {
+    /// The member id, or `forbidden` for other roles.
+    pub fn member(&self) -> Result<&str> {
+        match (&self.role, &self.member_id) {
+            (Role::Member, Some(id)) => Ok(id),
+            _ => Err(Error::Forbidden),
+        }
+    }
+
+    /// `forbidden` unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<&Self> {
+        if self.role == role { Ok(self) } else { Err(Error::Forbidden) }
+    }
+}
+
+fn prefix(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "adm",
+        Role::Integration => "int",
+        Role::Member => "mem",
+    }
+}
+
+/// Creates a token; only its hash is stored.
+pub(super) async fn create(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    role: Role,
+    member_id: Option<&str>,
+    expires_at: Option<u32>,
+) -> Result<String> {
+    let token = crypto::new_token(prefix(role))?;
+    sqlx::query(
+        "INSERT INTO api_tokens (hash, org_id, role, member_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(crypto::token_hash(&token))
+    .bind(org_id)
+    .bind(role.as_str())
+    .bind(member_id)
+    .bind(i64::from(now()))
+    .bind(expires_at.map(i64::from))
+    .execute(conn)
+    .await?;
+    Ok(token)
+}
+
+impl Store {
+    /// Who `token` speaks for; `unauthorized` if nobody (unknown, expired, or its member gone).
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        let row = sqlx::query("SELECT org_id, role, member_id, expires_at FROM api_tokens WHERE hash = $1")
+            .bind(crypto::token_hash(token))
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if row.opt_int("expires_at")?.is_some_and(|expires| expires <= i64::from(now())) {
+            return Err(Error::Unauthorized);
+        }
+        Ok(Caller {
+            org_id: row.text("org_id")?,
+            role: Role::from_db(&row.text("role")?)?,
+            member_id: row.opt_text("member_id")?,
+        })
+    }
+
+    /// A new admin or integration token for an organization (CLI: rotating a lost token).
+    pub async fn create_token(&self, org_id: &str, role: Role) -> Result<String> {
+        self.organization(org_id).await?;
+        let mut conn = self.pool.acquire().await?;
+        create(&mut conn, org_id, role, None, None).await
+    }
+}
