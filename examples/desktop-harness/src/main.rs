@@ -1,0 +1,2 @@
+//! `mobile-access-harness`: the desktop BLE test harness.
+fn main() {}
