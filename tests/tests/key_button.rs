@@ -207,3 +207,14 @@ async fn bluetooth_off_is_a_distinct_error() {
     assert_eq!(error, Error::BluetoothOff);
     assert_eq!(error.category(), mobile_access::ErrorCategory::Bluetooth);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_nearest_of_the_members_readers_opens() {
+    use mobile_access_harness::world::AT_MEETING_ROOM;
+    // Both the main entrance (10.5 m away) and the meeting room (1.5 m) are in radio range.
+    let world = World::new("ada_member", AT_MEETING_ROOM).await;
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.door, "Meeting room");
+    assert!(world.site.reader(MAIN).unwrap().audit().is_empty());
+}
