@@ -218,3 +218,24 @@ async fn the_nearest_of_the_members_readers_opens() {
     assert_eq!(report.door, "Meeting room");
     assert!(world.site.reader(MAIN).unwrap().audit().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_near_its_expiry_is_renewed_silently_by_refresh_and_only_then() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 60 })).await;
+    world.button.refresh().await.unwrap();
+    let short = world.button.key_expires_at().unwrap();
+    assert!(world.button.offline_validity() <= Duration::from_secs(60));
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 86_400 })).await;
+    let before = world.button.http_requests();
+    world.button.refresh().await.unwrap();
+    assert_eq!(world.button.http_requests() - before, 2, "access, then the due key");
+    assert!(world.button.key_expires_at().unwrap() > short);
+    assert!(world.button.offline_validity() > Duration::from_secs(23 * 3600));
+    // A fresh key is left alone: only the access check goes out.
+    let before = world.button.http_requests();
+    world.button.refresh().await.unwrap();
+    assert_eq!(world.button.http_requests() - before, 1);
+    // And the renewed key opens the door with no request at all.
+    assert_eq!(world.button.tap().await.unwrap().http_requests, 0);
+}
