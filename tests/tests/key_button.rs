@@ -239,3 +239,23 @@ async fn a_key_near_its_expiry_is_renewed_silently_by_refresh_and_only_then() {
     // And the renewed key opens the door with no request at all.
     assert_eq!(world.button.tap().await.unwrap().http_requests, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_mobile_key_gets_no_new_key_and_says_so() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 60 })).await;
+    world.button.refresh().await.unwrap();
+    let credentials = world.admin(reqwest::Method::GET, "/v1/admin/credentials", None);
+    let mobile_key = credentials["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "mobile_key")
+        .unwrap_or_else(|| panic!("no mobile key in {credentials}"));
+    let path = format!("/v1/admin/credentials/{}/suspend", mobile_key["id"].as_str().unwrap());
+    world.admin(reqwest::Method::POST, &path, None);
+    // The short key is due: the silent renewal is refused, with the reason the app can show.
+    let error = world.button.refresh().await.unwrap_err();
+    assert_eq!(error, Error::CredentialSuspended);
+    assert!(error.to_string().contains("suspended"));
+}

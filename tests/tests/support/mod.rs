@@ -103,17 +103,27 @@ impl World {
 
     /// `PATCH /v1/admin/settings` as the demo organization's admin.
     pub async fn admin_settings(&self, patch: serde_json::Value) {
-        let url = format!("{}/v1/admin/settings", self.cloud.base_url());
+        self.admin(reqwest::Method::PATCH, "/v1/admin/settings", Some(patch));
+    }
+
+    /// An admin call to the cloud, on a real-time thread (this runtime's clock is paused).
+    pub fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let url = format!("{}{path}", self.cloud.base_url());
         let token = self.cloud.seed().admin_token.clone();
-        // On a real-time thread: this runtime's clock is paused.
-        let status = std::thread::spawn(move || {
+        let (status, text) = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async move {
-                http_client().patch(url).bearer_auth(token).json(&patch).send().await.unwrap().status()
+                let mut request = http_client().request(method, url).bearer_auth(token);
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                let response = request.send().await.unwrap();
+                (response.status(), response.text().await.unwrap())
             })
         })
         .join()
         .unwrap();
-        assert!(status.is_success(), "settings patch: {status}");
+        assert!(status.is_success(), "admin call: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 }
 
