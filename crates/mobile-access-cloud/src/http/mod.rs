@@ -197,7 +197,15 @@ pub const OPERATIONS: &[Operation] = &[
         202,
         Some("SwitchJob"),
     ),
-    op("GET", "/v1/admin/switch-over", ADMIN, "The latest switch-over job and its progress", None, 200, Some("SwitchJob")),
+    op(
+        "GET",
+        "/v1/admin/switch-over",
+        ADMIN,
+        "The latest switch-over job and its progress",
+        None,
+        200,
+        Some("SwitchJob"),
+    ),
     op(
         "GET",
         "/v1/reader/config",
