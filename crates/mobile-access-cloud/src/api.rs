@@ -105,6 +105,9 @@ text_enum!(
         Integration => "integration",
         /// One member.
         Member => "member",
+        /// One reader (its token comes with its provisioning; it polls its configuration and
+        /// uploads its audit log).
+        Reader => "reader",
     }
 );
 
@@ -276,6 +279,8 @@ pub struct Provisioning {
     pub trust_anchors: Vec<TrustAnchor>,
     /// The organization's current revocation epoch.
     pub revocation_epoch: u32,
+    /// SECRET: the reader's bearer token for `/v1/reader/*` (configuration and audit upload).
+    pub reader_token: String,
 }
 
 impl std::fmt::Debug for Provisioning {
@@ -442,6 +447,140 @@ pub struct KeyBundle {
     pub doors: Vec<Door>,
     /// The cloud's clock, so the phone can notice its own is off.
     pub server_time: u32,
+    /// Hex of the protocol's `SignedRevocationList`, signed now: the phone writes it to every
+    /// reader it taps so offline readers learn of revocations, and its `issued_at` is the signed
+    /// time that moves a lagging reader clock forward.
+    pub revocation_list: String,
+}
+
+/// `GET /v1/reader/config`: what an online reader polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderSync {
+    /// The calling reader (hex, 8 bytes).
+    pub reader_id: String,
+    /// Hex of the protocol's `SignedRevocationList`, signed now (its `issued_at` is the signed time).
+    pub revocation_list: String,
+    /// The cloud's clock.
+    pub server_time: u32,
+    /// Seconds until the reader should poll again.
+    pub poll_secs: u32,
+}
+
+/// One attempt or result recorded while offline, uploaded later. `event_id` is stable (chosen
+/// where the event happened), so uploading it again is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedEvent {
+    /// Stable id, 1 to 100 characters; kept once per organization.
+    pub event_id: String,
+    /// When it happened (the recorder's clock).
+    pub at: u32,
+    /// `granted`, `refused`, `interrupted` (readers) or the app's result (`unlocked`, `failed`).
+    pub outcome: String,
+    /// The reason code's name, if any (e.g. `revoked`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `full` or `fast`.
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// The credential presented (hex), if known.
+    #[serde(default)]
+    pub credential_id: Option<String>,
+    /// The member (hex), if known.
+    #[serde(default)]
+    pub member_id: Option<String>,
+    /// The reader (hex), for app events.
+    #[serde(default)]
+    pub reader_id: Option<String>,
+    /// Signal strength the reader heard, dBm.
+    #[serde(default)]
+    pub rssi: Option<i16>,
+}
+
+/// `POST /v1/reader/events` and `POST /v1/me/events`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventUpload {
+    /// At most 1000 events.
+    pub events: Vec<UploadedEvent>,
+}
+
+/// What an upload kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReport {
+    /// Events stored now.
+    pub accepted: u32,
+    /// Events already stored by an earlier upload (ignored).
+    pub duplicates: u32,
+}
+
+/// `GET /v1/admin/switch-over/preview?to=`: what switching the unlock method would do.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchPreviewQuery {
+    /// The method to switch to.
+    pub to: Option<UnlockMethod>,
+    /// Users listed per page (1 to 1000, default 100).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub after: Option<String>,
+}
+
+/// The preview of a switch: nothing has changed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchPreview {
+    /// The current method.
+    pub from: UnlockMethod,
+    /// The method previewed.
+    pub to: UnlockMethod,
+    /// Users that will be deleted and recreated as confirmed, managed users (native → branded app).
+    pub users_to_recreate: u32,
+    /// Users left as they are.
+    pub users_untouched: u32,
+    /// Access group memberships the recreated users carry over.
+    pub memberships_kept: u32,
+    /// Key fobs the recreated users carry over.
+    pub key_fobs_kept: u32,
+    /// Cards the recreated users carry over.
+    pub cards_kept: u32,
+    /// Users that will get an invitation to set a password (branded app → native).
+    pub invitations: u32,
+    /// Welcome emails the switch will queue (the new method's default unless overridden).
+    pub welcome_emails: u32,
+    /// A page of the users to recreate (or invite), by member id.
+    pub users: Vec<User>,
+    /// Cursor of the next page of `users`.
+    pub next: Option<String>,
+}
+
+/// `POST /v1/admin/switch-over`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSwitch {
+    /// The method to switch to.
+    pub unlock_method: UnlockMethod,
+    /// Overrides the new method's default welcome email setting.
+    #[serde(default)]
+    pub welcome_email: Option<bool>,
+}
+
+/// A switch-over job and its progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchJob {
+    /// Job id.
+    pub id: String,
+    /// The method switched to.
+    pub target: UnlockMethod,
+    /// `running` or `done`.
+    pub state: String,
+    /// Users the job works on.
+    pub total: u32,
+    /// Users finished.
+    pub done: u32,
+    /// When it started.
+    pub created_at: u32,
+    /// When it finished.
+    pub finished_at: Option<u32>,
 }
 
 /// `POST /v1/login`.

@@ -39,7 +39,7 @@ pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
 pub use server::{CloudHandle, serve, spawn};
-pub use store::{Actor, Backend, Caller, Store};
+pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, READER_POLL_SECS, Store};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,7 +12,7 @@ use mobile_access_cloud::{
     Actor, Config, DEFAULT_DATA_DIR, Error, Result, Store,
     api::{
         CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
-        SyncReport, UnlockMethod,
+        StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
     },
     demo,
 };
@@ -69,6 +69,65 @@ enum Command {
     /// Mobile keys, key fobs, cards.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Switch the unlock method (native ↔ branded app): preview, then a resumable job.
+    #[command(subcommand)]
+    Switch(SwitchCommand),
+}
+
+#[derive(Subcommand)]
+enum SwitchCommand {
+    /// Show what the switch would do, and the users it would recreate; changes nothing.
+    Preview {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The method to switch to.
+        #[arg(long)]
+        to: Method,
+    },
+    /// Switch and run the job to its end, showing progress. Safe to run again: it resumes.
+    Start {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The method to switch to.
+        #[arg(long)]
+        to: Method,
+        /// Override the new method's default welcome email setting.
+        #[arg(long)]
+        welcome_email: Option<bool>,
+        /// Users per transaction.
+        #[arg(long, default_value_t = mobile_access_cloud::store::DEFAULT_SWITCH_BATCH)]
+        batch: usize,
+    },
+    /// Finish a running switch (after a crash or a stop).
+    Resume {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Users per transaction.
+        #[arg(long, default_value_t = mobile_access_cloud::store::DEFAULT_SWITCH_BATCH)]
+        batch: usize,
+    },
+    /// The latest switch job and its progress.
+    Status {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+}
+
+fn method(method: Method) -> UnlockMethod {
+    match method {
+        Method::Native => UnlockMethod::Native,
+        Method::BrandedApp => UnlockMethod::BrandedApp,
+    }
+}
+
+async fn run_switch_job(store: &Store, org_id: &str, job: SwitchJob, batch: usize) -> Result<()> {
+    eprintln!("switch-over to {}: {} / {} users", job.target, job.done, job.total);
+    let job = store
+        .run_switch(org_id, &job.id, batch, |job| {
+            eprintln!("switch-over to {}: {} / {} users", job.target, job.done, job.total);
+        })
+        .await?;
+    print(&job)
 }
 
 #[derive(Args)]
@@ -321,10 +380,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Org(OrgCommand::Create { name, created_at, unlock_method }) => {
-            let unlock_method = unlock_method.map(|m| match m {
-                Method::Native => UnlockMethod::Native,
-                Method::BrandedApp => UnlockMethod::BrandedApp,
-            });
+            let unlock_method = unlock_method.map(method);
             print(&store.create_organization(NewOrganization { name, created_at, unlock_method }).await?)
         }
         Command::Org(OrgCommand::List) => print(&store.organizations().await?),
@@ -391,6 +447,55 @@ async fn run(cli: Cli) -> Result<()> {
             store.set_credential_status(&org.org, &op, &id, CredentialStatus::Active).await
         }
         Command::Credential(CredentialCommand::Delete { org, id }) => store.delete_credential(&org.org, &op, &id).await,
+        Command::Switch(SwitchCommand::Preview { org, to }) => {
+            let mut query = SwitchPreviewQuery { to: Some(method(to)), limit: Some(1000), after: None };
+            let first = store.preview_switch(&org.org, &query).await?;
+            eprintln!(
+                "switch {} -> {}: {} users to delete and recreate confirmed ({} memberships, {} key fobs, {} cards \
+                 kept), {} untouched, {} invitations, {} welcome emails",
+                first.from,
+                first.to,
+                first.users_to_recreate,
+                first.memberships_kept,
+                first.key_fobs_kept,
+                first.cards_kept,
+                first.users_untouched,
+                first.invitations,
+                first.welcome_emails
+            );
+            let mut page = first;
+            loop {
+                for user in &page.users {
+                    println!("{}", serde_json::to_string(user).unwrap_or_default());
+                }
+                match page.next.take() {
+                    Some(next) => {
+                        query.after = Some(next);
+                        page = store.preview_switch(&org.org, &query).await?;
+                    }
+                    None => break Ok(()),
+                }
+            }
+        }
+        Command::Switch(SwitchCommand::Start { org, to, welcome_email, batch }) => {
+            let start = StartSwitch { unlock_method: method(to), welcome_email };
+            let job = store.start_switch(&org.org, &op, &start).await?;
+            run_switch_job(&store, &org.org, job, batch).await
+        }
+        Command::Switch(SwitchCommand::Resume { org, batch }) => match store.running_switch(&org.org).await? {
+            Some(job) => run_switch_job(&store, &org.org, job, batch).await,
+            None => {
+                eprintln!("switch-over: nothing running");
+                match store.last_switch(&org.org).await? {
+                    Some(job) => print(&job),
+                    None => Ok(()),
+                }
+            }
+        },
+        Command::Switch(SwitchCommand::Status { org }) => match store.last_switch(&org.org).await? {
+            Some(job) => print(&job),
+            None => Err(Error::NotFound("switch job")),
+        },
     };
     store.close().await;
     result

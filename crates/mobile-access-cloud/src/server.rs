@@ -70,6 +70,11 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
             .await
     });
     tracing::info!(%addr, "serving");
+    // A switch-over interrupted by a crash or a restart finishes now.
+    for (org_id, job_id) in store.running_switches().await? {
+        tracing::info!(org = %org_id, job = %job_id, "resuming switch-over");
+        http::run_switch_in_background(store.clone(), org_id, job_id, crate::store::DEFAULT_SWITCH_BATCH);
+    }
     Ok(CloudHandle { addr, store, stop: Some(stop), task })
 }
 

@@ -16,13 +16,15 @@ struct Tenant {
     admin: String,
     integration: String,
     member: String,
+    reader: String,
     ids: HashMap<&'static str, String>,
 }
 
 async fn tenant(cloud: &Cloud, name: &str) -> Tenant {
     let org = cloud.org(name, AFTER_DECEMBER_2023, None).await;
     let admin = org.admin_token.clone();
-    let (door_id, _) = cloud.door_with_reader(&admin, "Door", "tap").await;
+    let (door_id, provisioning) = cloud.door_with_reader(&admin, "Door", "tap").await;
+    let reader = provisioning["reader_token"].as_str().unwrap().to_owned();
     cloud.group(&admin, "Members", &[&door_id]).await;
     let external_id = format!("{name}-member");
     let member = cloud.member(&org.integration_token, &external_id, &["Members"]).await;
@@ -39,7 +41,7 @@ async fn tenant(cloud: &Cloud, name: &str) -> Tenant {
         ("external_id", external_id),
         ("credential_id", fob["id"].as_str().unwrap().to_owned()),
     ]);
-    Tenant { admin, integration: org.integration_token, member, ids }
+    Tenant { admin, integration: org.integration_token, member, reader, ids }
 }
 
 fn path_for(template: &str, tenant: &Tenant) -> String {
@@ -66,6 +68,8 @@ fn body_for(schema: Option<&str>, n: usize) -> Option<Value> {
         "NewReader" => json!({"model": "Reader Pro 2.1", "mode": "range", "tamper_protection": false}),
         "NewAccessGroup" => json!({"name": format!("Group {n}"), "door_ids": []}),
         "NewCredential" => json!({"kind": "card", "number": format!("{n}")}),
+        "EventUpload" => json!({"events": [{"event_id": format!("e{n}"), "at": 1, "outcome": "granted"}]}),
+        "StartSwitch" => json!({"unlock_method": "branded_app"}),
         other => panic!("no sample body for {other}"),
     })
 }
@@ -104,8 +108,10 @@ async fn every_route_admits_exactly_its_role_and_only_within_its_organization() 
                 Role::Admin => t.admin.clone(),
                 Role::Integration => t.integration.clone(),
                 Role::Member => t.member.clone(),
+                Role::Reader => t.reader.clone(),
             };
-            for other in [Role::Admin, Role::Integration, Role::Member].into_iter().filter(|r| *r != role) {
+            for other in [Role::Admin, Role::Integration, Role::Member, Role::Reader].into_iter().filter(|r| *r != role)
+            {
                 let reply = call(Some(own(other, &a))).await;
                 assert_eq!((reply.status.as_u16(), reply.code()), (403, "forbidden"), "{label} as {other}");
             }

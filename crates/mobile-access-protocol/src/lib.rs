@@ -24,6 +24,7 @@ mod keys;
 mod message;
 pub mod phone;
 pub mod reader;
+mod revocation;
 mod schedule;
 
 pub use advertisement::{ADVERTISEMENT_AD_LEN, ADVERTISEMENT_PAYLOAD_LEN, Advertisement, UnlockMode};
@@ -36,6 +37,10 @@ pub use keys::{
     SoftwareDeviceKey,
 };
 pub use message::{Message, MessageType};
+pub use revocation::{
+    MAX_REVOKED, REVOCATION_LIST_MAX_LEN, REVOCATION_LIST_MIN_LEN, REVOCATION_LIST_TYPE, RevocationList,
+    SignedRevocationList,
+};
 
 /// Protocol version carried in every credential, certificate, advertisement and message.
 pub const PROTOCOL_VERSION: u8 = 1;

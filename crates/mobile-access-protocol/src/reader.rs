@@ -19,6 +19,7 @@ use crate::{
     keys::{OrganizationPublicKey, ReaderKey},
     message::{Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
     phone::{ACTION_UNLOCK, fast_request_aad, seal_reason},
+    revocation::SignedRevocationList,
     schedule::{self, FastKeys, HandshakeKeys, Secret},
 };
 
@@ -94,6 +95,17 @@ pub struct Reply {
     pub decision: Option<Decision>,
 }
 
+/// What a reader did with a revocation list it was handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListOutcome {
+    /// Newer than the one held, signed by a trusted key of the reader's organization: applied.
+    Applied,
+    /// Genuine, but not newer than the one held (sequence numbers only go up): ignored.
+    NotNewer,
+    /// Not signed by a key the reader trusts for its organization: ignored.
+    Untrusted,
+}
+
 /// Per-connection state: a full exchange's keys between its two round trips.
 #[derive(Default)]
 pub struct Connection {
@@ -120,6 +132,8 @@ pub struct Responder {
     previous_nonce: Option<Nonce>,
     nonce_born: Timestamp,
     answered: Vec<(Nonce, [u8; PHONE_NONCE_LEN])>,
+    revocation_sequence: u32,
+    revoked: Vec<CredentialId>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -141,6 +155,8 @@ impl Responder {
             previous_nonce: None,
             nonce_born: now,
             answered: Vec::new(),
+            revocation_sequence: 0,
+            revoked: Vec::new(),
         })
     }
 
@@ -153,6 +169,30 @@ impl Responder {
     /// refused, in full and fast exchanges alike.
     pub fn set_min_epoch(&mut self, epoch: u32) {
         self.config.min_epoch = self.config.min_epoch.max(epoch);
+    }
+
+    /// Applies a signed revocation list if a trusted key of the reader's organization signed it
+    /// and it is newer than the one held: its credential ids are refused from then on (full and
+    /// fast exchanges alike) and the minimum epoch rises to the list's (never falls).
+    pub fn apply_revocation_list(&mut self, list: &SignedRevocationList) -> ListOutcome {
+        let body = list.list();
+        let trusted =
+            body.org == self.config.certificate.org && self.config.trust.iter().any(|anchor| list.verify(anchor));
+        if !trusted {
+            return ListOutcome::Untrusted;
+        }
+        if body.sequence <= self.revocation_sequence {
+            return ListOutcome::NotNewer;
+        }
+        self.revocation_sequence = body.sequence;
+        self.revoked = body.revoked.clone();
+        self.set_min_epoch(body.min_epoch);
+        ListOutcome::Applied
+    }
+
+    /// The sequence of the newest revocation list applied (0: none yet).
+    pub fn revocation_sequence(&self) -> u32 {
+        self.revocation_sequence
     }
 
     /// Number of fast-exchange sessions held.
@@ -306,7 +346,7 @@ impl Responder {
             Reason::NotYetValid
         } else if now >= body.validity.not_after {
             Reason::Expired
-        } else if body.revocation_epoch < self.config.min_epoch {
+        } else if body.revocation_epoch < self.config.min_epoch || self.revoked.binary_search(&body.id).is_ok() {
             Reason::Revoked
         } else {
             Reason::Granted

@@ -81,6 +81,19 @@ impl AuditLog {
         self.entries.is_empty()
     }
 
+    /// The entries from sequence number `from` on (oldest first), each with its sequence number:
+    /// entry numbers count every entry ever pushed, so they stay stable as old ones are dropped
+    /// and make, with the reader id and boot, a stable event id for uploading.
+    pub fn since(&self, from: u64) -> impl Iterator<Item = (u64, &AuditEntry)> {
+        let first = self.dropped;
+        self.entries.iter().enumerate().map(move |(i, e)| (first + i as u64, e)).filter(move |(seq, _)| *seq >= from)
+    }
+
+    /// The sequence number the next entry will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.dropped + self.entries.len() as u64
+    }
+
     /// Entries dropped to stay within capacity.
     pub fn dropped(&self) -> u64 {
         self.dropped

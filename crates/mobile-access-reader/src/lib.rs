@@ -21,7 +21,7 @@ pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use clock::DriftingClock;
 pub use error::Error;
 pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
-pub use provisioning::{Mode, Provisioning, ReaderSeed, TrustAnchor};
+pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
 pub use reader::{Answer, PendingDecision, Reader};
 #[cfg(feature = "sim")]
 pub use virtual_reader::{VirtualReader, VirtualReaderOptions};

@@ -40,6 +40,17 @@ impl std::fmt::Debug for ReaderSeed {
     }
 }
 
+/// The reader's bearer token for the cloud's `/v1/reader/*` routes. Secret: its `Debug` never
+/// shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReaderToken(pub String);
+
+impl std::fmt::Debug for ReaderToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReaderToken(<redacted>)")
+    }
+}
+
 /// An organization key the reader trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrustAnchor {
@@ -86,6 +97,9 @@ pub struct Provisioning {
     pub trust_anchors: Vec<TrustAnchor>,
     /// Credentials with a lower revocation epoch are refused.
     pub revocation_epoch: u32,
+    /// The token the reader polls its configuration and uploads its audit log with; absent in
+    /// provisioning made before the cloud issued them, and in readers made offline.
+    pub reader_token: Option<ReaderToken>,
 }
 
 impl Provisioning {
@@ -127,6 +141,7 @@ impl Provisioning {
             certificate: org.certify_reader(reader_id, lock, key.public()),
             trust_anchors: vec![TrustAnchor { org: public.org, public_key: public.key }],
             revocation_epoch: 0,
+            reader_token: None,
         })
     }
 
@@ -178,6 +193,8 @@ mod wire {
         pub(super) certificate: String,
         pub(super) trust_anchors: Vec<Anchor>,
         pub(super) revocation_epoch: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) reader_token: Option<String>,
     }
 
     pub(super) fn array<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], Error> {
@@ -216,6 +233,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
             certificate: ReaderCertificate::decode(&certificate)?,
             trust_anchors,
             revocation_epoch: w.revocation_epoch,
+            reader_token: w.reader_token.map(ReaderToken),
         })
     }
 }
@@ -240,6 +258,7 @@ impl From<Provisioning> for wire::Provisioning {
                 .map(|a| wire::Anchor { org: hex::encode(&a.org.0), public_key: hex::encode(&a.public_key) })
                 .collect(),
             revocation_epoch: p.revocation_epoch,
+            reader_token: p.reader_token.map(|t| t.0),
         }
     }
 }

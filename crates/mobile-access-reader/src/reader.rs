@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use mobile_access_protocol::{
-    Advertisement, Message, MessageType, ReaderId, Reason,
-    reader::{Connection, Decision, ExchangeKind, ReaderConfig, Responder},
+    Advertisement, Message, MessageType, ReaderId, Reason, SignedRevocationList,
+    reader::{Connection, Decision, ExchangeKind, ListOutcome, ReaderConfig, Responder},
 };
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{
     AuditEntry, AuditLog, DriftingClock, Feedback, FeedbackEvent, Light, Mode, Outcome, Provisioning, Result, Sound,
@@ -54,6 +54,7 @@ pub struct Reader {
     relay_open_until: Option<Instant>,
     audit: AuditLog,
     feedback: Vec<FeedbackEvent>,
+    boot: u64,
 }
 
 impl std::fmt::Debug for Reader {
@@ -82,6 +83,8 @@ impl Reader {
         config.tx_power = provisioning.tx_power;
         let rng = SystemRandom::new();
         let responder = Responder::new(config, clock.now(now), &rng)?;
+        let mut boot = [0u8; 8];
+        rng.fill(&mut boot).map_err(|_| mobile_access_protocol::Error::Crypto("random generator failed"))?;
         Ok(Self {
             id: provisioning.reader_id,
             mode: provisioning.mode,
@@ -95,6 +98,7 @@ impl Reader {
             relay_open_until: None,
             audit: AuditLog::default(),
             feedback: Vec::new(),
+            boot: u64::from_be_bytes(boot),
         })
     }
 
@@ -207,6 +211,35 @@ impl Reader {
     /// Raises the minimum revocation epoch (never lowers it).
     pub fn set_revocation_epoch(&mut self, epoch: u32) {
         self.responder.set_min_epoch(epoch);
+    }
+
+    /// Applies a signed revocation list, from the cloud while online or written by a phone
+    /// before its request: a newer list signed by the organization replaces the revoked set and
+    /// may raise the epoch, and the list's signed time moves the clock forward if it lags (never
+    /// back). Lists that do not verify change nothing.
+    pub fn apply_revocation_list(&mut self, bytes: &[u8], now: Instant) -> Result<ListOutcome> {
+        let list = SignedRevocationList::decode(bytes)?;
+        let outcome = self.responder.apply_revocation_list(&list);
+        if outcome != ListOutcome::Untrusted {
+            let signed_time = list.list().issued_at;
+            if signed_time > self.clock.now(now) {
+                tracing::info!(reader = %self.id, "signed time moved the clock forward");
+                self.clock.set(now, signed_time);
+            }
+        }
+        tracing::debug!(reader = %self.id, ?outcome, sequence = list.list().sequence, "revocation list");
+        Ok(outcome)
+    }
+
+    /// The sequence of the newest revocation list applied.
+    pub fn revocation_sequence(&self) -> u32 {
+        self.responder.revocation_sequence()
+    }
+
+    /// A random number drawn at start-up: with an audit entry's sequence number it makes an event
+    /// id that stays unique across restarts (the in-memory log starts again at 0).
+    pub fn boot_id(&self) -> u64 {
+        self.boot
     }
 
     /// The reader's clock.

@@ -14,7 +14,7 @@ use mobile_access_ble::{
     sim::{Advertiser, PeripheralConfig, PeripheralEvent, PeripheralEvents, Position, SimConnection, SimRadio},
 };
 use mobile_access_protocol::{
-    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, Timestamp,
+    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, SignedRevocationList, Timestamp,
     framing::{self, Reassembler},
     reader::Connection,
 };
@@ -130,6 +130,16 @@ impl VirtualReader {
         self.shared.act(|reader, _| f(reader))
     }
 
+    /// Applies a signed revocation list (what the reader's cloud connection does when it polls).
+    pub fn apply_revocation_list(&self, bytes: &[u8]) -> Result<mobile_access_protocol::reader::ListOutcome> {
+        self.shared.act(|reader, now| reader.apply_revocation_list(bytes, now))
+    }
+
+    /// The reader's time now.
+    pub fn time(&self) -> Timestamp {
+        self.shared.act(|reader, now| reader.clock().now(now))
+    }
+
     /// A copy of the audit log.
     pub fn audit(&self) -> AuditLog {
         self.shared.reader().audit().clone()
@@ -173,6 +183,11 @@ async fn serve(mut events: PeripheralEvents, shared: Arc<Shared>) {
                 let Some(session) = sessions.get_mut(&connection) else { continue };
                 let answer = match session.reassembler.push(&value) {
                     Ok(None) => continue,
+                    // A phone's one-way revocation list before its request: applied, never answered.
+                    Ok(Some(request)) if SignedRevocationList::is_revocation_list(&request) => {
+                        let _ = shared.act(|reader, now| reader.apply_revocation_list(&request, now));
+                        continue;
+                    }
                     Ok(Some(request)) => {
                         shared.act(|reader, now| reader.handle(&mut session.protocol, &request, rssi, now))
                     }

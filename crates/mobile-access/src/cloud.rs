@@ -140,6 +140,10 @@ pub struct KeyBundle {
     pub doors: Vec<DoorInfo>,
     /// The cloud's clock when it answered.
     pub server_time: u32,
+    /// Hex of the organization's signed revocation list (its `issued_at` is a signed time),
+    /// carried to every reader tapped. Empty from clouds that do not send one.
+    #[serde(default)]
+    pub revocation_list: String,
 }
 
 #[derive(Serialize)]

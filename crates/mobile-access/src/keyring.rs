@@ -96,6 +96,11 @@ impl Keys {
         Ok(Self { credentials, trust, readers, bundle })
     }
 
+    /// The bundle as downloaded.
+    pub(crate) fn bundle(&self) -> &KeyBundle {
+        &self.bundle
+    }
+
     /// The organization keys readers must be certified by.
     pub fn trust(&self) -> &[OrganizationPublicKey] {
         &self.trust

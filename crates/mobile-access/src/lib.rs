@@ -10,6 +10,7 @@ mod button;
 mod cloud;
 mod error;
 mod keyring;
+mod revocation;
 mod state;
 mod storage;
 mod unlock;

@@ -173,7 +173,8 @@ impl Door<'_> {
             .and_then(|secret| FastExchange::start(&secret, credential, &target.advertisement, &rng).ok());
         let answer = within(Phase::Exchange, timeouts.exchange, async {
             if let Some((exchange, request)) = fast {
-                let mut channel = MessageChannel::open(link, &request).await.map_err(ble_error)?;
+                let mut channel =
+                    crate::revocation::open_channel(link, self.keys, &request).await.map_err(ble_error)?;
                 let reply = channel.receive().await.map_err(ble_error)?;
                 match exchange.on_result(&reply) {
                     Ok(reason) => {
@@ -196,7 +197,7 @@ impl Door<'_> {
                 }
             }
             let (exchange, hello) = FullExchange::start(target.reader.id, &rng)?;
-            let mut channel = MessageChannel::open(link, &hello).await.map_err(ble_error)?;
+            let mut channel = crate::revocation::open_channel(link, self.keys, &hello).await.map_err(ble_error)?;
             let answer = self.full(&mut channel, Some(exchange), target.reader.id, credential, &rng).await;
             let _ = channel.close().await;
             answer

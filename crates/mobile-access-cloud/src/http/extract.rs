@@ -107,3 +107,8 @@ role_extractor!(
     MemberCaller,
     Role::Member
 );
+role_extractor!(
+    /// A caller with a reader token.
+    ReaderCaller,
+    Role::Reader
+);

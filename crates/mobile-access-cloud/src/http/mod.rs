@@ -170,6 +170,69 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/v1/admin/credentials/{credential_id}/suspend", ADMIN, "Suspend a credential", None, 204, None),
     op("POST", "/v1/admin/credentials/{credential_id}/resume", ADMIN, "Reactivate a credential", None, 204, None),
     op("DELETE", "/v1/admin/credentials/{credential_id}", ADMIN, "Delete a credential", None, 204, None),
+    op(
+        "GET",
+        "/v1/admin/users/{member_id}/audit-log",
+        ADMIN,
+        "A user's audit history, across recreations by a switch-over",
+        None,
+        200,
+        Some("AuditPage"),
+    ),
+    op(
+        "GET",
+        "/v1/admin/switch-over/preview",
+        ADMIN,
+        "What switching the unlock method would do (changes nothing)",
+        None,
+        200,
+        Some("SwitchPreview"),
+    ),
+    op(
+        "POST",
+        "/v1/admin/switch-over",
+        ADMIN,
+        "Switch the unlock method: a resumable job (native → branded app recreates unconfirmed users)",
+        Some("StartSwitch"),
+        202,
+        Some("SwitchJob"),
+    ),
+    op(
+        "GET",
+        "/v1/admin/switch-over",
+        ADMIN,
+        "The latest switch-over job and its progress",
+        None,
+        200,
+        Some("SwitchJob"),
+    ),
+    op(
+        "GET",
+        "/v1/reader/config",
+        Some(Role::Reader),
+        "What an online reader polls: the signed revocation list and time",
+        None,
+        200,
+        Some("ReaderSync"),
+    ),
+    op(
+        "POST",
+        "/v1/reader/events",
+        Some(Role::Reader),
+        "Upload the reader's recorded attempts (stable ids, kept once)",
+        Some("EventUpload"),
+        200,
+        Some("UploadReport"),
+    ),
+    op(
+        "POST",
+        "/v1/me/events",
+        Some(Role::Member),
+        "Upload the app's unlock results recorded offline (stable ids, kept once)",
+        Some("EventUpload"),
+        200,
+        Some("UploadReport"),
+    ),
     op("GET", "/v1/admin/outbox", ADMIN, "Queued emails", None, 200, Some("OutboxPage")),
     op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage")),
 ];
@@ -199,6 +262,12 @@ pub fn router(store: Store) -> Router {
         .route("/v1/admin/credentials/{credential_id}/suspend", post(suspend_credential))
         .route("/v1/admin/credentials/{credential_id}/resume", post(resume_credential))
         .route("/v1/admin/credentials/{credential_id}", axum::routing::delete(delete_credential))
+        .route("/v1/admin/users/{member_id}/audit-log", get(user_history))
+        .route("/v1/admin/switch-over/preview", get(switch_preview))
+        .route("/v1/admin/switch-over", get(switch_status).post(start_switch))
+        .route("/v1/reader/config", get(reader_config))
+        .route("/v1/reader/events", post(reader_events))
+        .route("/v1/me/events", post(me_events))
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/audit-log", get(audit_log))
         .fallback(no_route)
@@ -206,6 +275,21 @@ pub fn router(store: Store) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
         .with_state(store)
+}
+
+/// Runs a switch-over job to its end on the current runtime. A failure (the database went
+/// away) leaves the job `running`: the next start of the server, or the CLI, resumes it.
+pub fn run_switch_in_background(store: Store, org_id: String, job_id: String, batch: usize) {
+    tokio::spawn(async move {
+        let result = store
+            .run_switch(&org_id, &job_id, batch, |job| {
+                tracing::info!(job = %job.id, done = job.done, total = job.total, "switch-over progress");
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(job = %job_id, %error, "switch-over interrupted; it resumes at the next start");
+        }
+    });
 }
 
 /// Logs method, path, status and latency. Never headers (tokens) or bodies (passwords, keys).

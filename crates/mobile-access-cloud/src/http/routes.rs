@@ -8,14 +8,14 @@ use axum::{
 };
 use serde_json::json;
 
-use super::extract::{AdminCaller, ApiJson, ApiQuery, Id, IntegrationCaller, MemberCaller};
+use super::extract::{AdminCaller, ApiJson, ApiQuery, Id, IntegrationCaller, MemberCaller, ReaderCaller};
 use crate::{
     Error, Result,
     api::{
-        AcceptInvitation, CredentialStatus, KeyRequest, Login, MemberSync, NewAccessGroup, NewCredential, NewDoor,
-        NewReader, Page, PageQuery, SettingsPatch,
+        AcceptInvitation, CredentialStatus, EventUpload, KeyRequest, Login, MemberSync, NewAccessGroup, NewCredential,
+        NewDoor, NewReader, Page, PageQuery, SettingsPatch, StartSwitch, SwitchPreviewQuery,
     },
-    store::{Actor, Store},
+    store::{Actor, DEFAULT_SWITCH_BATCH, Store},
 };
 
 fn page<T>(items: Vec<T>) -> Page<T> {
@@ -206,6 +206,60 @@ pub(super) async fn audit_log(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response> {
     Ok(Json(store.audit_log(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn reader_config(State(store): State<Store>, ReaderCaller(caller): ReaderCaller) -> Result<Response> {
+    Ok(Json(store.reader_sync(&caller.org_id, caller.reader()?).await?).into_response())
+}
+
+pub(super) async fn reader_events(
+    State(store): State<Store>,
+    ReaderCaller(caller): ReaderCaller,
+    ApiJson(body): ApiJson<EventUpload>,
+) -> Result<Response> {
+    Ok(Json(store.upload_events(&caller.org_id, &Actor::from(&caller), &body).await?).into_response())
+}
+
+pub(super) async fn me_events(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+    ApiJson(body): ApiJson<EventUpload>,
+) -> Result<Response> {
+    Ok(Json(store.upload_events(&caller.org_id, &Actor::from(&caller), &body).await?).into_response())
+}
+
+pub(super) async fn switch_preview(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiQuery(query): ApiQuery<SwitchPreviewQuery>,
+) -> Result<Response> {
+    Ok(Json(store.preview_switch(&caller.org_id, &query).await?).into_response())
+}
+
+pub(super) async fn start_switch(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(body): ApiJson<StartSwitch>,
+) -> Result<Response> {
+    let job = store.start_switch(&caller.org_id, &Actor::Admin, &body).await?;
+    if job.state == "running" {
+        super::run_switch_in_background(store, caller.org_id.clone(), job.id.clone(), DEFAULT_SWITCH_BATCH);
+    }
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+pub(super) async fn switch_status(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    let job = store.last_switch(&caller.org_id).await?.ok_or(Error::NotFound("switch job"))?;
+    Ok(Json(job).into_response())
+}
+
+pub(super) async fn user_history(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(member_id): Id,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response> {
+    Ok(Json(store.user_history(&caller.org_id, &member_id, &query).await?).into_response())
 }
 
 pub(super) async fn no_route() -> Error {

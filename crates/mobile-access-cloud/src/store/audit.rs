@@ -21,15 +21,18 @@ pub enum Actor {
     Member(String),
     /// The operator at the command line.
     Operator,
+    /// A reader, by id.
+    Reader(String),
 }
 
 impl Actor {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         match self {
             Self::Admin => "admin".to_owned(),
             Self::Integration => "integration".to_owned(),
             Self::Member(id) => format!("member:{id}"),
             Self::Operator => "operator".to_owned(),
+            Self::Reader(id) => format!("reader:{id}"),
         }
     }
 }
@@ -40,6 +43,7 @@ impl From<&Caller> for Actor {
             (crate::api::Role::Admin, _) => Self::Admin,
             (crate::api::Role::Integration, _) => Self::Integration,
             (crate::api::Role::Member, id) => Self::Member(id.clone().unwrap_or_default()),
+            (crate::api::Role::Reader, _) => Self::Reader(caller.reader_id.clone().unwrap_or_default()),
         }
     }
 }

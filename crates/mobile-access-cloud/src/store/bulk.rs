@@ -31,6 +31,7 @@ pub(super) enum Param {
     Int(i64),
     Bytes(Vec<u8>),
     OptBytes(Option<Vec<u8>>),
+    OptText(Option<String>),
 }
 
 pub(super) fn bind<'a>(
@@ -42,6 +43,7 @@ pub(super) fn bind<'a>(
         Param::Int(v) => query.bind(v),
         Param::Bytes(v) => query.bind(v),
         Param::OptBytes(v) => query.bind(v),
+        Param::OptText(v) => query.bind(v),
     }
 }
 

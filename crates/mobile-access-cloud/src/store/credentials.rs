@@ -3,7 +3,10 @@
 
 use serde_json::json;
 
-use super::{Actor, RowExt, Store, audit, now};
+use super::{
+    Actor, RowExt, Store, audit, now,
+    revocation::{self, Whose},
+};
 use crate::{
     Error, Result,
     api::{CredentialInfo, CredentialKind, CredentialStatus, NewCredential, Page, PageQuery},
@@ -115,6 +118,9 @@ impl Store {
         if changed.rows_affected() == 0 {
             return Err(Error::NotFound("credential"));
         }
+        if status == CredentialStatus::Suspended {
+            revocation::revoke(&mut tx, self.backend, org_id, Whose::Binding(credential_id)).await?;
+        }
         let action = match status {
             CredentialStatus::Active => "credential.resumed",
             CredentialStatus::Suspended => "credential.suspended",
@@ -128,6 +134,12 @@ impl Store {
     /// binding); suspend it instead to keep it out.
     pub async fn delete_credential(&self, org_id: &str, actor: &Actor, credential_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Revoked before the row (and its issued credentials) go.
+        sqlx::query("UPDATE organizations SET sync_generation = sync_generation + 1 WHERE id = $1")
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        revocation::revoke(&mut tx, self.backend, org_id, Whose::Binding(credential_id)).await?;
         let deleted = sqlx::query("DELETE FROM credentials WHERE id = $1 AND org_id = $2")
             .bind(credential_id)
             .bind(org_id)

@@ -144,11 +144,12 @@ impl Store {
         let key = ReaderKey::from_seed(crypto::random_array()?)?;
         let certificate = signer.key.certify_reader(ReaderId(reader_bytes), LockId(door.lock), key.public());
         let sealed = self.master.seal(&reader_seed_context(&reader_id), key.seed())?;
+        let reader_token = crypto::new_token("rdr")?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO readers (id, org_id, door_id, model, mode, tamper_protection, tap_rssi_threshold, tx_power, \
-             relay_open_ms, public_key, key_seed_sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             relay_open_ms, public_key, key_seed_sealed, created_at, token_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&reader_id)
         .bind(org_id)
@@ -162,6 +163,7 @@ impl Store {
         .bind(key.public().to_vec())
         .bind(sealed)
         .bind(i64::from(now()))
+        .bind(crypto::token_hash(&reader_token))
         .execute(&mut *tx)
         .await?;
         let detail =
@@ -182,6 +184,7 @@ impl Store {
             certificate: hex::encode(&certificate.encode()),
             trust_anchors: vec![signer.organization.trust_anchor.clone()],
             revocation_epoch: signer.organization.revocation_epoch,
+            reader_token,
         })
     }
 }

@@ -144,11 +144,13 @@ impl Store {
         });
         audit::record(&mut tx, org_id, &Actor::Member(member_id.to_owned()), "keys.issued", member_id, detail).await?;
         tx.commit().await?;
+        let revocation_list = hex::encode(self.revocation_list(org_id).await?.encoded());
         Ok(KeyBundle {
             credentials,
             trust_anchors: vec![signer.organization.trust_anchor.clone()],
             doors,
             server_time: now,
+            revocation_list,
         })
     }
 }

@@ -17,7 +17,9 @@ use super::{
     bulk::{Param, insert_rows, insert_rows_with, placeholder, placeholders},
     flag,
     mail::{self, Mail},
-    now, tokens,
+    now,
+    revocation::{self, Whose},
+    tokens,
 };
 use crate::{
     Error, Refusal, Result,
@@ -74,7 +76,7 @@ fn check_member(member: &SyncedMember) -> Result<()> {
 }
 
 /// The welcome mail, carrying the invitation token when the user must confirm.
-fn welcome_mail(org_name: &str, member_id: &str, name: &str, email: &str, invitation: Option<&str>) -> Mail {
+pub(super) fn welcome_mail(org_name: &str, member_id: &str, name: &str, email: &str, invitation: Option<&str>) -> Mail {
     let body = match invitation {
         Some(token) => format!(
             "Hello {name},\n\n{org_name} gave you mobile access. Accept your invitation by setting a password \
@@ -91,7 +93,7 @@ fn welcome_mail(org_name: &str, member_id: &str, name: &str, email: &str, invita
     }
 }
 
-fn access_mail(org_name: &str, member_id: &str, name: &str, email: &str, group: &str) -> Mail {
+pub(super) fn access_mail(org_name: &str, member_id: &str, name: &str, email: &str, group: &str) -> Mail {
     Mail {
         member_id: member_id.to_owned(),
         kind: "access",
@@ -228,6 +230,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // A member who loses a group (their last one included) or is removed loses the keys they
+        // hold: those list doors they may no longer open. Revoked before the rows go.
+        let mut losing: Vec<String> = plan.revokes.iter().map(|(member, _)| member.clone()).collect();
+        losing.extend(plan.removals.iter().cloned());
+        losing.sort();
+        losing.dedup();
+        revocation::revoke(&mut tx, self.backend, org_id, Whose::Members(&losing)).await?;
         for (member, group) in &plan.revokes {
             sqlx::query("DELETE FROM member_access_groups WHERE member_id = $1 AND group_id = $2")
                 .bind(member)
@@ -463,8 +472,17 @@ impl Store {
                 "this organization unlocks with its branded app: invitations are disabled",
             ));
         }
-        if user.status == MemberStatus::Confirmed {
-            return Err(Error::Conflict("the user is already confirmed".to_owned()));
+        // Confirmed users without a password (created for the branded app, before a switch back
+        // to native) set one through an invitation too.
+        let has_password: bool = sqlx::query_scalar::<_, i64>(
+            "SELECT CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END FROM members WHERE id = $1",
+        )
+        .bind(member_id)
+        .fetch_one(&self.pool)
+        .await?
+            != 0;
+        if user.status == MemberStatus::Confirmed && has_password {
+            return Err(Error::Conflict("the user is already confirmed and has a password".to_owned()));
         }
         let token = crypto::new_token("inv")?;
         let mut tx = self.pool.begin().await?;

@@ -16,6 +16,9 @@ mod keys;
 mod mail;
 mod members;
 mod organizations;
+mod readers;
+mod revocation;
+mod switch;
 mod tokens;
 
 use std::{borrow::Cow, future::Future, pin::Pin, time::SystemTime};
@@ -27,7 +30,7 @@ use sqlx::{
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
 };
 
-pub use self::{audit::Actor, tokens::Caller};
+pub use self::{audit::Actor, readers::READER_POLL_SECS, switch::DEFAULT_SWITCH_BATCH, tokens::Caller};
 use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey};
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
@@ -46,9 +49,14 @@ pub enum Backend {
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
 
-const SQLITE_MIGRATIONS: Embedded = Embedded(&[(1, "schema", include_str!("../../migrations/sqlite/0001_schema.sql"))]);
-const POSTGRES_MIGRATIONS: Embedded =
-    Embedded(&[(1, "schema", include_str!("../../migrations/postgres/0001_schema.sql"))]);
+const SQLITE_MIGRATIONS: Embedded = Embedded(&[
+    (1, "schema", include_str!("../../migrations/sqlite/0001_schema.sql")),
+    (2, "lifecycle", include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
+]);
+const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
+    (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
+    (2, "lifecycle", include_str!("../../migrations/postgres/0002_lifecycle.sql")),
+]);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {

@@ -18,6 +18,8 @@ pub struct Caller {
     pub role: Role,
     /// For member tokens, the member.
     pub member_id: Option<String>,
+    /// For reader tokens, the reader.
+    pub reader_id: Option<String>,
 }
 
 impl Caller {
@@ -25,6 +27,14 @@ impl Caller {
     pub fn member(&self) -> Result<&str> {
         match (&self.role, &self.member_id) {
             (Role::Member, Some(id)) => Ok(id),
+            _ => Err(Error::Forbidden),
+        }
+    }
+
+    /// The reader id, or `forbidden` for other roles.
+    pub fn reader(&self) -> Result<&str> {
+        match (&self.role, &self.reader_id) {
+            (Role::Reader, Some(id)) => Ok(id),
             _ => Err(Error::Forbidden),
         }
     }
@@ -40,6 +50,7 @@ fn prefix(role: Role) -> &'static str {
         Role::Admin => "adm",
         Role::Integration => "int",
         Role::Member => "mem",
+        Role::Reader => "rdr",
     }
 }
 
@@ -69,11 +80,25 @@ pub(super) async fn create(
 impl Store {
     /// Who `token` speaks for; `unauthorized` if nobody (unknown, expired, or its member gone).
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        let hash = crypto::token_hash(token);
         let row = sqlx::query("SELECT org_id, role, member_id, expires_at FROM api_tokens WHERE hash = $1")
-            .bind(crypto::token_hash(token))
+            .bind(&hash)
             .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::Unauthorized)?;
+            .await?;
+        let Some(row) = row else {
+            // Reader tokens live with their reader, so removing the reader removes its token.
+            let reader = sqlx::query("SELECT id, org_id FROM readers WHERE token_hash = $1")
+                .bind(&hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            return Ok(Caller {
+                org_id: reader.text("org_id")?,
+                role: Role::Reader,
+                member_id: None,
+                reader_id: Some(reader.text("id")?),
+            });
+        };
         if row.opt_int("expires_at")?.is_some_and(|expires| expires <= i64::from(now())) {
             return Err(Error::Unauthorized);
         }
@@ -81,6 +106,7 @@ impl Store {
             org_id: row.text("org_id")?,
             role: Role::from_db(&row.text("role")?)?,
             member_id: row.opt_text("member_id")?,
+            reader_id: None,
         })
     }
 

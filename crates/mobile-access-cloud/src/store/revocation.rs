@@ -1,0 +1,128 @@
+//! Revocation that reaches readers: which signed credentials are revoked, and the signed list
+//! (`mobile_access_protocol::SignedRevocationList`) that readers poll and phones carry.
+//!
+//! A member's unexpired credentials are revoked when they lose an access group, are removed, or
+//! an administrator suspends or deletes their mobile key. The list holds only credentials that
+//! have not expired (expired ones are refused by every reader anyway) and is signed afresh on
+//! every request, so its `issued_at` doubles as the signed time. Its `sequence` rises whenever
+//! something is added or the epoch rises; when more than `MAX_REVOKED` unexpired credentials
+//! are revoked, the organization's epoch rises instead, which revokes every credential issued
+//! before (members' apps fetch fresh keys carrying the new epoch), and the list starts empty.
+
+use mobile_access_protocol::{
+    CredentialId, KeyId, MAX_REVOKED, OrgId, RevocationList, SignedRevocationList, Timestamp,
+};
+use sqlx::AnyConnection;
+
+use super::{Backend, RowExt, Store, bulk::placeholders, now};
+use crate::{Error, Result, hex};
+
+/// Which credentials to revoke.
+pub(super) enum Whose<'a> {
+    /// Every mobile key of these members.
+    Members(&'a [String]),
+    /// One device binding (`credentials.id`).
+    Binding(&'a str),
+}
+
+/// Revokes the unexpired signed credentials of `whose` in the caller's transaction, and bumps
+/// the list's sequence (or the epoch) if anything was added. Returns how many were revoked.
+pub(super) async fn revoke(conn: &mut AnyConnection, backend: Backend, org_id: &str, whose: Whose<'_>) -> Result<u64> {
+    let at = i64::from(now());
+    let mut revoked = 0;
+    let select = "INSERT INTO revocations (id, org_id, not_after, revoked_at) \
+        SELECT ic.id, c.org_id, ic.not_after, ";
+    match whose {
+        Whose::Members(ids) => {
+            for chunk in ids.chunks(400) {
+                let (p_at, p_org, p_now) = (placeholder(backend, 1), placeholder(backend, 2), placeholder(backend, 3));
+                let sql = format!(
+                    "{select}{p_at} FROM issued_credentials ic JOIN credentials c ON c.id = ic.credential_id \
+                     WHERE c.org_id = {p_org} AND ic.not_after > {p_now} AND c.member_id IN ({}) ON CONFLICT DO NOTHING",
+                    placeholders(backend, 4, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(at).bind(org_id).bind(at);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                revoked += query.execute(&mut *conn).await?.rows_affected();
+            }
+        }
+        Whose::Binding(id) => {
+            let sql = format!(
+                "{select}$1 FROM issued_credentials ic JOIN credentials c ON c.id = ic.credential_id \
+                 WHERE c.org_id = $2 AND ic.not_after > $3 AND c.id = $4 ON CONFLICT DO NOTHING"
+            );
+            revoked +=
+                sqlx::query(&sql).bind(at).bind(org_id).bind(at).bind(id).execute(&mut *conn).await?.rows_affected();
+        }
+    }
+    if revoked == 0 {
+        return Ok(0);
+    }
+    sqlx::query("DELETE FROM revocations WHERE org_id = $1 AND not_after <= $2")
+        .bind(org_id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if usize::try_from(listed).unwrap_or(usize::MAX) > MAX_REVOKED {
+        tracing::info!(org = org_id, listed, "revocation list full: raising the epoch");
+        sqlx::query(
+            "UPDATE organizations SET revocation_epoch = revocation_epoch + 1, \
+             revocation_sequence = revocation_sequence + 1 WHERE id = $1",
+        )
+        .bind(org_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM revocations WHERE org_id = $1").bind(org_id).execute(&mut *conn).await?;
+    } else {
+        sqlx::query("UPDATE organizations SET revocation_sequence = revocation_sequence + 1 WHERE id = $1")
+            .bind(org_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(revoked)
+}
+
+fn placeholder(backend: Backend, n: usize) -> String {
+    super::bulk::placeholder(backend, n)
+}
+
+impl Store {
+    /// The organization's revocation list, signed now.
+    pub async fn revocation_list(&self, org_id: &str) -> Result<SignedRevocationList> {
+        let signer = self.signer(org_id).await?;
+        let at = now();
+        let sequence: i64 = sqlx::query_scalar("SELECT revocation_sequence FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query("SELECT id FROM revocations WHERE org_id = $1 AND not_after > $2 ORDER BY id LIMIT $3")
+            .bind(org_id)
+            .bind(i64::from(at))
+            .bind(MAX_REVOKED as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut revoked = rows
+            .iter()
+            .map(|row| {
+                let id = row.text("id")?;
+                hex::decode_array(&id).map(CredentialId).ok_or_else(|| Error::Corrupt(format!("revoked id {id:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        revoked.sort();
+        let list = RevocationList {
+            org: OrgId([0; 8]),
+            org_key: KeyId([0; 4]),
+            sequence: u32::try_from(sequence).map_err(|_| Error::Corrupt("revocation sequence".to_owned()))?,
+            issued_at: Timestamp(at),
+            min_epoch: signer.organization.revocation_epoch,
+            revoked,
+        };
+        Ok(list.sign(&signer.key)?)
+    }
+}
