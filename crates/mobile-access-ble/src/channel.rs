@@ -31,9 +31,21 @@ impl MessageChannel {
     /// subscription (a CCCD write request) and the request (write commands) are pipelined, so
     /// opening the channel costs no extra round trip.
     pub async fn open(link: Box<dyn Link>, first_request: &[u8]) -> Result<Self> {
-        let fragments = framing::fragment(first_request, link.mtu())?;
-        let (replies, sent) =
-            tokio::join!(link.notifications(RESPONSE_CHARACTERISTIC_UUID), write_fragments(link.as_ref(), &fragments));
+        Self::open_with(link, &[first_request]).await
+    }
+
+    /// Like [`MessageChannel::open`], with several messages written back to back in that same
+    /// burst (a one-way message such as a revocation list ahead of the request): none of them
+    /// waits for the subscription's acknowledgement.
+    pub async fn open_with(link: Box<dyn Link>, messages: &[&[u8]]) -> Result<Self> {
+        let mut fragments = Vec::new();
+        for message in messages {
+            fragments.extend(framing::fragment(message, link.mtu())?);
+        }
+        let (replies, sent) = tokio::join!(
+            link.notifications(RESPONSE_CHARACTERISTIC_UUID),
+            write_fragments(link.as_ref(), &fragments)
+        );
         let replies = replies?;
         sent?;
         Ok(Self { link, replies, reassembler: Reassembler::new() })

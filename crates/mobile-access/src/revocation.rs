@@ -26,11 +26,7 @@ pub(crate) async fn open_channel(
     first_request: &[u8],
 ) -> mobile_access_ble::Result<MessageChannel> {
     match carried_list(keys) {
-        Some(list) => {
-            let channel = MessageChannel::open(link, list.encoded()).await?;
-            channel.send(first_request).await?;
-            Ok(channel)
-        }
+        Some(list) => MessageChannel::open_with(link, &[list.encoded(), first_request]).await,
         None => MessageChannel::open(link, first_request).await,
     }
 }
