@@ -259,3 +259,28 @@ async fn a_suspended_mobile_key_gets_no_new_key_and_says_so() {
     assert_eq!(error, Error::CredentialSuspended);
     assert!(error.to_string().contains("suspended"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn tap_results_reach_the_audit_log_once_despite_failed_uploads_and_lost_answers() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let proxy = FlakyProxy::start(world.cloud.base_url(), 0);
+    let button = world.button_via(&proxy.base_url());
+    for _ in 0..3 {
+        assert_eq!(button.tap().await.unwrap().outcome, TapOutcome::Unlocked);
+    }
+    assert_eq!(button.pending_journal().len(), 3, "every result is kept until acknowledged");
+    // The cloud is unreachable: nothing is lost.
+    proxy.fail_next(100);
+    assert!(matches!(button.upload_journal().await, Err(Error::Network(_))));
+    assert_eq!(button.pending_journal().len(), 3);
+    // Back, but the first answer is lost after the cloud stored everything: the retry is counted
+    // as duplicates and the journal empties.
+    proxy.fail_next(0);
+    proxy.lose_next(1);
+    let report = button.upload_journal().await.unwrap();
+    assert_eq!((report.accepted, report.duplicates), (0, 3));
+    assert!(button.pending_journal().is_empty());
+    let log = world.admin(reqwest::Method::GET, "/v1/admin/audit-log?limit=1000", None);
+    let unlocks = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "app.unlock").count();
+    assert_eq!(unlocks, 3, "each tap once");
+}

@@ -42,10 +42,8 @@ impl MessageChannel {
         for message in messages {
             fragments.extend(framing::fragment(message, link.mtu())?);
         }
-        let (replies, sent) = tokio::join!(
-            link.notifications(RESPONSE_CHARACTERISTIC_UUID),
-            write_fragments(link.as_ref(), &fragments)
-        );
+        let (replies, sent) =
+            tokio::join!(link.notifications(RESPONSE_CHARACTERISTIC_UUID), write_fragments(link.as_ref(), &fragments));
         let replies = replies?;
         sent?;
         Ok(Self { link, replies, reassembler: Reassembler::new() })

@@ -12,6 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
     AccessInfo, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result,
+    journal::{Journal, JournalEntry},
     keyring::{Keyring, Keys, SharedSigner, software_device_key},
     storage::SecureStorage,
     unlock::{Door, ExchangeKind, Timeouts},
@@ -87,6 +88,7 @@ pub struct KeyButton {
     access: Mutex<Option<AccessInfo>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
+    journal: Journal,
 }
 
 impl std::fmt::Debug for KeyButton {
@@ -121,6 +123,7 @@ impl KeyButton {
         };
         let keyring = Keyring::load(Arc::clone(&storage), &signer.public_key())?;
         let access = storage.get(ACCESS_INFO)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let journal = Journal::load(storage.as_ref())?;
         let button = Self {
             cloud: CloudClient::new(config.cloud, config.member_token)?,
             central,
@@ -133,6 +136,7 @@ impl KeyButton {
             access: Mutex::new(access),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
+            journal,
         };
         Ok(button)
     }
@@ -204,6 +208,9 @@ impl KeyButton {
     /// foreground; [`KeyButton::spawn_background_refresh`] calls it periodically.
     pub async fn refresh(&self) -> Result<AccessInfo> {
         let access = self.refresh_access().await?;
+        if let Err(error) = self.upload_journal().await {
+            warn!(%error, "tap results not uploaded yet; kept for the next refresh");
+        }
         if access.allows_key_button() {
             let due = self.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
             if due {
@@ -215,6 +222,29 @@ impl KeyButton {
         }
         self.update_visibility();
         Ok(access)
+    }
+
+    /// Uploads the tap results recorded since the last upload (offline taps included) and forgets
+    /// those the cloud acknowledged. [`KeyButton::refresh`] calls it; failures keep them.
+    pub async fn upload_journal(&self) -> Result<crate::cloud::EventsReport> {
+        let pending = self.journal.pending();
+        if pending.is_empty() {
+            return Ok(crate::cloud::EventsReport { accepted: 0, duplicates: 0 });
+        }
+        let mut report = crate::cloud::EventsReport { accepted: 0, duplicates: 0 };
+        for batch in pending.chunks(500) {
+            let answer = self.cloud.upload_events(batch).await?;
+            self.journal.acknowledge(self.storage.as_ref(), batch)?;
+            report.accepted += answer.accepted;
+            report.duplicates += answer.duplicates;
+        }
+        info!(accepted = report.accepted, duplicates = report.duplicates, "tap results uploaded");
+        Ok(report)
+    }
+
+    /// Tap results waiting for the cloud.
+    pub fn pending_journal(&self) -> Vec<JournalEntry> {
+        self.journal.pending()
     }
 
     /// Refreshes only what decides visibility (`GET /v1/me/access`), keeping it across restarts.
@@ -279,6 +309,9 @@ impl KeyButton {
             _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
         };
         *lock(&self.running) = None;
+        if let Err(error) = self.journal.record(self.storage.as_ref(), journal_entry(&result)) {
+            warn!(%error, "tap result not recorded");
+        }
         self.set_state(match &result {
             Ok(report) => match report.outcome {
                 TapOutcome::Unlocked => KeyButtonState::Unlocked,
@@ -351,6 +384,24 @@ impl KeyButton {
         });
         keys
     }
+}
+
+fn journal_entry(result: &Result<TapReport>) -> JournalEntry {
+    let (outcome, reason, exchange, reader_id) = match result {
+        Ok(report) => {
+            let (outcome, reason) = match report.outcome {
+                TapOutcome::Unlocked => ("unlocked", None),
+                TapOutcome::Denied(reason) => ("denied", Some(format!("{reason:?}"))),
+            };
+            let exchange = match report.exchange {
+                ExchangeKind::Full => "full",
+                ExchangeKind::Fast => "fast",
+            };
+            (outcome, reason, Some(exchange.to_owned()), Some(report.reader.to_string()))
+        }
+        Err(error) => ("failed", Some(error.to_string()), None, None),
+    };
+    JournalEntry { event_id: String::new(), at: now().0, outcome: outcome.to_owned(), reason, exchange, reader_id }
 }
 
 /// Refusals a fresh key may fix: the cloud may have renewed, re-scoped or re-signed it.

@@ -146,6 +146,15 @@ pub struct KeyBundle {
     pub revocation_list: String,
 }
 
+/// What the cloud kept of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsReport {
+    /// Stored now.
+    pub accepted: u32,
+    /// Already stored by an earlier upload.
+    pub duplicates: u32,
+}
+
 #[derive(Serialize)]
 struct KeyRequest<'a> {
     device_public_key: &'a str,
@@ -249,6 +258,13 @@ impl CloudClient {
         let body = serde_json::to_value(KeyRequest { device_public_key: &hex::encode(device_public_key) })
             .map_err(|e| Error::InvalidResponse(e.to_string()))?;
         self.call(reqwest::Method::POST, "/v1/me/keys", Some(body), validated).await
+    }
+
+    /// `POST /v1/me/events`: tap results recorded on the phone. The cloud keeps each event id
+    /// once, so sending again after a lost answer is harmless.
+    pub async fn upload_events(&self, events: &[crate::journal::JournalEntry]) -> Result<EventsReport> {
+        let body = serde_json::json!({ "events": events });
+        self.call(reqwest::Method::POST, "/v1/me/events", Some(body), None).await
     }
 
     async fn call<T: DeserializeOwned + Send + 'static>(

@@ -9,6 +9,7 @@
 mod button;
 mod cloud;
 mod error;
+mod journal;
 mod keyring;
 mod revocation;
 mod state;
@@ -16,8 +17,11 @@ mod storage;
 mod unlock;
 
 pub use button::{KeyButton, KeyButtonConfig, Screen, StateListener, TapOutcome, TapReport};
-pub use cloud::{AccessInfo, CloudClient, CloudConfig, DoorInfo, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor};
+pub use cloud::{
+    AccessInfo, CloudClient, CloudConfig, DoorInfo, EventsReport, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor,
+};
 pub use error::{Error, ErrorCategory, Result};
+pub use journal::{JOURNAL_CAPACITY, JournalEntry};
 pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};

@@ -150,11 +150,13 @@ pub fn dead_url() -> String {
     format!("http://{addr}")
 }
 
-/// A reverse proxy on loopback that answers the first `failures` requests with 503 and
-/// forwards everything else to the cloud: a cloud having a bad moment.
+/// A reverse proxy on loopback in front of the cloud, with bad moments on demand: requests it
+/// fails (503 without forwarding) and answers it loses (forwarded, then 503 to the phone).
 pub struct FlakyProxy {
     base_url: String,
     failed: Arc<AtomicU32>,
+    fail: Arc<AtomicU32>,
+    lose: Arc<AtomicU32>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -162,7 +164,9 @@ impl FlakyProxy {
     pub fn start(upstream: &str, failures: u32) -> Self {
         let upstream = upstream.to_owned();
         let failed = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&failed);
+        let fail = Arc::new(AtomicU32::new(failures));
+        let lose = Arc::new(AtomicU32::new(0));
+        let budgets = Budgets { failed: Arc::clone(&failed), fail: Arc::clone(&fail), lose: Arc::clone(&lose) };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -170,8 +174,8 @@ impl FlakyProxy {
             runtime.block_on(async move {
                 let client = http_client();
                 let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-                    let (client, upstream, counter) = (client.clone(), upstream.clone(), Arc::clone(&counter));
-                    async move { forward(client, &upstream, counter, failures, request).await }
+                    let (client, upstream, budgets) = (client.clone(), upstream.clone(), budgets.clone());
+                    async move { forward(client, &upstream, &budgets, request).await }
                 });
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -184,7 +188,17 @@ impl FlakyProxy {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Self { base_url: format!("http://{addr}"), failed, stop: Some(stop_tx) }
+        Self { base_url: format!("http://{addr}"), failed, fail, lose, stop: Some(stop_tx) }
+    }
+
+    /// The next `n` requests get 503 without reaching the cloud.
+    pub fn fail_next(&self, n: u32) {
+        self.fail.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` requests reach the cloud, but their answers are lost (503 to the phone).
+    pub fn lose_next(&self, n: u32) {
+        self.lose.store(n, Ordering::SeqCst);
     }
 
     pub fn base_url(&self) -> String {
@@ -204,15 +218,26 @@ impl Drop for FlakyProxy {
     }
 }
 
+#[derive(Clone)]
+struct Budgets {
+    failed: Arc<AtomicU32>,
+    fail: Arc<AtomicU32>,
+    lose: Arc<AtomicU32>,
+}
+
+fn take(budget: &AtomicU32) -> bool {
+    budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
 async fn forward(
     client: reqwest::Client,
     upstream: &str,
-    failed: Arc<AtomicU32>,
-    failures: u32,
+    budgets: &Budgets,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if failed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < failures).then_some(n + 1)).is_ok() {
+    if take(&budgets.fail) {
+        budgets.failed.fetch_add(1, Ordering::SeqCst);
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
     }
     let (parts, body) = request.into_parts();
@@ -225,6 +250,9 @@ async fn forward(
         }
     }
     let answer = outgoing.send().await.unwrap();
+    if take(&budgets.lose) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "answer lost").into_response();
+    }
     let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
     let bytes = answer.bytes().await.unwrap();
     (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes.to_vec()).into_response()
