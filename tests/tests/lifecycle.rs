@@ -3,7 +3,7 @@
 //! reader that is offline (another member's phone carries the signed revocation list to it) —
 //! and the Key Button disappears at the next refresh. Readers that were offline upload their
 //! attempts afterwards, each kept once.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::unreachable, clippy::indexing_slicing, missing_docs)]
 
 use std::{collections::HashMap, time::Duration};
 
@@ -185,4 +185,25 @@ async fn attempts_recorded_offline_are_uploaded_once_despite_retries_and_lost_an
     }
     assert_eq!(by_member.len(), 2);
     assert!(by_member.values().all(|n| *n == 3), "{by_member:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_online_reader_left_to_itself_refuses_a_removed_member_within_one_poll_period() {
+    let cloud = EmbeddedCloud::start().unwrap();
+    let site = Site::new(cloud.seed(), RadioProfile::android(), 7, Duration::ZERO).unwrap();
+    let reader = site.reader(MEETING_ROOM).unwrap();
+    let link = ReaderLink::new(cloud.base_url(), &site.provisioning[MEETING_ROOM]).unwrap();
+    let ada = button(&cloud, &site, "ada_member");
+    assert_eq!(ada.tap().await.unwrap().outcome, TapOutcome::Unlocked);
+    let period = Duration::from_secs(30);
+    tokio::select! {
+        () = link.run(reader, period) => unreachable!("the link runs forever"),
+        () = async {
+            remove_groups(&cloud, "ada_member");
+            tokio::time::sleep(period + Duration::from_secs(1)).await;
+            let refused = ada.tap().await;
+            assert!(refused.is_err(), "{refused:?}");
+            assert_eq!(last_outcome(&site), Outcome::Refused(Reason::Revoked));
+        } => {}
+    }
 }

@@ -166,4 +166,19 @@ impl ReaderLink {
         *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((boot, next));
         Ok(total)
     }
+
+    /// What an online reader runs: a poll and an upload every `period` (the cloud's
+    /// `poll_secs`, 30 s), forever, on the caller's clock. Failures are logged and retried at the
+    /// next period, so a revocation reaches the reader at most one period after it happened.
+    pub async fn run(&self, reader: &VirtualReader, period: std::time::Duration) {
+        loop {
+            if let Err(error) = self.poll(reader).await {
+                tracing::warn!(%error, "reader poll failed; retrying next period");
+            }
+            if let Err(error) = self.upload(reader).await {
+                tracing::warn!(%error, "reader upload failed; retrying next period");
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
 }
