@@ -119,7 +119,7 @@ pub fn test() -> Result<(), String> {
 
     let kotlin = root().join("bindings/kotlin/target/generated-sources/uniffi");
     generate(&library, "kotlin", &kotlin)?;
-    contains_all(&kotlin.join("com/mobileaccess/sdk/mobile_access.kt"), &KOTLIN_API)?;
+    contains_all(&kotlin.join("io/mobileaccess/mobile_access.kt"), &KOTLIN_API)?;
     let swift = root().join("target/bindings/swift-check");
     generate(&library, "swift", &swift)?;
     contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;

@@ -7,7 +7,7 @@ plugins {
 }
 
 android {
-    namespace = "com.mobileaccess.sdk"
+    namespace = "io.mobileaccess"
     compileSdk = 35
 
     defaultConfig {

@@ -1,4 +1,4 @@
-package com.mobileaccess.sdk
+package io.mobileaccess
 
 import org.json.JSONObject
 import java.io.File

@@ -1,4 +1,4 @@
-package com.mobileaccess.sdk
+package io.mobileaccess
 
 import kotlinx.coroutines.channels.Channel
 import java.math.BigInteger
