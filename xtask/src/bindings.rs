@@ -80,9 +80,12 @@ fn build_ffi(features: &[&str]) -> Result<(), String> {
     run(build)
 }
 
+/// Checks `file` declares each of `wanted`, ignoring whitespace (unformatted generated code
+/// breaks lines and spaces arbitrarily).
 fn contains_all(file: &Path, wanted: &[&str]) -> Result<(), String> {
-    let text = fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let missing: Vec<&str> = wanted.iter().copied().filter(|item| !text.contains(item)).collect();
+    let squash = |text: &str| text.split_whitespace().collect::<String>();
+    let text = squash(&fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?);
+    let missing: Vec<&str> = wanted.iter().copied().filter(|item| !text.contains(&squash(item))).collect();
     if missing.is_empty() { Ok(()) } else { Err(format!("{} lacks {missing:?}", file.display())) }
 }
 

@@ -5,6 +5,7 @@
 //! - `fuzz [--seconds N] [target...]`: builds the fuzz targets with libFuzzer instrumentation on
 //!   stable Rust and runs each for N seconds (default 60).
 //! - `bindings`: generates the Kotlin and Swift bindings from the built FFI library.
+//! - `test-bindings`: only the bindings part of `test` (Kotlin JVM tests, Swift API check).
 //! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
 //!
 //! `test` also runs the Kotlin bindings' JVM tests (Maven and a JDK 17) and checks the Swift
@@ -19,7 +20,8 @@ use std::{
     process::{Command, ExitCode},
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | android | apple>";
+const USAGE: &str =
+    "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | android | apple>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "test" => test(rest),
         Some((command, rest)) if command == "fuzz" => fuzz::command(rest),
         Some((command, rest)) if command == "bindings" => bindings::command(rest),
+        Some((command, [])) if command == "test-bindings" => bindings::test(),
         Some((command, rest)) if command == "android" => bindings::android(rest),
         Some((command, rest)) if command == "apple" => bindings::apple(rest),
         _ => Err(USAGE.to_owned()),
