@@ -195,6 +195,21 @@ class KeyButtonTest {
     }
 
     @Test
+    fun `creating a button on the real radio gives a button or a typed Bluetooth error`() = runBlocking {
+        // CI machines have no Bluetooth adapter: the async constructor must fail fast and typed there.
+        val started = TimeSource.Monotonic.markNow()
+        val created = runCatching {
+            KeyButton.create(KeyButtonConfig("http://127.0.0.1:9", "token"), memoryStorage(), null)
+        }
+        created.onSuccess { assertEquals(KeyButtonState.Hidden, it.state()) }
+        created.onFailure { error ->
+            assertTrue(error is MobileAccessException.BluetoothUnavailable, "$error")
+            assertEquals(ErrorCategory.BLUETOOTH, (error as MobileAccessException).category())
+        }
+        assertTrue(started.elapsedNow() < 5.seconds, "no hanging on a machine without Bluetooth")
+    }
+
+    @Test
     fun `the SDK's logs reach the app's sink at the chosen level, without secrets`() = runBlocking {
         val lines = CopyOnWriteArrayList<Triple<LogLevel, String, String>>()
         setLogSink(
