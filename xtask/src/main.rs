@@ -4,7 +4,14 @@
 //!   fuzz target briefly. This is what CI runs.
 //! - `fuzz [--seconds N] [target...]`: builds the fuzz targets with libFuzzer instrumentation on
 //!   stable Rust and runs each for N seconds (default 60).
+//! - `bindings`: generates the Kotlin and Swift bindings from the built FFI library.
+//! - `test-bindings`: only the bindings part of `test` (Kotlin JVM tests, Swift API check).
+//! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
+//!
+//! `test` also runs the Kotlin bindings' JVM tests (Maven and a JDK 17) and checks the Swift
+//! bindings generate with the public API.
 
+mod bindings;
 mod fuzz;
 
 use std::{
@@ -13,13 +20,18 @@ use std::{
     process::{Command, ExitCode},
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...]>";
+const USAGE: &str =
+    "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | android | apple>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.split_first() {
         Some((command, rest)) if command == "test" => test(rest),
         Some((command, rest)) if command == "fuzz" => fuzz::command(rest),
+        Some((command, rest)) if command == "bindings" => bindings::command(rest),
+        Some((command, [])) if command == "test-bindings" => bindings::test(),
+        Some((command, rest)) if command == "android" => bindings::android(rest),
+        Some((command, rest)) if command == "apple" => bindings::apple(rest),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -59,5 +71,6 @@ fn test(args: &[String]) -> Result<(), String> {
     let mut docs = cargo();
     docs.args(["test", "--workspace", "--doc", "--locked"]);
     run(docs)?;
+    bindings::test()?;
     fuzz::command(&["--seconds".to_owned(), "10".to_owned()])
 }

@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API until Ctrl-C.
+    /// Serve the HTTP API until Ctrl-C. Prints the base URL it serves on (e.g.
+    /// `http://127.0.0.1:43567`) as one line on stdout once it accepts connections.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -345,11 +346,12 @@ fn all() -> PageQuery {
 async fn run(cli: Cli) -> Result<()> {
     if let Command::Serve { listen } = &cli.command {
         let config = Config { listen: *listen, ..config(&cli) };
-        eprintln!("mobile-access-cloud: serving on http://{listen} (data in {})", cli.data_dir.display());
-        return mobile_access_cloud::serve(config, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+        let handle = mobile_access_cloud::spawn(config).await?;
+        eprintln!("mobile-access-cloud: serving on {} (data in {})", handle.base_url(), cli.data_dir.display());
+        // The ready line: the bound address (useful with `--listen 127.0.0.1:0`), once it accepts.
+        println!("{}", handle.base_url());
+        let _ = tokio::signal::ctrl_c().await;
+        return handle.shutdown().await;
     }
     let store = Store::open(&config(&cli)).await?;
     let op = Actor::Operator;

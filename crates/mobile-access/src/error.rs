@@ -160,5 +160,12 @@ impl From<mobile_access_protocol::Error> for Error {
     }
 }
 
+/// Radio failures as the app sees them (e.g. opening the adapter for a new Key Button).
+impl From<mobile_access_ble::Error> for Error {
+    fn from(error: mobile_access_ble::Error) -> Self {
+        crate::unlock::ble_error(error)
+    }
+}
+
 /// Result alias for the SDK.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

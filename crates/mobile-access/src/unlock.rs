@@ -71,7 +71,7 @@ pub(crate) struct Answer {
     pub kind: ExchangeKind,
 }
 
-fn ble_error(error: mobile_access_ble::Error) -> Error {
+pub(crate) fn ble_error(error: mobile_access_ble::Error) -> Error {
     use mobile_access_ble::Error as B;
     match error {
         B::AdapterOff => Error::BluetoothOff,

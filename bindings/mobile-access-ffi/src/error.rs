@@ -1,0 +1,366 @@
+//! The errors Swift and Kotlin see: one exhaustive enum mirroring the core's, each variant with
+//! the core's human message (`detail`) and the typed facts an app may switch on, plus the
+//! category deciding what the UI offers. Kotlin throws them as `MobileAccessException.<Variant>`,
+//! Swift as `MobileAccessError.<variant>`.
+
+use mobile_access::{Error as CoreError, ErrorCategory, Phase};
+use mobile_access_protocol::Reason;
+
+/// What went wrong. `detail` is a sentence that can be shown as is; it never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
+pub enum MobileAccessError {
+    /// The member has no access group, so no door to open.
+    #[error("{detail}")]
+    NoAccessGroup {
+        /// Human message.
+        detail: String,
+    },
+    /// The member is not confirmed for the branded app.
+    #[error("{detail}")]
+    NotConfirmed {
+        /// Human message.
+        detail: String,
+    },
+    /// Mobile access is switched off for the organization.
+    #[error("{detail}")]
+    ModuleDisabled {
+        /// Human message.
+        detail: String,
+    },
+    /// The member's mobile key was suspended.
+    #[error("{detail}")]
+    CredentialSuspended {
+        /// Human message.
+        detail: String,
+    },
+    /// The session token was refused: sign the member in again.
+    #[error("{detail}")]
+    Unauthorized {
+        /// Human message.
+        detail: String,
+    },
+    /// Any other refusal from the cloud.
+    #[error("{detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The cloud's stable error code.
+        code: String,
+        /// Human message.
+        detail: String,
+    },
+    /// The cloud could not be reached (after retries).
+    #[error("{detail}")]
+    Network {
+        /// Human message.
+        detail: String,
+    },
+    /// The cloud's answer could not be understood.
+    #[error("{detail}")]
+    InvalidResponse {
+        /// Human message.
+        detail: String,
+    },
+    /// Bluetooth is switched off.
+    #[error("{detail}")]
+    BluetoothOff {
+        /// Human message.
+        detail: String,
+    },
+    /// The app may not use Bluetooth.
+    #[error("{detail}")]
+    BluetoothUnauthorized {
+        /// Human message.
+        detail: String,
+    },
+    /// No usable Bluetooth LE adapter.
+    #[error("{detail}")]
+    BluetoothUnavailable {
+        /// Human message.
+        detail: String,
+    },
+    /// Another Bluetooth failure.
+    #[error("{detail}")]
+    Bluetooth {
+        /// Human message.
+        detail: String,
+    },
+    /// No reader of a door this key opens was found nearby.
+    #[error("{detail}")]
+    NoReaderFound {
+        /// Human message.
+        detail: String,
+    },
+    /// The reader refused without proving it: a hint, not a verdict.
+    #[error("{detail}")]
+    ReaderRefused {
+        /// What the reader claimed.
+        reason: Reason,
+        /// Human message.
+        detail: String,
+    },
+    /// The reader could not prove it is genuine.
+    #[error("{detail}")]
+    ReaderNotGenuine {
+        /// Human message.
+        detail: String,
+    },
+    /// The exchange with the reader failed.
+    #[error("{detail}")]
+    Exchange {
+        /// Human message.
+        detail: String,
+    },
+    /// A tap arrived while another was running.
+    #[error("{detail}")]
+    Busy {
+        /// Human message.
+        detail: String,
+    },
+    /// The app cancelled the tap.
+    #[error("{detail}")]
+    Cancelled {
+        /// Human message.
+        detail: String,
+    },
+    /// A phase ran out of time.
+    #[error("{detail}")]
+    Timeout {
+        /// The phase that timed out.
+        phase: Phase,
+        /// Human message.
+        detail: String,
+    },
+    /// The app's secure storage failed.
+    #[error("{detail}")]
+    Storage {
+        /// Human message.
+        detail: String,
+    },
+    /// The device key could not sign.
+    #[error("{detail}")]
+    DeviceKey {
+        /// Human message.
+        detail: String,
+    },
+    /// The library itself failed (its runtime could not start, a task panicked, bad input
+    /// from the app such as malformed JSON for a simulated reader).
+    #[error("{detail}")]
+    Internal {
+        /// Human message.
+        detail: String,
+    },
+}
+
+#[uniffi::export]
+impl MobileAccessError {
+    /// What kind of problem this is, for the app's UI.
+    pub fn category(&self) -> ErrorCategory {
+        match self.to_core() {
+            Some(core) => core.category(),
+            None => ErrorCategory::Internal,
+        }
+    }
+
+    /// True if trying again later, without anything else changing, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.to_core().is_some_and(|core| core.is_retryable())
+    }
+}
+
+impl MobileAccessError {
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        MobileAccessError::Internal { detail: detail.into() }
+    }
+
+    /// The core error this mirrors, so category and retry policy stay the core's. `None` only
+    /// for failures of this library itself.
+    fn to_core(&self) -> Option<CoreError> {
+        use MobileAccessError as E;
+        Some(match self.clone() {
+            E::NoAccessGroup { .. } => CoreError::NoAccessGroup,
+            E::NotConfirmed { .. } => CoreError::NotConfirmed,
+            E::ModuleDisabled { .. } => CoreError::ModuleDisabled,
+            E::CredentialSuspended { .. } => CoreError::CredentialSuspended,
+            E::Unauthorized { .. } => CoreError::Unauthorized,
+            E::Refused { status, code, detail } => CoreError::Refused { status, code, message: detail },
+            E::Network { detail } => CoreError::Network(detail),
+            E::InvalidResponse { detail } => CoreError::InvalidResponse(detail),
+            E::BluetoothOff { .. } => CoreError::BluetoothOff,
+            E::BluetoothUnauthorized { .. } => CoreError::BluetoothUnauthorized,
+            E::BluetoothUnavailable { .. } => CoreError::BluetoothUnavailable,
+            E::Bluetooth { detail } => CoreError::Bluetooth(detail),
+            E::NoReaderFound { .. } => CoreError::NoReaderFound,
+            E::ReaderRefused { reason, .. } => CoreError::ReaderRefused(reason),
+            E::ReaderNotGenuine { detail } => CoreError::ReaderNotGenuine(detail),
+            E::Exchange { detail } => CoreError::Exchange(detail),
+            E::Busy { .. } => CoreError::Busy,
+            E::Cancelled { .. } => CoreError::Cancelled,
+            E::Timeout { phase, .. } => CoreError::Timeout { phase },
+            E::Storage { detail } => CoreError::Storage(detail),
+            E::DeviceKey { detail } => CoreError::DeviceKey(detail),
+            E::Internal { .. } => return None,
+        })
+    }
+}
+
+impl From<CoreError> for MobileAccessError {
+    fn from(error: CoreError) -> Self {
+        use MobileAccessError as E;
+        let detail = error.to_string();
+        match error {
+            CoreError::NoAccessGroup => E::NoAccessGroup { detail },
+            CoreError::NotConfirmed => E::NotConfirmed { detail },
+            CoreError::ModuleDisabled => E::ModuleDisabled { detail },
+            CoreError::CredentialSuspended => E::CredentialSuspended { detail },
+            CoreError::Unauthorized => E::Unauthorized { detail },
+            CoreError::Refused { status, code, .. } => E::Refused { status, code, detail },
+            CoreError::Network(_) => E::Network { detail },
+            CoreError::InvalidResponse(_) => E::InvalidResponse { detail },
+            CoreError::BluetoothOff => E::BluetoothOff { detail },
+            CoreError::BluetoothUnauthorized => E::BluetoothUnauthorized { detail },
+            CoreError::BluetoothUnavailable => E::BluetoothUnavailable { detail },
+            CoreError::Bluetooth(_) => E::Bluetooth { detail },
+            CoreError::NoReaderFound => E::NoReaderFound { detail },
+            CoreError::ReaderRefused(reason) => E::ReaderRefused { reason, detail },
+            CoreError::ReaderNotGenuine(_) => E::ReaderNotGenuine { detail },
+            CoreError::Exchange(_) => E::Exchange { detail },
+            CoreError::Busy => E::Busy { detail },
+            CoreError::Cancelled => E::Cancelled { detail },
+            CoreError::Timeout { phase } => E::Timeout { phase, detail },
+            CoreError::Storage(_) => E::Storage { detail },
+            CoreError::DeviceKey(_) => E::DeviceKey { detail },
+        }
+    }
+}
+
+/// What the app's own code (secure storage, device signer) reports when it fails. Kotlin:
+/// `throw PlatformException.Failed("Keystore locked")`; Swift: `throw PlatformError.Failed(...)`.
+/// Any other exception thrown by app code arrives as `Unexpected` rather than crashing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum PlatformError {
+    /// The operation failed, and why (no secrets, please: it may be logged).
+    #[error("{detail}")]
+    Failed {
+        /// Human message.
+        detail: String,
+    },
+    /// App code threw something that is not a `PlatformError`.
+    #[error("unexpected error in app code: {detail}")]
+    Unexpected {
+        /// The exception's text.
+        detail: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        PlatformError::Unexpected { detail: error.reason }
+    }
+}
+
+/// Mirrors of core enums the bindings expose as they are.
+#[uniffi::remote(Enum)]
+pub enum ErrorCategory {
+    Access,
+    Network,
+    Bluetooth,
+    Reader,
+    Flow,
+    Internal,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Phase {
+    Key,
+    Scan,
+    Connect,
+    Exchange,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Reason {
+    Granted,
+    WrongLock,
+    NotYetValid,
+    Expired,
+    Revoked,
+    WrongOrganizationKey,
+    BadCredentialSignature,
+    DeviceProofFailed,
+    Malformed,
+    UnknownSession,
+    StaleNonce,
+    Replay,
+    UnexpectedMessage,
+    Tampered,
+    NotCloseEnough,
+    ReaderError,
+}
+
+#[cfg(test)]
+mod tests {
+    use mobile_access_protocol::Reason;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn phase() -> impl Strategy<Value = Phase> {
+        prop_oneof![Just(Phase::Key), Just(Phase::Scan), Just(Phase::Connect), Just(Phase::Exchange)]
+    }
+
+    fn core_error() -> impl Strategy<Value = CoreError> {
+        let text = "[a-z ]{0,20}";
+        prop_oneof![
+            Just(CoreError::NoAccessGroup),
+            Just(CoreError::NotConfirmed),
+            Just(CoreError::ModuleDisabled),
+            Just(CoreError::CredentialSuspended),
+            Just(CoreError::Unauthorized),
+            (any::<u16>(), text, text).prop_map(|(status, code, message)| CoreError::Refused { status, code, message }),
+            text.prop_map(CoreError::Network),
+            text.prop_map(CoreError::InvalidResponse),
+            Just(CoreError::BluetoothOff),
+            Just(CoreError::BluetoothUnauthorized),
+            Just(CoreError::BluetoothUnavailable),
+            text.prop_map(CoreError::Bluetooth),
+            Just(CoreError::NoReaderFound),
+            proptest::sample::select(Reason::ALL).prop_map(CoreError::ReaderRefused),
+            text.prop_map(CoreError::ReaderNotGenuine),
+            text.prop_map(CoreError::Exchange),
+            Just(CoreError::Busy),
+            Just(CoreError::Cancelled),
+            phase().prop_map(|phase| CoreError::Timeout { phase }),
+            text.prop_map(CoreError::Storage),
+            text.prop_map(CoreError::DeviceKey),
+        ]
+    }
+
+    proptest! {
+        /// The app sees the core's message, category and retry policy for every error, and the
+        /// typed facts survive.
+        #[test]
+        fn every_core_error_crosses_with_its_message_category_and_facts(error in core_error()) {
+            let ffi = MobileAccessError::from(error.clone());
+            prop_assert_eq!(ffi.to_string(), error.to_string());
+            prop_assert_eq!(ffi.category(), error.category());
+            prop_assert_eq!(ffi.is_retryable(), error.is_retryable());
+        }
+    }
+
+    #[test]
+    fn library_failures_are_internal_and_not_retryable() {
+        let error = MobileAccessError::internal("runtime");
+        assert_eq!(error.category(), ErrorCategory::Internal);
+        assert!(!error.is_retryable());
+        assert_eq!(error.to_string(), "runtime");
+    }
+
+    #[test]
+    fn an_unexpected_exception_in_app_code_becomes_a_platform_error() {
+        let error = PlatformError::from(uniffi::UnexpectedUniFFICallbackError::new("IllegalStateException: boom"));
+        assert_eq!(error, PlatformError::Unexpected { detail: "IllegalStateException: boom".to_owned() });
+        assert!(error.to_string().contains("boom"));
+    }
+}

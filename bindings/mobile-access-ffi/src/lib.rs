@@ -1,0 +1,38 @@
+//! The mobile-access SDK for Swift and Kotlin: a thin uniffi wrapper over the `mobile-access`
+//! core. Everything an app does goes through [`KeyButton`]; the app plugs in its secure storage
+//! ([`SecureStorage`]), optionally its hardware-backed key ([`DeviceSigner`]), a state listener
+//! ([`StateListener`]) and, if it wants the SDK's logs, a [`LogSink`].
+//!
+//! Nothing here decides anything: each export forwards to the core and converts types. The
+//! library owns its async runtime; every error crosses as [`MobileAccessError`]; no panic
+//! crosses the boundary (uniffi catches them in exported calls, and async work runs in tasks
+//! whose panics become `Internal` errors).
+//!
+//! Feature `sim` adds `SimulatedSite`: virtual readers on the simulated radio, for the JVM tests
+//! and the desktop harness.
+
+// Without a radio (neither `btleplug` nor `sim`) nothing can make a Key Button; that build
+// exists only to measure what the radio costs in size.
+#![cfg_attr(not(any(feature = "btleplug", feature = "sim")), allow(dead_code))]
+
+uniffi::setup_scaffolding!("mobile_access");
+
+mod button;
+mod error;
+mod logging;
+mod platform;
+mod runtime;
+#[cfg(feature = "sim")]
+mod sim;
+mod types;
+
+pub use button::KeyButton;
+pub use error::{MobileAccessError, PlatformError};
+pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
+pub use platform::{DeviceSigner, SecureStorage, StateListener, file_storage, memory_storage};
+#[cfg(feature = "sim")]
+pub use sim::{ReaderSignal, SimulatedPhone, SimulatedSite};
+pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport};
+
+pub use mobile_access::{AccessInfo, ErrorCategory, ExchangeKind, Phase, PhaseTimings, Screen};
+pub use mobile_access_protocol::Reason;

@@ -1,0 +1,266 @@
+//! The values crossing the boundary: the Key Button's state, a tap's report, the member's
+//! access and the button's configuration. Core types with a natural foreign shape are exposed
+//! as they are (`uniffi::remote`); the rest are mirrored with named fields, which read better
+//! in Swift and Kotlin than the core's tuple variants.
+
+use std::time::Duration;
+
+use mobile_access::{AccessInfo, ErrorCategory, ExchangeKind, PhaseTimings, Screen, TapOutcome as CoreOutcome};
+use mobile_access_protocol::Reason;
+
+#[uniffi::remote(Enum)]
+pub enum Screen {
+    Home,
+    Other,
+}
+
+#[uniffi::remote(Enum)]
+pub enum ExchangeKind {
+    Full,
+    Fast,
+}
+
+#[uniffi::remote(Record)]
+pub struct PhaseTimings {
+    pub key: Duration,
+    pub scan: Duration,
+    pub connect: Duration,
+    pub exchange: Duration,
+}
+
+#[uniffi::remote(Record)]
+pub struct AccessInfo {
+    pub member_id: String,
+    pub name: String,
+    pub mobile_access_enabled: bool,
+    pub access_groups: Vec<String>,
+    pub has_access_group: bool,
+    pub status: String,
+    pub managed: bool,
+    pub unlock_method: String,
+    pub key_validity_secs: u64,
+}
+
+/// What the Key Button shows. Every change reaches the listeners, in order.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyButtonState {
+    /// Not on the home screen, module off, or no access group: the button is not shown.
+    Hidden,
+    /// Shown, waiting for a tap.
+    Ready,
+    /// Checking the member's rights with the cloud.
+    Validating,
+    /// Downloading the digital key.
+    DownloadingKey,
+    /// Looking for the nearest reader.
+    Searching,
+    /// A tap-mode reader was found but the phone is not close enough.
+    TapRequired,
+    /// Connected; exchanging with the reader.
+    Unlocking,
+    /// The reader proved the door opened.
+    Unlocked,
+    /// The reader proved it refused, and why.
+    Denied {
+        /// The reader's reason.
+        reason: Reason,
+    },
+    /// The tap failed before a proven answer.
+    Failed {
+        /// What the app can do about it.
+        category: ErrorCategory,
+        /// What to show.
+        message: String,
+    },
+}
+
+#[uniffi::export]
+impl KeyButtonState {
+    /// A short human hint to show under the button (the core's wording).
+    pub fn hint(&self) -> String {
+        match self {
+            KeyButtonState::Failed { message, .. } => message.clone(),
+            other => other.to_core_without_error().map(|state| state.hint()).unwrap_or_default(),
+        }
+    }
+
+    /// True for the states a tap ends in.
+    pub fn is_final(&self) -> bool {
+        matches!(self, KeyButtonState::Unlocked | KeyButtonState::Denied { .. } | KeyButtonState::Failed { .. })
+    }
+}
+
+impl KeyButtonState {
+    fn to_core_without_error(&self) -> Option<mobile_access::KeyButtonState> {
+        use mobile_access::KeyButtonState as S;
+        Some(match self {
+            KeyButtonState::Hidden => S::Hidden,
+            KeyButtonState::Ready => S::Ready,
+            KeyButtonState::Validating => S::Validating,
+            KeyButtonState::DownloadingKey => S::DownloadingKey,
+            KeyButtonState::Searching => S::Searching,
+            KeyButtonState::TapRequired => S::TapRequired,
+            KeyButtonState::Unlocking => S::Unlocking,
+            KeyButtonState::Unlocked => S::Unlocked,
+            KeyButtonState::Denied { reason } => S::Denied(*reason),
+            KeyButtonState::Failed { .. } => return None,
+        })
+    }
+}
+
+impl From<mobile_access::KeyButtonState> for KeyButtonState {
+    fn from(state: mobile_access::KeyButtonState) -> Self {
+        use mobile_access::KeyButtonState as S;
+        match state {
+            S::Hidden => KeyButtonState::Hidden,
+            S::Ready => KeyButtonState::Ready,
+            S::Validating => KeyButtonState::Validating,
+            S::DownloadingKey => KeyButtonState::DownloadingKey,
+            S::Searching => KeyButtonState::Searching,
+            S::TapRequired => KeyButtonState::TapRequired,
+            S::Unlocking => KeyButtonState::Unlocking,
+            S::Unlocked => KeyButtonState::Unlocked,
+            S::Denied(reason) => KeyButtonState::Denied { reason },
+            S::Failed(error) => KeyButtonState::Failed { category: error.category(), message: error.to_string() },
+        }
+    }
+}
+
+/// How a tap ended when the reader gave a proven answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TapOutcome {
+    /// The door opened (green light).
+    Unlocked,
+    /// The reader refused, and why (red light).
+    Denied {
+        /// The reader's reason.
+        reason: Reason,
+    },
+}
+
+/// Everything about one tap an app may show or log.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TapReport {
+    /// Unlocked or denied.
+    pub outcome: TapOutcome,
+    /// The door's name.
+    pub door: String,
+    /// The reader that answered (hex).
+    pub reader_id: String,
+    /// Fast or full exchange.
+    pub exchange: ExchangeKind,
+    /// How long each phase took.
+    pub timings: PhaseTimings,
+    /// HTTP requests this tap sent (0 with a cached key).
+    pub http_requests: u64,
+    /// True if the reader refused a stale key and the tap refreshed it and retried.
+    pub key_refreshed: bool,
+}
+
+impl From<mobile_access::TapReport> for TapReport {
+    fn from(report: mobile_access::TapReport) -> Self {
+        Self {
+            outcome: match report.outcome {
+                CoreOutcome::Unlocked => TapOutcome::Unlocked,
+                CoreOutcome::Denied(reason) => TapOutcome::Denied { reason },
+            },
+            door: report.door,
+            reader_id: report.reader.to_string(),
+            exchange: report.exchange,
+            timings: report.timings,
+            http_requests: report.http_requests,
+            key_refreshed: report.key_refreshed,
+        }
+    }
+}
+
+/// How a Key Button is set up. Only the cloud's address and the member's token are required.
+/// (No `Debug`: it holds the member's token.)
+#[derive(Clone, uniffi::Record)]
+pub struct KeyButtonConfig {
+    /// The access cloud, e.g. `https://access.example.com`.
+    pub cloud_url: String,
+    /// The member's session token for the cloud (a secret: never logged).
+    pub member_token: String,
+    /// Limit for finding a reader.
+    #[uniffi(default = None)]
+    pub scan_timeout: Option<Duration>,
+    /// Limit for waiting for the phone to be held on a tap-mode reader.
+    #[uniffi(default = None)]
+    pub tap_timeout: Option<Duration>,
+}
+
+impl KeyButtonConfig {
+    pub(crate) fn to_core(&self) -> mobile_access::KeyButtonConfig {
+        let mut timeouts = mobile_access::Timeouts::default();
+        if let Some(scan) = self.scan_timeout {
+            timeouts.scan = scan;
+        }
+        if let Some(tap) = self.tap_timeout {
+            timeouts.tap = tap;
+        }
+        mobile_access::KeyButtonConfig {
+            cloud: mobile_access::CloudConfig::new(self.cloud_url.clone()),
+            member_token: self.member_token.clone(),
+            timeouts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mobile_access_protocol::Reason;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn core_state() -> impl Strategy<Value = mobile_access::KeyButtonState> {
+        use mobile_access::KeyButtonState as S;
+        prop_oneof![
+            Just(S::Hidden),
+            Just(S::Ready),
+            Just(S::Validating),
+            Just(S::DownloadingKey),
+            Just(S::Searching),
+            Just(S::TapRequired),
+            Just(S::Unlocking),
+            Just(S::Unlocked),
+            proptest::sample::select(Reason::ALL).prop_map(S::Denied),
+            "[a-z ]{0,20}".prop_map(|why| S::Failed(mobile_access::Error::Network(why))),
+            Just(S::Failed(mobile_access::Error::NotConfirmed)),
+        ]
+    }
+
+    proptest! {
+        /// Every state reaches the app with the core's hint and finality; a failure carries its
+        /// category and message.
+        #[test]
+        fn every_state_crosses_with_its_hint(state in core_state()) {
+            let ffi = KeyButtonState::from(state.clone());
+            prop_assert_eq!(ffi.hint(), state.hint());
+            prop_assert_eq!(ffi.is_final(), state.is_final());
+            if let mobile_access::KeyButtonState::Failed(error) = &state {
+                prop_assert_eq!(
+                    ffi,
+                    KeyButtonState::Failed { category: error.category(), message: error.to_string() }
+                );
+            } else {
+                prop_assert_eq!(ffi.to_core_without_error(), Some(state));
+            }
+        }
+    }
+
+    #[test]
+    fn config_timeouts_default_to_the_core_and_can_be_overridden() {
+        let config = KeyButtonConfig {
+            cloud_url: "http://127.0.0.1:1".to_owned(),
+            member_token: "token".to_owned(),
+            scan_timeout: Some(Duration::from_secs(3)),
+            tap_timeout: None,
+        };
+        let core = config.to_core();
+        assert_eq!(core.timeouts.scan, Duration::from_secs(3));
+        assert_eq!(core.timeouts.tap, mobile_access::Timeouts::default().tap);
+        assert_eq!(core.cloud.base_url, "http://127.0.0.1:1");
+    }
+}

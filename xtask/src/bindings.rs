@@ -1,0 +1,209 @@
+//! The Swift and Kotlin bindings: generating them from the built FFI library, testing the Kotlin
+//! on the JVM, checking the Swift, and the platform packaging steps.
+//!
+//! - `bindings`: builds `mobile-access-ffi` (host, debug: the symbols uniffi reads must be in the
+//!   library) and generates Kotlin into the Android module and Swift into the Swift package.
+//! - `test` (after the cargo tests): builds the FFI library with the simulator and the cloud,
+//!   generates Kotlin and runs the JVM tests with Maven, and checks the Swift bindings generate
+//!   and contain the public API.
+//! - `android`: the Android libraries with cargo-ndk, then the Kotlin (needs the NDK).
+//! - `apple`: the XCFramework for iOS (needs macOS with Xcode).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{cargo, root, run};
+
+const FFI_CRATE: &str = "mobile-access-ffi";
+const LIBRARY: &str = "mobile_access_ffi";
+/// The Android ABIs an app ships (x86_64 for the emulator).
+const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
+/// The iOS slices: device, and the simulator on both Mac architectures.
+const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
+
+/// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
+const SWIFT_API: [&str; 14] = [
+    "open class KeyButton",
+    "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?)",
+    "open func tap()async throws  -> TapReport",
+    "open func cancel()",
+    "open func setScreen(screen: Screen)",
+    "open func isVisible() -> Bool",
+    "open func state() -> KeyButtonState",
+    "open func addListener(listener: StateListener)",
+    "public protocol StateListener",
+    "public protocol SecureStorage",
+    "public protocol DeviceSigner",
+    "public protocol LogSink",
+    "public enum MobileAccessError",
+    "public func setLogSink(sink: LogSink, level: LogLevel) throws",
+];
+
+/// The Kotlin the JVM tests rely on being generated as such (a `suspend` tap, typed exceptions).
+const KOTLIN_API: [&str; 4] = [
+    "suspend fun `tap`(): TapReport",
+    "sealed class MobileAccessException",
+    "class NotConfirmed(",
+    "interface StateListener",
+];
+
+fn host_library(profile_dir: &str) -> PathBuf {
+    let file = if cfg!(target_os = "macos") {
+        format!("lib{LIBRARY}.dylib")
+    } else if cfg!(windows) {
+        format!("{LIBRARY}.dll")
+    } else {
+        format!("lib{LIBRARY}.so")
+    };
+    root().join("target").join(profile_dir).join(file)
+}
+
+/// Runs the workspace's own `uniffi-bindgen` on `library`.
+fn generate(library: &Path, language: &str, out_dir: &Path) -> Result<(), String> {
+    let _ = fs::remove_dir_all(out_dir);
+    let mut bindgen = cargo();
+    bindgen.args(["run", "--quiet", "--locked", "-p", "uniffi-bindgen", "--", "generate"]);
+    bindgen.arg(library).args(["--language", language, "--no-format", "--config"]);
+    bindgen.arg(root().join("uniffi.toml")).arg("--out-dir").arg(out_dir);
+    run(bindgen)
+}
+
+fn build_ffi(features: &[&str]) -> Result<(), String> {
+    let mut build = cargo();
+    build.args(["build", "--locked", "-p", FFI_CRATE]);
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
+    run(build)
+}
+
+/// Checks `file` declares each of `wanted`, ignoring whitespace (unformatted generated code
+/// breaks lines and spaces arbitrarily).
+fn contains_all(file: &Path, wanted: &[&str]) -> Result<(), String> {
+    let squash = |text: &str| text.split_whitespace().collect::<String>();
+    let text = squash(&fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?);
+    let missing: Vec<&str> = wanted.iter().copied().filter(|item| !text.contains(&squash(item))).collect();
+    if missing.is_empty() { Ok(()) } else { Err(format!("{} lacks {missing:?}", file.display())) }
+}
+
+/// `cargo xtask bindings`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err("usage: cargo xtask bindings".to_owned());
+    }
+    build_ffi(&[])?;
+    let library = host_library("debug");
+    generate(&library, "kotlin", &root().join("bindings/kotlin/android/src/main/kotlin"))?;
+    let swift = root().join("target/bindings/swift");
+    generate(&library, "swift", &swift)?;
+    install_swift_sources(&swift)
+}
+
+/// Puts the generated Swift where the package expects it: the wrapper in `Sources/MobileAccess`,
+/// the C header and module map (what the XCFramework carries) in `target/bindings/swift`.
+fn install_swift_sources(generated: &Path) -> Result<(), String> {
+    let sources = root().join("bindings/swift/Sources/MobileAccess");
+    fs::create_dir_all(&sources).map_err(|e| format!("creating {}: {e}", sources.display()))?;
+    let from = generated.join("MobileAccess.swift");
+    fs::copy(&from, sources.join("MobileAccess.swift")).map_err(|e| format!("copying {}: {e}", from.display()))?;
+    Ok(())
+}
+
+/// The bindings part of `cargo xtask test`.
+pub fn test() -> Result<(), String> {
+    let mut cloud = cargo();
+    cloud.args(["build", "--locked", "-p", "mobile-access-cloud", "--bin", "mobile-access-cloud"]);
+    run(cloud)?;
+    build_ffi(&["sim"])?;
+    let library = host_library("debug");
+
+    let kotlin = root().join("bindings/kotlin/target/generated-sources/uniffi");
+    generate(&library, "kotlin", &kotlin)?;
+    contains_all(&kotlin.join("io/mobileaccess/mobile_access.kt"), &KOTLIN_API)?;
+    let swift = root().join("target/bindings/swift-check");
+    generate(&library, "swift", &swift)?;
+    contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;
+    contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
+
+    let mvn = which("mvn")
+        .ok_or("Maven (mvn) is not installed: the Kotlin tests need it and a JDK 17 (.ci/run installs both)")?;
+    let mut maven = Command::new(mvn);
+    maven.current_dir(root().join("bindings/kotlin"));
+    maven.args(["-B", "--no-transfer-progress", "test"]);
+    maven.arg(format!("-Dmobileaccess.lib.dir={}", root().join("target/debug").display()));
+    maven.arg(format!("-Dmobileaccess.cloud.binary={}", root().join("target/debug/mobile-access-cloud").display()));
+    run(maven)
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+}
+
+/// `cargo xtask android`: the `.so` of each ABI into the Android module's `jniLibs` with
+/// cargo-ndk, then its Kotlin, generated from the host build (the interface is the same on
+/// every target).
+pub fn android(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err("usage: cargo xtask android".to_owned());
+    }
+    let module = root().join("bindings/kotlin/android");
+    let mut ndk = cargo();
+    ndk.arg("ndk");
+    for abi in ANDROID_ABIS {
+        ndk.args(["-t", abi]);
+    }
+    ndk.arg("-o").arg(module.join("src/main/jniLibs"));
+    ndk.args(["build", "--locked", "--profile", "release-ffi", "-p", FFI_CRATE]);
+    run(ndk).map_err(|e| {
+        format!("{e} (needs `cargo install cargo-ndk`, the Android NDK and `rustup target add` for each ABI)")
+    })?;
+    command(&[])
+}
+
+/// `cargo xtask apple`: the static library for each iOS slice, the simulator slices merged with
+/// `lipo`, and `MobileAccessFFI.xcframework` (library plus the generated C header and module map)
+/// for the Swift package's binary target.
+pub fn apple(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err("usage: cargo xtask apple".to_owned());
+    }
+    if !cfg!(target_os = "macos") {
+        return Err("cargo xtask apple needs macOS with Xcode (xcodebuild, lipo)".to_owned());
+    }
+    for target in IOS_TARGETS {
+        let mut build = cargo();
+        build.args(["build", "--locked", "--profile", "release-ffi", "-p", FFI_CRATE, "--target", target]);
+        build.env("IPHONEOS_DEPLOYMENT_TARGET", "15.0");
+        run(build)?;
+    }
+    command(&[])?;
+    let out = root().join("target/bindings");
+    let headers = out.join("xcframework-headers");
+    let _ = fs::remove_dir_all(&headers);
+    fs::create_dir_all(&headers).map_err(|e| e.to_string())?;
+    let swift = out.join("swift");
+    fs::copy(swift.join("MobileAccessFFI.h"), headers.join("MobileAccessFFI.h")).map_err(|e| e.to_string())?;
+    fs::copy(swift.join("MobileAccessFFI.modulemap"), headers.join("module.modulemap")).map_err(|e| e.to_string())?;
+
+    let archive = |target: &str| root().join(format!("target/{target}/release-ffi/lib{LIBRARY}.a"));
+    let simulator = out.join("ios-simulator");
+    fs::create_dir_all(&simulator).map_err(|e| e.to_string())?;
+    let mut lipo = Command::new("lipo");
+    lipo.arg("-create").arg(archive("aarch64-apple-ios-sim")).arg(archive("x86_64-apple-ios"));
+    lipo.arg("-output").arg(simulator.join(format!("lib{LIBRARY}.a")));
+    run(lipo)?;
+
+    let framework = root().join("bindings/swift/MobileAccessFFI.xcframework");
+    let _ = fs::remove_dir_all(&framework);
+    let mut xcodebuild = Command::new("xcodebuild");
+    xcodebuild.arg("-create-xcframework");
+    for library in [archive("aarch64-apple-ios"), simulator.join(format!("lib{LIBRARY}.a"))] {
+        xcodebuild.arg("-library").arg(library).arg("-headers").arg(&headers);
+    }
+    xcodebuild.arg("-output").arg(&framework);
+    run(xcodebuild)
+}
