@@ -41,9 +41,10 @@ impl States {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
 
-    /// Waits (on the paused clock, bounded) until `state` has been reported.
+    /// Waits until `state` has been reported. Bounded generously on the paused clock: virtual time
+    /// runs ahead while the phone waits on real HTTP (readers keep advertising).
     pub async fn wait_for(&self, state: &KeyButtonState) {
-        tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::time::timeout(Duration::from_secs(3600), async {
             loop {
                 let changed = self.changed.notified();
                 if self.seen.lock().unwrap().contains(state) {
