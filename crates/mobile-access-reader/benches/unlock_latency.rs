@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mobile_access_ble::sim::{Position, RadioProfile};
+use mobile_access_ble::sim::{FloorExchange, Position, RadioProfile};
 use mobile_access_protocol::{
     Reason,
     phone::{FastExchange, FullExchange},
@@ -29,19 +29,6 @@ const RUNS: u64 = 60;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// The floor of docs/performance.md for `profile` and `events` connection events after the
-/// first one (3 fast, 5 full, 5 + 2 × discovery transactions uncached).
-fn floor(profile: &RadioProfile, events: u32) -> f64 {
-    let t = ms(profile.advertising_interval);
-    let d = ms(profile.advertising_delay_max);
-    let ci = ms(profile.connection_interval);
-    let mean_gap = t + d / 2.0;
-    let detect = (d * d / 12.0 + mean_gap * mean_gap) / (2.0 * mean_gap);
-    let connect = mean_gap;
-    let first_event = 1.25 + (ci - 1.25) / 2.0;
-    detect + connect + first_event + f64::from(events) * ci
 }
 
 /// Virtual time from the start of the scan to the relay opening.
@@ -208,12 +195,12 @@ fn main() {
         let results = if quick { None } else { Some(runtime.block_on(simulate(profile.clone()))) };
         let Some(results) = results else { continue };
         for (_, name, sim) in results {
-            let events = match name {
-                "fast" => 3,
-                "full" => 5,
-                _ => 5 + 2 * profile.discovery_transactions,
+            let exchange = match name {
+                "fast" => FloorExchange::Fast,
+                "full" => FloorExchange::Full,
+                _ => FloorExchange::FullUncached,
             };
-            let floor = floor(&profile, events);
+            let floor = ms(profile.floor(exchange));
             println!(
                 "profile={} exchange={name} adv_interval_ms={} conn_interval_ms={} mtu={} sim_ms={sim:.1} floor_ms={floor:.1} ratio={:.3}",
                 profile.name,

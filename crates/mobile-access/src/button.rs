@@ -203,11 +203,7 @@ impl KeyButton {
     /// decides visibility) and, when it is missing or due, the key. Apps call it on coming to the
     /// foreground; [`KeyButton::spawn_background_refresh`] calls it periodically.
     pub async fn refresh(&self) -> Result<AccessInfo> {
-        let access = self.cloud.access().instrument(info_span!("refresh_access")).await?;
-        if let Ok(bytes) = serde_json::to_vec(&access) {
-            self.storage.set(ACCESS_INFO, &bytes)?;
-        }
-        *lock(&self.access) = Some(access.clone());
+        let access = self.refresh_access().await?;
         if access.allows_key_button() {
             let due = self.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
             if due {
@@ -217,6 +213,17 @@ impl KeyButton {
             info!("member has no usable access; forgetting keys");
             self.keyring.clear()?;
         }
+        self.update_visibility();
+        Ok(access)
+    }
+
+    /// Refreshes only what decides visibility (`GET /v1/me/access`), keeping it across restarts.
+    pub async fn refresh_access(&self) -> Result<AccessInfo> {
+        let access = self.cloud.access().instrument(info_span!("refresh_access")).await?;
+        if let Ok(bytes) = serde_json::to_vec(&access) {
+            self.storage.set(ACCESS_INFO, &bytes)?;
+        }
+        *lock(&self.access) = Some(access.clone());
         self.update_visibility();
         Ok(access)
     }

@@ -255,3 +255,43 @@ impl Keyring {
         self.storage.set(FAST_SECRETS, &bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    proptest! {
+        /// Whatever fast secrets a phone collects (set, replaced, forgotten), a restart brings
+        /// back exactly the last state.
+        #[test]
+        fn fast_secrets_survive_a_restart(
+            operations in proptest::collection::vec((0u8..6, proptest::option::of(any::<[u8; 48]>())), 0..24)
+        ) {
+            let storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+            let device = SoftwareDeviceKey::generate(&ring::rand::SystemRandom::new()).unwrap().public_key();
+            let keyring = Keyring::load(Arc::clone(&storage), &device).unwrap();
+            let mut expected = HashMap::new();
+            for (reader, secret) in operations {
+                let id = ReaderId([reader; 8]);
+                let secret = secret.map(|rest| {
+                    FastSecret::from_bytes(&[&id.0[..], &rest[..]].concat()).unwrap()
+                });
+                keyring.set_fast_secret(id, secret.clone()).unwrap();
+                match secret {
+                    Some(secret) => expected.insert(id, secret),
+                    None => expected.remove(&id),
+                };
+            }
+            let restarted = Keyring::load(storage, &device).unwrap();
+            for reader in 0u8..6 {
+                let id = ReaderId([reader; 8]);
+                prop_assert_eq!(restarted.fast_secret(id).unwrap(), expected.get(&id).cloned());
+            }
+        }
+    }
+}

@@ -29,9 +29,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// The whole unlock exchange.
     pub exchange: Duration,
-    /// After the first reader is seen, how long to keep listening for a nearer one. Readers
-    /// advertise every 20–100 ms, so 60 ms hears each nearby reader at least once in most cases
-    /// while adding little to a tap.
+    /// After the first reader is seen, how long to keep listening for a nearer one (skipped when
+    /// the phone is already at tap distance of it). Readers advertise every 20–100 ms, so 60 ms
+    /// hears each nearby 20 ms reader at least twice while adding little to a tap.
     pub ranking_window: Duration,
 }
 
@@ -114,9 +114,11 @@ impl Door<'_> {
             })
             .await
             .map_err(|e| if matches!(e, Error::Timeout { .. }) { Error::NoReaderFound } else { e })?;
-            // Listen a little longer for a nearer reader, unless it is our only one.
+            // Listen a little longer for a nearer reader, unless it is our only one or the phone
+            // is already at tap distance of this one (nothing is nearer than touching it).
             let deadline = Instant::now() + timeouts.ranking_window;
-            while keys.readers().len() > 1 {
+            let touching = |target: &Target, rssi: i16| rssi >= i16::from(target.advertisement.tap_rssi_threshold);
+            while keys.readers().len() > 1 && !touching(&best, best_rssi) {
                 let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
                 if let Some(target) = ours(keys, &event)
                     && path_loss(&target.advertisement, event.rssi) < path_loss(&best.advertisement, best_rssi)

@@ -44,9 +44,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct EmbeddedCloud {
     base_url: String,
     seed: DemoSeed,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<()>>>,
+    data_dir: PathBuf,
+    running: Option<Running>,
     _data: Option<tempfile::TempDir>,
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    thread: JoinHandle<Result<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedCloud {
@@ -67,46 +72,18 @@ impl EmbeddedCloud {
 
     /// Same, with the database in `data_dir`.
     pub fn start_in(data_dir: &Path) -> Result<Self> {
-        let data_dir: PathBuf = data_dir.to_owned();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("embedded-cloud".to_owned())
-            .spawn(move || -> Result<()> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .map_err(|e| Error::Cloud(format!("runtime: {e}")))?;
-                runtime.block_on(async move {
-                    let mut config = mobile_access_cloud::Config::ephemeral(&data_dir);
-                    config.database_url = None;
-                    let started = async {
-                        let handle =
-                            mobile_access_cloud::spawn(config).await.map_err(|e| Error::Cloud(e.to_string()))?;
-                        let seed = mobile_access_cloud::demo::seed(handle.store(), |_| {})
-                            .await
-                            .map_err(|e| Error::Cloud(format!("seeding the demo: {e}")))?;
-                        Ok::<_, Error>((handle, seed))
-                    };
-                    let (handle, seed) = match started.await {
-                        Ok(started) => started,
-                        Err(error) => {
-                            let _ = ready_tx.send(Err(error.to_string()));
-                            return Err(error);
-                        }
-                    };
-                    let _ = ready_tx.send(Ok((handle.base_url(), seed)));
-                    let _ = stop_rx.await;
-                    handle.shutdown().await.map_err(|e| Error::Cloud(e.to_string()))
-                })
-            })
-            .map_err(|e| Error::Cloud(format!("thread: {e}")))?;
-        let (base_url, seed) = ready_rx
-            .recv()
-            .map_err(|_| Error::Cloud("the cloud thread ended before it was ready".to_owned()))?
-            .map_err(Error::Cloud)?;
-        Ok(Self { base_url, seed, stop: Some(stop_tx), thread: Some(thread), _data: None })
+        let (base_url, seed, running) = launch(data_dir.to_owned(), None)?;
+        Ok(Self { base_url, seed, data_dir: data_dir.to_owned(), running: Some(running), _data: None })
+    }
+
+    /// Starts it again after [`EmbeddedCloud::stop`], on the same database (nothing is seeded
+    /// again) and a new port: what phones see when the cloud comes back.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        let (base_url, _, running) = launch(self.data_dir.clone(), Some(self.seed.clone()))?;
+        self.base_url = base_url;
+        self.running = Some(running);
+        Ok(())
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -131,19 +108,14 @@ impl EmbeddedCloud {
     /// Stops the cloud (in-flight requests finish) and waits for it. Taps after this have no
     /// network.
     pub fn stop(&mut self) -> Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::Cloud("the cloud thread panicked".to_owned())),
-            None => Ok(()),
-        }
+        let Some(running) = self.running.take() else { return Ok(()) };
+        let _ = running.stop.send(());
+        running.thread.join().map_err(|_| Error::Cloud("the cloud thread panicked".to_owned()))?
     }
 
     /// True while it serves.
     pub fn is_running(&self) -> bool {
-        self.thread.is_some()
+        self.running.is_some()
     }
 }
 
@@ -151,6 +123,50 @@ impl Drop for EmbeddedCloud {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// Runs the cloud on its own thread; seeds the demo unless `existing` is given.
+fn launch(data_dir: PathBuf, existing: Option<DemoSeed>) -> Result<(String, DemoSeed, Running)> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("embedded-cloud".to_owned())
+        .spawn(move || -> Result<()> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Cloud(format!("runtime: {e}")))?;
+            runtime.block_on(async move {
+                let started = async {
+                    let config = mobile_access_cloud::Config::ephemeral(&data_dir);
+                    let handle = mobile_access_cloud::spawn(config).await.map_err(|e| Error::Cloud(e.to_string()))?;
+                    let seed = match existing {
+                        Some(seed) => seed,
+                        None => mobile_access_cloud::demo::seed(handle.store(), |_| {})
+                            .await
+                            .map_err(|e| Error::Cloud(format!("seeding the demo: {e}")))?,
+                    };
+                    Ok::<_, Error>((handle, seed))
+                };
+                let (handle, seed) = match started.await {
+                    Ok(started) => started,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error.to_string()));
+                        return Err(error);
+                    }
+                };
+                let _ = ready_tx.send(Ok((handle.base_url(), seed)));
+                let _ = stop_rx.await;
+                handle.shutdown().await.map_err(|e| Error::Cloud(e.to_string()))
+            })
+        })
+        .map_err(|e| Error::Cloud(format!("thread: {e}")))?;
+    let (base_url, seed) = ready_rx
+        .recv()
+        .map_err(|_| Error::Cloud("the cloud thread ended before it was ready".to_owned()))?
+        .map_err(Error::Cloud)?;
+    Ok((base_url, seed, Running { stop: stop_tx, thread }))
 }
 
 /// Now on the wall clock, as readers and credentials count time.

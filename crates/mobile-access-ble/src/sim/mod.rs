@@ -42,7 +42,7 @@ pub use central::{SimCentral, SimLink};
 pub use peripheral::{
     Advertiser, ConnectionId, Delivery, PeripheralConfig, PeripheralEvent, PeripheralEvents, SimConnection,
 };
-pub use profile::RadioProfile;
+pub use profile::{FloorExchange, RadioProfile};
 use rng::SimRng;
 pub use space::{MIN_DISTANCE_M, Position, distance_for, mean_rssi};
 use tokio::{

@@ -42,7 +42,36 @@ pub struct RadioProfile {
     pub packet_loss: f64,
 }
 
+/// The exchanges whose floor docs/performance.md derives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FloorExchange {
+    /// One round trip, GATT layout cached.
+    Fast,
+    /// Two round trips, GATT layout cached.
+    Full,
+    /// Two round trips on the phone's very first connection to the reader (GATT discovery).
+    FullUncached,
+}
+
 impl RadioProfile {
+    /// The floor of docs/performance.md: from the start of a scan to the reader's answer being
+    /// delivered, with no loss and nothing wasted — advertising wait, connecting, the first
+    /// connection event, then one connection interval per event the exchange needs (MTU
+    /// exchange, discovery if uncached, the pipelined subscription and request, the answers).
+    pub fn floor(&self, exchange: FloorExchange) -> Duration {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let events = match exchange {
+            FloorExchange::Fast => 3,
+            FloorExchange::Full => 5,
+            FloorExchange::FullUncached => 5 + 2 * self.discovery_transactions,
+        };
+        let (t, d, ci) = (ms(self.advertising_interval), ms(self.advertising_delay_max), ms(self.connection_interval));
+        let mean_gap = t + d / 2.0;
+        let detect = (d * d / 12.0 + mean_gap * mean_gap) / (2.0 * mean_gap);
+        let first_event = 1.25 + (ci - 1.25) / 2.0;
+        Duration::from_secs_f64((detect + mean_gap + first_event + f64::from(events) * ci) / 1e3)
+    }
+
     /// An iPhone in the foreground.
     ///
     /// - Connection interval 30 ms: iOS accepts 15 ms only as a peripheral request and "some

@@ -1,0 +1,88 @@
+//! The whole SDK, tap to "unlocked", in simulated time per radio profile, against the floor of
+//! docs/performance.md: a first tap (new phone: key download over loopback HTTP, whose wall time
+//! is reported separately, then a full exchange on an uncached GATT layout) and a cached-key tap
+//! (fast exchange, no network).
+//!
+//! `cargo bench -p mobile-access --bench tap_latency`; `cargo test --benches` runs it once, small.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use mobile_access::{
+    ExchangeKind, TapOutcome, Timeouts,
+    ble::sim::{FloorExchange, RadioProfile},
+};
+use mobile_access_harness::world::{AT_MAIN_ENTRANCE, EmbeddedCloud, Site, key_button, new_phone_storage};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Line {
+    sim: Duration,
+    requests: u64,
+    cloud_wall: Duration,
+}
+
+fn print(profile: &RadioProfile, tap: &str, floor: FloorExchange, lines: &[Line]) {
+    let n = lines.len() as f64;
+    let sim = lines.iter().map(|l| ms(l.sim)).sum::<f64>() / n;
+    let requests = lines.iter().map(|l| l.requests).max().unwrap_or_default();
+    let floor = ms(profile.floor(floor));
+    println!(
+        "profile={} tap={tap} http_requests={requests} adv_interval_ms={} conn_interval_ms={} mtu={} sim_ms={sim:.1} floor_ms={floor:.1} ratio={:.3}",
+        profile.name,
+        ms(profile.advertising_interval),
+        ms(profile.connection_interval),
+        profile.mtu,
+        sim / floor,
+    );
+    if tap == "first" {
+        let mut wall: Vec<f64> = lines.iter().map(|l| ms(l.cloud_wall)).collect();
+        wall.sort_by(f64::total_cmp);
+        let median = wall.get(wall.len() / 2).copied().unwrap_or_default();
+        println!(
+            "profile={} tap=first cloud_wall_ms_median={median:.1} (loopback HTTP + SQLite, this machine)",
+            profile.name
+        );
+    }
+}
+
+fn main() {
+    let runs = if std::env::args().any(|a| a == "--bench") { 40 } else { 2 };
+    let cloud = EmbeddedCloud::start().unwrap();
+    let token = cloud.member("ada_member").unwrap().token.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    for profile in [RadioProfile::ios(), RadioProfile::android()] {
+        let (first, cached) = runtime.block_on(async {
+            let site = Site::new(cloud.seed(), profile.clone(), 11, Duration::ZERO).unwrap();
+            let (mut first, mut cached) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                // A new phone: no key, never connected to the reader.
+                let phone = site.phone(AT_MAIN_ENTRANCE);
+                let button =
+                    key_button(cloud.base_url(), &token, phone, new_phone_storage(), Timeouts::default()).unwrap();
+                let report = button.tap().await.unwrap();
+                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Full));
+                first.push(Line {
+                    sim: report.timings.radio(),
+                    requests: report.http_requests,
+                    cloud_wall: report.timings.key,
+                });
+                // Let the relay close and the reader's nonce move on, as between two members.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                let report = button.tap().await.unwrap();
+                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Fast));
+                cached.push(Line {
+                    sim: report.timings.radio(),
+                    requests: report.http_requests,
+                    cloud_wall: Duration::ZERO,
+                });
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            }
+            (first, cached)
+        });
+        print(&profile, "first", FloorExchange::FullUncached, &first);
+        print(&profile, "cached", FloorExchange::Fast, &cached);
+    }
+}

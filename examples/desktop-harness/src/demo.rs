@@ -1,0 +1,366 @@
+//! The demo: what a member experiences, step by step, against the embedded cloud and virtual
+//! readers, each step checked. Timings are simulated radio time (tokio's paused clock), except the
+//! cloud's, which is wall time on this machine.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use mobile_access::{
+    Error as SdkError, KeyButton, KeyButtonState, Screen, StateListener, TapOutcome, TapReport, Timeouts,
+    ble::sim::{RadioProfile, SimCentral},
+};
+use mobile_access_protocol::Reason;
+use mobile_access_reader::{Feedback, Light, Sound};
+use serde::Serialize;
+use tokio::{
+    sync::{Notify, mpsc},
+    time::Instant,
+};
+
+use crate::world::{
+    AT_MAIN_ENTRANCE, AT_MEETING_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site, key_button, new_phone_storage,
+};
+
+/// Something that happened during a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Simulated milliseconds since the step began.
+    pub at_ms: f64,
+    /// `phone`, `reader` or `cloud`.
+    pub source: &'static str,
+    /// What happened.
+    pub text: String,
+}
+
+/// One step of the demo and whether it behaved as it should.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What the step shows.
+    pub title: String,
+    /// What should happen.
+    pub expected: String,
+    /// What did happen.
+    pub observed: String,
+    /// True if the two agree.
+    pub ok: bool,
+    /// Simulated time the step took, ms.
+    pub sim_ms: f64,
+    /// What the phone, the reader and the cloud did, in order.
+    pub events: Vec<Event>,
+}
+
+/// Receives steps as they finish (the terminal printer shows them live).
+pub trait Output {
+    /// A step started.
+    fn begin(&mut self, title: &str);
+    /// A step ended.
+    fn end(&mut self, step: &Step);
+}
+
+/// Keeps the simulated clock still while the phone waits on the (real-time) network.
+///
+/// A paused tokio clock jumps to the next timer whenever the runtime is idle, and the readers'
+/// advertising timers are always pending: without this, seconds of simulated time would pass
+/// during a few milliseconds of HTTP, and the demo's timeline would show them.
+#[derive(Default)]
+struct ClockHold {
+    network: AtomicBool,
+    changed: Notify,
+}
+
+impl ClockHold {
+    fn set(&self, network: bool) {
+        self.network.store(network, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Runs forever: spins (never idle) while the network is in use, sleeps otherwise.
+    async fn run(self: Arc<Self>) {
+        loop {
+            let changed = self.changed.notified();
+            if self.network.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            } else {
+                changed.await;
+            }
+        }
+    }
+
+    /// Runs `work`, a network-only call, with the clock held.
+    async fn hold<T>(&self, work: impl Future<Output = T>) -> T {
+        self.set(true);
+        let result = work.await;
+        self.set(false);
+        result
+    }
+}
+
+struct Recorder {
+    events: mpsc::UnboundedSender<(Instant, &'static str, String)>,
+    clock: Arc<ClockHold>,
+}
+
+impl StateListener for Recorder {
+    fn on_state(&self, state: KeyButtonState) {
+        self.clock.set(matches!(state, KeyButtonState::Validating | KeyButtonState::DownloadingKey));
+        let hint = state.hint();
+        let name = match &state {
+            KeyButtonState::Denied(reason) => format!("Denied({reason:?})"),
+            KeyButtonState::Failed(_) => "Failed".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let text = if hint.is_empty() { name } else { format!("{name}: {hint}") };
+        let _ = self.events.send((Instant::now(), "phone", text));
+    }
+}
+
+fn describe(feedback: Feedback) -> String {
+    match feedback {
+        Feedback::Signal { light, sound, reason } => {
+            let light = if light == Light::Green { "green light" } else { "red light" };
+            let sound = if sound == Sound::Success { "success sound" } else { "error sound" };
+            format!("{light}, {sound} ({reason})")
+        }
+        Feedback::RelayOpened => "relay opened: door unlocked".to_owned(),
+        Feedback::RelayClosed => "relay closed".to_owned(),
+    }
+}
+
+struct Demo<'o> {
+    cloud: EmbeddedCloud,
+    clock: Arc<ClockHold>,
+    site: Site,
+    events_tx: mpsc::UnboundedSender<(Instant, &'static str, String)>,
+    events_rx: mpsc::UnboundedReceiver<(Instant, &'static str, String)>,
+    output: &'o mut dyn Output,
+    steps: Vec<Step>,
+}
+
+impl Demo<'_> {
+    fn button(&self, member: &str, phone: Arc<SimCentral>) -> Result<KeyButton> {
+        let token = &self.cloud.member(member)?.token;
+        let button = key_button(self.cloud.base_url(), token, phone, new_phone_storage(), Timeouts::default())?;
+        button.add_listener(Arc::new(Recorder { events: self.events_tx.clone(), clock: Arc::clone(&self.clock) }));
+        Ok(button)
+    }
+
+    fn note(&self, source: &'static str, text: impl Into<String>) {
+        let _ = self.events_tx.send((Instant::now(), source, text.into()));
+    }
+
+    /// Runs one step: `body` returns (observed, ok).
+    async fn step(&mut self, title: &str, expected: &str, body: impl AsyncFnOnce(&Self) -> (String, bool)) {
+        self.output.begin(title);
+        while self.events_rx.try_recv().is_ok() {}
+        let started = Instant::now();
+        let (observed, ok) = body(self).await;
+        // Let the door finish what it does (relay open time) so its feedback shows.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let mut events = Vec::new();
+        while let Ok((at, source, text)) = self.events_rx.try_recv() {
+            let at_ms = at.saturating_duration_since(started).as_secs_f64() * 1e3;
+            events.push(Event { at_ms, source, text });
+        }
+        let sim_ms = events.iter().map(|e| e.at_ms).fold(0.0, f64::max);
+        let step = Step { title: title.to_owned(), expected: expected.to_owned(), observed, ok, sim_ms, events };
+        self.output.end(&step);
+        self.steps.push(step);
+    }
+}
+
+fn report_line(report: &TapReport) -> String {
+    format!(
+        "{:?} at {} ({:?} exchange, {} HTTP request(s); key {:.0} ms wall, radio {:.0} ms simulated)",
+        report.outcome,
+        report.door,
+        report.exchange,
+        report.http_requests,
+        report.timings.key.as_secs_f64() * 1e3,
+        report.timings.radio().as_secs_f64() * 1e3
+    )
+}
+
+/// Runs the whole demo on a paused clock; returns every step. `profile` picks the phone's radio.
+pub fn run(profile: RadioProfile, output: &mut dyn Output) -> Result<Vec<Step>> {
+    let cloud = EmbeddedCloud::start()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| crate::world::Error::Demo(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        let site = Site::new(cloud.seed(), profile, 2026, Duration::ZERO)?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        for reader in &site.readers {
+            let mut feedback = reader.feedback();
+            let events = events_tx.clone();
+            tokio::spawn(async move {
+                while let Ok(event) = feedback.recv().await {
+                    let _ = events.send((Instant::now(), "reader", describe(event.feedback)));
+                }
+            });
+        }
+        let clock = Arc::new(ClockHold::default());
+        tokio::spawn(Arc::clone(&clock).run());
+        let mut demo = Demo { cloud, clock, site, events_tx, events_rx, output, steps: Vec::new() };
+        script(&mut demo).await?;
+        Ok(demo.steps)
+    })
+}
+
+async fn script(demo: &mut Demo<'_>) -> Result<()> {
+    let ada_phone = demo.site.phone(NEAR_MAIN_ENTRANCE);
+    let ada = Arc::new(demo.button("ada_member", Arc::clone(&ada_phone))?);
+
+    let button = Arc::clone(&ada);
+    demo.step(
+        "Ada opens the app: the Key Button shows on the home screen only",
+        "hidden on another screen, shown (Ready) on the home screen",
+        async move |demo| {
+            button.set_screen(Screen::Other);
+            let access = demo.clock.hold(button.refresh_access()).await;
+            let hidden = button.state() == KeyButtonState::Hidden;
+            button.set_screen(Screen::Home);
+            let shown = button.state() == KeyButtonState::Ready;
+            let groups = access.map(|a| a.access_groups.join(", ")).unwrap_or_else(|e| e.to_string());
+            (format!("access groups: {groups}; hidden elsewhere: {hidden}; shown at home: {shown}"), hidden && shown)
+        },
+    )
+    .await;
+
+    let (button, phone) = (Arc::clone(&ada), Arc::clone(&ada_phone));
+    demo.step(
+        "First tap, three metres from the main entrance (a tap-mode Reader Pro 2.1)",
+        "validate + download in one request, search, \"tap required\", the phone comes close, green light, door open",
+        async move |demo| {
+            let walk = async {
+                loop {
+                    if button.state() == KeyButtonState::TapRequired {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                demo.note("phone", "Ada holds her phone against the reader");
+                phone.move_to(AT_MAIN_ENTRANCE);
+            };
+            let (result, ()) = tokio::join!(button.tap(), walk);
+            match result {
+                Ok(report) => {
+                    let ok = report.outcome == TapOutcome::Unlocked && report.http_requests == 1;
+                    (report_line(&report), ok)
+                }
+                Err(error) => (error.to_string(), false),
+            }
+        },
+    )
+    .await;
+
+    demo.cloud.stop()?;
+    demo.note("cloud", "the access cloud goes offline");
+    let button = Arc::clone(&ada);
+    demo.step(
+        "Second tap with the cloud down",
+        "unlocked with the cached key, fast exchange, zero HTTP requests",
+        async move |_| match button.tap().await {
+            Ok(report) => {
+                let ok = report.outcome == TapOutcome::Unlocked && report.http_requests == 0;
+                (report_line(&report), ok)
+            }
+            Err(error) => (error.to_string(), false),
+        },
+    )
+    .await;
+    demo.cloud.restart()?;
+
+    let (button, phone) = (Arc::clone(&ada), Arc::clone(&ada_phone));
+    demo.step(
+        "Ada walks to the meeting room (a range-mode reader) and taps from 1.5 m",
+        "unlocked without touching the reader",
+        async move |_| {
+            phone.move_to(AT_MEETING_ROOM);
+            match button.tap().await {
+                Ok(report) => {
+                    let ok = report.outcome == TapOutcome::Unlocked && report.door == "Meeting room";
+                    (report_line(&report), ok)
+                }
+                Err(error) => (error.to_string(), false),
+            }
+        },
+    )
+    .await;
+
+    let nick = demo.button("nick_nogroup", demo.site.phone(AT_MAIN_ENTRANCE))?;
+    demo.step("Nick has a key fob but no access group", "no Key Button on his home screen", async move |demo| {
+        nick.set_screen(Screen::Home);
+        let access = demo.clock.hold(nick.refresh_access()).await;
+        let hidden = !nick.is_visible() && nick.state() == KeyButtonState::Hidden;
+        let groups = access.map(|a| a.access_groups.len()).unwrap_or_default();
+        (format!("{groups} access group(s); button hidden: {hidden}"), hidden)
+    })
+    .await;
+
+    let una = demo.button("una_unconfirmed", demo.site.phone(AT_MAIN_ENTRANCE))?;
+    demo.step(
+        "Una was never confirmed for the branded app",
+        "a clear refusal before anything reaches the door",
+        async move |demo| {
+            let attempts = |demo: &Demo<'_>| demo.site.readers.iter().map(|r| r.audit().len()).sum::<usize>();
+            let before = attempts(demo);
+            let result = una.tap().await;
+            let quiet = attempts(demo) == before;
+            match result {
+                Err(SdkError::NotConfirmed) => (SdkError::NotConfirmed.to_string(), quiet),
+                Err(other) => (other.to_string(), false),
+                Ok(report) => (report_line(&report), false),
+            }
+        },
+    )
+    .await;
+
+    let (button, phone) = (Arc::clone(&ada), Arc::clone(&ada_phone));
+    demo.step(
+        "Someone pried the main entrance reader off the wall; Ada taps",
+        "red light and error sound; the phone says the reader refused",
+        async move |demo| {
+            let Ok(reader) = demo.site.reader(0) else { return ("no reader".to_owned(), false) };
+            reader.with(|r| r.trip_tamper());
+            demo.note("reader", "tamper switch tripped");
+            phone.move_to(AT_MAIN_ENTRANCE);
+            let result = button.tap().await;
+            reader.with(|r| r.reset_tamper());
+            match result {
+                Err(error @ SdkError::ReaderRefused(Reason::Tampered)) => {
+                    let red = reader
+                        .audit()
+                        .last()
+                        .is_some_and(|e| e.outcome == mobile_access_reader::Outcome::Refused(Reason::Tampered));
+                    (error.to_string(), red)
+                }
+                Err(other) => (other.to_string(), false),
+                Ok(report) => (report_line(&report), false),
+            }
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Shared with the tests: did every step behave?
+pub fn all_ok(steps: &[Step]) -> bool {
+    !steps.is_empty() && steps.iter().all(|s| s.ok)
+}
+
+/// For callers that only need the steps, not live output.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Output for Quiet {
+    fn begin(&mut self, _title: &str) {}
+    fn end(&mut self, _step: &Step) {}
+}

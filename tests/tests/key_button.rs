@@ -1,0 +1,241 @@
+//! The Key Button end to end: the SDK against the real cloud on loopback (SQLite, the demo
+//! organization) and virtual readers on the simulated radio, on tokio's paused clock.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod support;
+
+use std::time::Duration;
+
+use mobile_access::{Error, ExchangeKind, KeyButtonState, Phase, Screen, TapOutcome, Timeouts};
+use mobile_access_harness::world::{AT_MAIN_ENTRANCE, NEAR_MAIN_ENTRANCE};
+use mobile_access_protocol::Reason;
+use mobile_access_reader::{Light, Outcome};
+use support::*;
+
+#[tokio::test(start_paused = true)]
+async fn the_first_tap_validates_downloads_once_and_unlocks_with_a_green_light() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let mut feedback = world.site.reader(MAIN).unwrap().feedback();
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.http_requests, 1, "validate and download in one request");
+    assert_eq!(report.exchange, ExchangeKind::Full);
+    assert_eq!(report.door, "Main entrance");
+    assert_eq!(
+        world.states.take(),
+        [
+            KeyButtonState::Hidden,
+            KeyButtonState::Validating,
+            KeyButtonState::DownloadingKey,
+            KeyButtonState::Searching,
+            KeyButtonState::Unlocking,
+            KeyButtonState::Unlocked
+        ]
+    );
+    assert_eq!(next_light(&mut feedback).await, (Light::Green, Reason::Granted));
+    assert!(world.site.reader(MAIN).unwrap().relay_is_open());
+    // The key is cached for a day: that is how long the phone unlocks with no network.
+    let offline = world.button.offline_validity();
+    assert!(offline > Duration::from_secs(23 * 3600) && offline <= Duration::from_secs(24 * 3600), "{offline:?}");
+    assert!(report.timings.radio() > Duration::ZERO && report.timings.radio() < Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn later_taps_need_no_network_even_after_a_restart() {
+    let mut world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.button.tap().await.unwrap();
+    world.cloud.stop().unwrap();
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.http_requests, 0);
+    assert_eq!(report.exchange, ExchangeKind::Fast, "the reader was met before");
+    // The app restarts: keys and fast secrets come back from secure storage.
+    let restarted = world.button_again();
+    let report = restarted.tap().await.unwrap();
+    assert_eq!((report.outcome, report.http_requests, report.exchange), (TapOutcome::Unlocked, 0, ExchangeKind::Fast));
+    assert_eq!(restarted.http_requests(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_button_shows_only_on_the_home_screen_for_members_with_an_access_group() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.button.set_screen(Screen::Home);
+    assert!(!world.button.is_visible(), "unknown access: hidden until the first refresh");
+    let access = world.button.refresh().await.unwrap();
+    assert!(access.has_access_group);
+    assert!(world.button.is_visible());
+    assert_eq!(world.button.state(), KeyButtonState::Ready);
+    world.button.set_screen(Screen::Other);
+    assert_eq!(world.button.state(), KeyButtonState::Hidden);
+
+    let nick = World::new("nick_nogroup", AT_MAIN_ENTRANCE).await;
+    nick.button.set_screen(Screen::Home);
+    let access = nick.button.refresh().await.unwrap();
+    assert!(!access.has_access_group);
+    assert!(!nick.button.is_visible());
+    assert_eq!(nick.button.state(), KeyButtonState::Hidden);
+    // A tap anyway (a stale UI) gets the clear error, and nothing at the door.
+    let error = nick.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::NoAccessGroup);
+    assert_eq!(error.category(), mobile_access::ErrorCategory::Access);
+    assert!(nick.site.reader(MAIN).unwrap().audit().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unconfirmed_user_under_branded_app_is_refused_clearly() {
+    let world = World::new("una_unconfirmed", AT_MAIN_ENTRANCE).await;
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::NotConfirmed);
+    assert!(error.to_string().contains("not confirmed"));
+    assert_eq!(world.button.state(), KeyButtonState::Failed(Error::NotConfirmed));
+    assert!(world.site.reader(MAIN).unwrap().audit().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tap_reader_asks_for_a_tap_until_the_phone_comes_close() {
+    let world = World::new("ada_member", NEAR_MAIN_ENTRANCE).await;
+    let (report, ()) = tokio::join!(world.button.tap(), async {
+        world.states.wait_for(&KeyButtonState::TapRequired).await;
+        assert!(!world.site.reader(MAIN).unwrap().relay_is_open());
+        tokio::time::sleep(Duration::from_millis(800)).await; // the member walks up
+        world.phone.move_to(AT_MAIN_ENTRANCE);
+    });
+    let report = report.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert!(report.timings.scan >= Duration::from_millis(800), "{:?}", report.timings);
+    let states = world.states.take();
+    let tap = states.iter().position(|s| *s == KeyButtonState::TapRequired).unwrap();
+    let unlocking = states.iter().position(|s| *s == KeyButtonState::Unlocking).unwrap();
+    assert!(tap < unlocking);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tap_reader_that_is_never_tapped_times_out_cleanly() {
+    let timeouts = Timeouts { tap: Duration::from_secs(5), ..Timeouts::default() };
+    let world = World::with_timeouts("ada_member", NEAR_MAIN_ENTRANCE, timeouts).await;
+    world.button.refresh().await.unwrap(); // the key is cached: the tap's time is all at the door
+    let started = tokio::time::Instant::now();
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::Timeout { phase: Phase::Scan });
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(6), "{waited:?}");
+    assert!(world.site.reader(MAIN).unwrap().audit().is_empty(), "nothing reached the reader");
+    assert!(!world.site.reader(MAIN).unwrap().relay_is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_key_is_refreshed_once_and_the_refusal_is_reported() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.button.tap().await.unwrap();
+    // The reader is told of a revocation the cloud's keys do not clear.
+    world.site.reader(MAIN).unwrap().with(|reader| reader.set_revocation_epoch(1));
+    let mut feedback = world.site.reader(MAIN).unwrap().feedback();
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Denied(Reason::Revoked));
+    assert!(report.key_refreshed);
+    assert_eq!(report.http_requests, 1, "one refresh, no loop");
+    assert_eq!(world.button.state(), KeyButtonState::Denied(Reason::Revoked));
+    assert_eq!(next_light(&mut feedback).await, (Light::Red, Reason::Revoked));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_the_reader_sees_as_expired_is_refreshed_and_the_retry_unlocks() {
+    // The readers' clocks run two minutes ahead; the cloud first issues one-minute keys.
+    let world = World::build("ada_member", AT_MAIN_ENTRANCE, Timeouts::default(), Duration::from_secs(120)).await;
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 60 })).await;
+    world.button.refresh().await.unwrap();
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 86_400 })).await;
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert!(report.key_refreshed);
+    assert_eq!(report.http_requests, 1);
+    let outcomes: Vec<Outcome> = world.site.reader(MAIN).unwrap().audit().entries().map(|e| e.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Refused(Reason::Expired), Outcome::Granted]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_retried_and_an_unreachable_cloud_is_a_clear_network_error() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let proxy = FlakyProxy::start(world.cloud.base_url(), 2);
+    let button = world.button_via(&proxy.base_url());
+    let report = button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.http_requests, 3, "503, 503, then 200");
+    assert_eq!(proxy.failures_served(), 2);
+
+    let unreachable = world.button_via(&dead_url());
+    let error = unreachable.tap().await.unwrap_err();
+    assert!(matches!(error, Error::Network(_)), "{error:?}");
+    assert_eq!(error.category(), mobile_access::ErrorCategory::Network);
+    assert_eq!(unreachable.http_requests(), 4, "every attempt, then a clear error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_tap_while_one_runs_is_reported_busy_and_the_door_opens_once() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let (first, second) = tokio::join!(world.button.tap(), async {
+        world.states.wait_for(&KeyButtonState::Validating).await;
+        world.button.tap().await
+    });
+    assert_eq!(first.unwrap().outcome, TapOutcome::Unlocked);
+    assert_eq!(second.unwrap_err(), Error::Busy);
+    let granted = world.site.reader(MAIN).unwrap().audit().entries().filter(|e| e.outcome == Outcome::Granted).count();
+    assert_eq!(granted, 1);
+    assert_eq!(world.button.state(), KeyButtonState::Unlocked, "the busy tap changed nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_a_tap_waiting_at_the_door() {
+    let world = World::new("ada_member", NEAR_MAIN_ENTRANCE).await;
+    let (result, ()) = tokio::join!(world.button.tap(), async {
+        world.states.wait_for(&KeyButtonState::TapRequired).await;
+        world.button.cancel();
+    });
+    assert_eq!(result.unwrap_err(), Error::Cancelled);
+    assert_eq!(world.button.state(), KeyButtonState::Failed(Error::Cancelled));
+    // The button is free again.
+    world.phone.move_to(AT_MAIN_ENTRANCE);
+    assert_eq!(world.button.tap().await.unwrap().outcome, TapOutcome::Unlocked);
+}
+
+/// Bluetooth switched off is its own error, which the app can send the user to settings for.
+#[tokio::test(start_paused = true)]
+async fn bluetooth_off_is_a_distinct_error() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.phone.set_adapter_state(mobile_access::ble::AdapterState::PoweredOff);
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::BluetoothOff);
+    assert_eq!(error.category(), mobile_access::ErrorCategory::Bluetooth);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_nearest_of_the_members_readers_opens() {
+    use mobile_access_harness::world::AT_MEETING_ROOM;
+    // Both the main entrance (10.5 m away) and the meeting room (1.5 m) are in radio range.
+    let world = World::new("ada_member", AT_MEETING_ROOM).await;
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.door, "Meeting room");
+    assert!(world.site.reader(MAIN).unwrap().audit().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_near_its_expiry_is_renewed_silently_by_refresh_and_only_then() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 60 })).await;
+    world.button.refresh().await.unwrap();
+    let short = world.button.key_expires_at().unwrap();
+    assert!(world.button.offline_validity() <= Duration::from_secs(60));
+    world.admin_settings(serde_json::json!({ "key_validity_secs": 86_400 })).await;
+    let before = world.button.http_requests();
+    world.button.refresh().await.unwrap();
+    assert_eq!(world.button.http_requests() - before, 2, "access, then the due key");
+    assert!(world.button.key_expires_at().unwrap() > short);
+    assert!(world.button.offline_validity() > Duration::from_secs(23 * 3600));
+    // A fresh key is left alone: only the access check goes out.
+    let before = world.button.http_requests();
+    world.button.refresh().await.unwrap();
+    assert_eq!(world.button.http_requests() - before, 1);
+    // And the renewed key opens the door with no request at all.
+    assert_eq!(world.button.tap().await.unwrap().http_requests, 0);
+}
