@@ -1,0 +1,169 @@
+//! A reader's connection to the cloud while it is online: it polls its configuration (the
+//! signed revocation list and time) and uploads the attempts in its audit log, each with a
+//! stable event id (`<boot id>-<sequence>`), remembering what the cloud acknowledged so an
+//! upload after an interruption re-sends only what may not have arrived, and the cloud keeps
+//! each attempt once whatever is re-sent.
+//!
+//! HTTP runs on the link's own runtime in real time, like the SDK's cloud client, so a radio
+//! simulated on a paused clock never times out a request.
+
+use std::sync::Mutex;
+
+use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
+use mobile_access_reader::{AuditEntry, Outcome, Provisioning, VirtualReader};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::world::{Error, Result};
+
+/// Most events per upload request (the cloud's limit).
+const UPLOAD_CHUNK: usize = 1000;
+
+/// What the cloud answered an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct UploadReport {
+    /// Stored now.
+    pub accepted: u32,
+    /// Already stored before (ignored).
+    pub duplicates: u32,
+}
+
+#[derive(Deserialize)]
+struct ReaderSync {
+    revocation_list: String,
+}
+
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// One reader's link to the cloud.
+pub struct ReaderLink {
+    runtime: Runtime,
+    http: reqwest::Client,
+    base_url: Mutex<String>,
+    token: String,
+    acked: Mutex<Option<(u64, u64)>>,
+}
+
+impl std::fmt::Debug for ReaderLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderLink").finish_non_exhaustive()
+    }
+}
+
+fn cloud_error(error: impl std::fmt::Display) -> Error {
+    Error::Cloud(error.to_string())
+}
+
+/// One audit entry as the cloud's upload format, with its stable id.
+pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> Value {
+    let (outcome, reason) = match entry.outcome {
+        Outcome::Granted => ("granted", None),
+        Outcome::Refused(reason) => ("refused", Some(reason)),
+        Outcome::Interrupted(reason) => ("interrupted", Some(reason)),
+    };
+    json!({
+        "event_id": format!("{boot:016x}-{sequence}"),
+        "at": entry.at.0,
+        "outcome": outcome,
+        "reason": reason.map(|r| format!("{r:?}").to_lowercase()),
+        "exchange": match entry.exchange { ExchangeKind::Full => "full", ExchangeKind::Fast => "fast" },
+        "credential_id": entry.credential.map(|c| c.to_string()),
+        "member_id": entry.member.map(|m| m.to_string()),
+        "rssi": entry.rssi,
+    })
+}
+
+impl ReaderLink {
+    /// A link for the reader provisioned with `provisioning` (which must carry its token).
+    pub fn new(base_url: &str, provisioning: &Provisioning) -> Result<Self> {
+        let token = provisioning.reader_token.as_ref().ok_or_else(|| Error::Reader("no reader token".to_owned()))?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Cloud(format!("runtime: {e}")))?;
+        let http = reqwest::Client::builder().no_proxy().build().map_err(cloud_error)?;
+        Ok(Self {
+            runtime: Runtime(Some(runtime)),
+            http,
+            base_url: Mutex::new(base_url.to_owned()),
+            token: token.0.clone(),
+            acked: Mutex::new(None),
+        })
+    }
+
+    /// Points the link at a cloud that came back on another address.
+    pub fn set_base_url(&self, base_url: &str) {
+        *self.base_url.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = base_url.to_owned();
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let runtime = self.runtime.0.as_ref().ok_or_else(|| Error::Cloud("runtime stopped".to_owned()))?;
+        let url = format!("{}{path}", self.base_url.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut request = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        runtime
+            .spawn(async move {
+                let response = request.send().await.map_err(cloud_error)?;
+                let status = response.status();
+                let body: Value = response.json().await.map_err(cloud_error)?;
+                if status.is_success() { Ok(body) } else { Err(Error::Cloud(format!("{status}: {body}"))) }
+            })
+            .await
+            .map_err(cloud_error)?
+    }
+
+    /// One poll: fetches the signed revocation list and applies it to `reader`.
+    pub async fn poll(&self, reader: &VirtualReader) -> Result<ListOutcome> {
+        let sync: ReaderSync =
+            serde_json::from_value(self.call(reqwest::Method::GET, "/v1/reader/config", None).await?)
+                .map_err(cloud_error)?;
+        let bytes = hex::decode(&sync.revocation_list).map_err(cloud_error)?;
+        reader.apply_revocation_list(&bytes).map_err(|e| Error::Reader(e.to_string()))
+    }
+
+    /// The reader's events the cloud has not acknowledged yet (all of them after a reboot).
+    pub fn pending(&self, reader: &VirtualReader) -> Vec<Value> {
+        let boot = reader.with(|r| r.boot_id());
+        let from = match *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some((acked_boot, next)) if acked_boot == boot => next,
+            _ => 0,
+        };
+        reader.audit().since(from).map(|(sequence, entry)| event(boot, sequence, entry)).collect()
+    }
+
+    /// Uploads `events` as they are, acknowledging nothing: what a reader does when the answer
+    /// may be lost on the way back.
+    pub async fn send(&self, events: &[Value]) -> Result<UploadReport> {
+        let body = json!({"events": events});
+        serde_json::from_value(self.call(reqwest::Method::POST, "/v1/reader/events", Some(body)).await?)
+            .map_err(cloud_error)
+    }
+
+    /// Uploads everything not yet acknowledged, in chunks, acknowledging each chunk the cloud
+    /// confirmed. An error leaves the rest pending for the next call.
+    pub async fn upload(&self, reader: &VirtualReader) -> Result<UploadReport> {
+        let boot = reader.with(|r| r.boot_id());
+        let next = reader.audit().next_sequence();
+        let mut total = UploadReport { accepted: 0, duplicates: 0 };
+        let pending = self.pending(reader);
+        for chunk in pending.chunks(UPLOAD_CHUNK) {
+            let report = self.send(chunk).await?;
+            total.accepted += report.accepted;
+            total.duplicates += report.duplicates;
+        }
+        *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((boot, next));
+        Ok(total)
+    }
+}
