@@ -110,7 +110,8 @@ async fn every_route_admits_exactly_its_role_and_only_within_its_organization() 
                 Role::Member => t.member.clone(),
                 Role::Reader => t.reader.clone(),
             };
-            for other in [Role::Admin, Role::Integration, Role::Member, Role::Reader].into_iter().filter(|r| *r != role) {
+            for other in [Role::Admin, Role::Integration, Role::Member, Role::Reader].into_iter().filter(|r| *r != role)
+            {
                 let reply = call(Some(own(other, &a))).await;
                 assert_eq!((reply.status.as_u16(), reply.code()), (403, "forbidden"), "{label} as {other}");
             }

@@ -65,8 +65,14 @@ async fn world(backend: Backend) -> World {
     for name in ["Main", "Studio", "Roof"] {
         doors.push(store.create_door(&org, &op, &NewDoor { name: name.into() }).await.unwrap().id);
     }
-    let new_reader =
-        NewReader { model: "Reader Pro 2.1".into(), mode: ReaderMode::Range, tamper_protection: true, tap_rssi_threshold: None, tx_power: None, relay_open_ms: None };
+    let new_reader = NewReader {
+        model: "Reader Pro 2.1".into(),
+        mode: ReaderMode::Range,
+        tamper_protection: true,
+        tap_rssi_threshold: None,
+        tx_power: None,
+        relay_open_ms: None,
+    };
     let reader = store.provision_reader(&org, &op, &doors[0], &new_reader).await.unwrap();
     for (i, group) in ["Members", "Studio", "Roof"].iter().enumerate() {
         let new = NewAccessGroup { name: (*group).into(), door_ids: vec![doors[i].clone(), doors[0].clone()] };
@@ -117,7 +123,10 @@ async fn populate(w: &World) {
         }
         if i % 50 == 1 {
             // A branded-app session, and history under the old member id.
-            w.store.create_member_session(&w.org, &Actor::Integration, user.external_id.as_deref().unwrap()).await.unwrap();
+            w.store
+                .create_member_session(&w.org, &Actor::Integration, user.external_id.as_deref().unwrap())
+                .await
+                .unwrap();
         }
     }
 }
@@ -141,12 +150,11 @@ async fn all_users(store: &Store, org: &str) -> Vec<User> {
 
 /// external id → (sorted credential kind:number).
 async fn credentials_by_external_id(store: &Store) -> BTreeMap<String, BTreeSet<String>> {
-    let rows = sqlx::query(
-        "SELECT m.external_id, c.kind, c.number FROM credentials c JOIN members m ON m.id = c.member_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
+    let rows =
+        sqlx::query("SELECT m.external_id, c.kind, c.number FROM credentials c JOIN members m ON m.id = c.member_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for row in rows {
         let external: String = row.try_get("external_id").unwrap();
@@ -213,7 +221,8 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
         let confirmed_ids: BTreeSet<String> =
             before.iter().map(|u| u.member_id.clone()).filter(|id| !unconfirmed.contains(id)).collect();
         assert_eq!(unconfirmed.len(), 600);
-        let access_mails = count(&w.store, "SELECT COUNT(*) FROM outbox WHERE org_id = $1 AND kind = 'access'", &w.org).await;
+        let access_mails =
+            count(&w.store, "SELECT COUNT(*) FROM outbox WHERE org_id = $1 AND kind = 'access'", &w.org).await;
         let old_sessions: Vec<String> = before
             .iter()
             .filter(|u| index(u) % 50 == 1 && unconfirmed.contains(&u.member_id))
@@ -223,7 +232,10 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
         // The preview lists exactly who will be recreated, and changes nothing.
         let preview = w
             .store
-            .preview_switch(&w.org, &SwitchPreviewQuery { to: Some(UnlockMethod::BrandedApp), limit: Some(1000), after: None })
+            .preview_switch(
+                &w.org,
+                &SwitchPreviewQuery { to: Some(UnlockMethod::BrandedApp), limit: Some(1000), after: None },
+            )
             .await
             .unwrap();
         assert_eq!((preview.users_to_recreate, preview.users_untouched), (600, 400));
@@ -241,11 +253,13 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
 
         // Killed three times at increasing points, then resumed to the end.
         let org = w.org.as_str();
-        let seen = run_and_kill(&w.config, &["switch", "start", "--org", org, "--to", "branded-app", "--batch", "40"], 3);
+        let seen =
+            run_and_kill(&w.config, &["switch", "start", "--org", org, "--to", "branded-app", "--batch", "40"], 3);
         assert_eq!(seen.len(), 3, "{seen:?}");
         let seen = run_and_kill(&w.config, &["switch", "resume", "--org", org, "--batch", "40"], 4);
         assert!(done_of(&seen[0]) >= 80, "resumed where it was killed: {seen:?}");
-        let seen = run_and_kill(&w.config, &["switch", "start", "--org", org, "--to", "branded-app", "--batch", "25"], 5);
+        let seen =
+            run_and_kill(&w.config, &["switch", "start", "--org", org, "--to", "branded-app", "--batch", "25"], 5);
         assert!(done_of(&seen[0]) > 80 && done_of(&seen[0]) < 600, "starting again resumes: {seen:?}");
         let running = w.store.running_switch(&w.org).await.unwrap().unwrap();
         assert!(running.done < 600);
@@ -276,7 +290,8 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
         assert!(recreated.iter().all(|u| u.managed && !unconfirmed.contains(&u.member_id)));
         // Nothing done twice.
         let recreations =
-            count(&w.store, "SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND action = 'member.recreated'", &w.org).await;
+            count(&w.store, "SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND action = 'member.recreated'", &w.org)
+                .await;
         assert_eq!(recreations, 600);
         assert_eq!(count(&w.store, "SELECT COUNT(*) FROM member_lineage WHERE org_id = $1", &w.org).await, 600);
         // No access email for groups they already had; no welcome email under the new default.
@@ -284,7 +299,10 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
             count(&w.store, "SELECT COUNT(*) FROM outbox WHERE org_id = $1 AND kind = 'access'", &w.org).await,
             access_mails
         );
-        assert_eq!(count(&w.store, "SELECT COUNT(*) FROM outbox WHERE org_id = $1 AND kind = 'welcome'", &w.org).await, 0);
+        assert_eq!(
+            count(&w.store, "SELECT COUNT(*) FROM outbox WHERE org_id = $1 AND kind = 'welcome'", &w.org).await,
+            0
+        );
         // History stays linked: the session opened under the old id shows in the new user's history.
         let lineage: HashMap<String, String> = sqlx::query("SELECT old_member_id, new_member_id FROM member_lineage")
             .fetch_all(w.store.pool())
@@ -319,7 +337,8 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
                 let (exchange, hello) = FullExchange::start(reader_id, &rng).unwrap();
                 let now = Timestamp(bundle.server_time);
                 let reader_hello = responder.handle(&mut connection, &hello, now, &rng);
-                let (awaiting, auth) = exchange.on_reader_hello(&reader_hello.bytes, &[anchor], &credential, &key).unwrap();
+                let (awaiting, auth) =
+                    exchange.on_reader_hello(&reader_hello.bytes, &[anchor], &credential, &key).unwrap();
                 let result = responder.handle(&mut connection, &auth, now, &rng);
                 assert_eq!(awaiting.on_result(&result.bytes).unwrap().reason, Reason::Granted);
             }
@@ -347,10 +366,14 @@ fn responder(p: &mobile_access_cloud::api::Provisioning, now: Timestamp) -> Resp
     let trust = p
         .trust_anchors
         .iter()
-        .map(|a| OrganizationPublicKey::new(OrgId(hex::decode_array(&a.org).unwrap()), hex::decode_array(&a.public_key).unwrap()))
+        .map(|a| {
+            OrganizationPublicKey::new(
+                OrgId(hex::decode_array(&a.org).unwrap()),
+                hex::decode_array(&a.public_key).unwrap(),
+            )
+        })
         .collect();
     let mut config = ReaderConfig::new(certificate, key, trust);
     config.mode = UnlockMode::Range;
     Responder::new(config, now, &ring::rand::SystemRandom::new()).unwrap()
 }
-

@@ -17,9 +17,9 @@ use crate::{
     credential::{CREDENTIAL_MAX_LEN, Credential, CredentialBody},
     ids::{CredentialId, MemberId, Nonce, Timestamp},
     keys::{OrganizationPublicKey, ReaderKey},
-    revocation::SignedRevocationList,
     message::{Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
     phone::{ACTION_UNLOCK, fast_request_aad, seal_reason},
+    revocation::SignedRevocationList,
     schedule::{self, FastKeys, HandshakeKeys, Secret},
 };
 
@@ -176,8 +176,8 @@ impl Responder {
     /// fast exchanges alike) and the minimum epoch rises to the list's (never falls).
     pub fn apply_revocation_list(&mut self, list: &SignedRevocationList) -> ListOutcome {
         let body = list.list();
-        let trusted = body.org == self.config.certificate.org
-            && self.config.trust.iter().any(|anchor| list.verify(anchor));
+        let trusted =
+            body.org == self.config.certificate.org && self.config.trust.iter().any(|anchor| list.verify(anchor));
         if !trusted {
             return ListOutcome::Untrusted;
         }

@@ -14,14 +14,7 @@ use proptest::prelude::*;
 use support::*;
 
 fn list(sequence: u32, min_epoch: u32, revoked: Vec<CredentialId>) -> RevocationList {
-    RevocationList {
-        org: OrgId([0; 8]),
-        org_key: KeyId([0; 4]),
-        sequence,
-        issued_at: NOW,
-        min_epoch,
-        revoked,
-    }
+    RevocationList { org: OrgId([0; 8]), org_key: KeyId([0; 4]), sequence, issued_at: NOW, min_epoch, revoked }
 }
 
 fn sorted_ids() -> impl Strategy<Value = Vec<CredentialId>> {
@@ -84,10 +77,7 @@ fn bad_bytes_are_refused_with_typed_errors() {
     let mut wrong_version = bytes.to_vec();
     wrong_version[0] = 9;
     assert!(matches!(SignedRevocationList::decode(&wrong_version), Err(Error::UnsupportedVersion { .. })));
-    assert!(matches!(
-        SignedRevocationList::decode(&vec![0; REVOCATION_LIST_MAX_LEN + 1]),
-        Err(Error::TooLarge { .. })
-    ));
+    assert!(matches!(SignedRevocationList::decode(&vec![0; REVOCATION_LIST_MAX_LEN + 1]), Err(Error::TooLarge { .. })));
     // Unsorted or repeated ids are not the canonical encoding; too many do not fit.
     assert!(list(1, 0, vec![CredentialId([2; 16]), CredentialId([1; 16])]).sign(&org).is_err());
     assert!(list(1, 0, vec![CredentialId([2; 16]), CredentialId([2; 16])]).sign(&org).is_err());

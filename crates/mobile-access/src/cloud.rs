@@ -251,7 +251,7 @@ impl CloudClient {
         self.call(reqwest::Method::POST, "/v1/me/keys", Some(body), validated).await
     }
 
-    async fn call<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         path: &'static str,

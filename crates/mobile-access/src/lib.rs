@@ -14,6 +14,7 @@ mod revocation;
 mod state;
 mod storage;
 mod unlock;
+mod wallet;
 
 pub use button::{KeyButton, KeyButtonConfig, Screen, StateListener, TapOutcome, TapReport};
 pub use cloud::{AccessInfo, CloudClient, CloudConfig, DoorInfo, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor};
@@ -22,6 +23,10 @@ pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key}
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};
+pub use wallet::{
+    NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices, WalletPasses,
+    WalletProvisioning,
+};
 
 /// The BLE layer, re-exported so apps and the harness pick a radio without another dependency.
 pub use mobile_access_ble as ble;

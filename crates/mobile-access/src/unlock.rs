@@ -173,7 +173,8 @@ impl Door<'_> {
             .and_then(|secret| FastExchange::start(&secret, credential, &target.advertisement, &rng).ok());
         let answer = within(Phase::Exchange, timeouts.exchange, async {
             if let Some((exchange, request)) = fast {
-                let mut channel = crate::revocation::open_channel(link, self.keys, &request).await.map_err(ble_error)?;
+                let mut channel =
+                    crate::revocation::open_channel(link, self.keys, &request).await.map_err(ble_error)?;
                 let reply = channel.receive().await.map_err(ble_error)?;
                 match exchange.on_result(&reply) {
                     Ok(reason) => {

@@ -35,7 +35,7 @@ pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
     Ok(DevicePublicKey(bytes))
 }
 
-fn member_id_bytes(id: &str) -> Result<MemberId> {
+pub(super) fn member_id_bytes(id: &str) -> Result<MemberId> {
     hex::decode_array(id).map(MemberId).ok_or_else(|| Error::Corrupt(format!("member id {id:?}")))
 }
 

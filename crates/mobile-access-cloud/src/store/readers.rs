@@ -4,7 +4,11 @@
 
 use serde_json::json;
 
-use super::{Actor, Store, bulk::{Param, insert_rows_with}, now};
+use super::{
+    Actor, Store,
+    bulk::{Param, insert_rows_with},
+    now,
+};
 use crate::{
     Error, Result,
     api::{EventUpload, ReaderSync, UploadReport, UploadedEvent},
@@ -30,9 +34,11 @@ fn check(event: &UploadedEvent) -> Result<()> {
             return Err(Error::invalid(format!("{field} is at most 40 characters")));
         }
     }
-    for (field, value, bytes) in
-        [("credential_id", &event.credential_id, 16), ("member_id", &event.member_id, 16), ("reader_id", &event.reader_id, 8)]
-    {
+    for (field, value, bytes) in [
+        ("credential_id", &event.credential_id, 16),
+        ("member_id", &event.member_id, 16),
+        ("reader_id", &event.reader_id, 8),
+    ] {
         if value.as_ref().is_some_and(|v| hex::decode(v).is_none_or(|b| b.len() != bytes)) {
             return Err(Error::invalid(format!("{field} must be {} hex characters", bytes * 2)));
         }
@@ -44,11 +50,13 @@ impl Store {
     /// `GET /v1/reader/config`.
     pub async fn reader_sync(&self, org_id: &str, reader_id: &str) -> Result<ReaderSync> {
         let list = self.revocation_list(org_id).await?;
+        let revocation_reasons = self.revocation_reasons(org_id).await?;
         Ok(ReaderSync {
             reader_id: reader_id.to_owned(),
             revocation_list: hex::encode(list.encoded()),
             server_time: list.list().issued_at.0,
             poll_secs: READER_POLL_SECS,
+            revocation_reasons,
         })
     }
 
@@ -67,10 +75,11 @@ impl Store {
             _ => return Err(Error::Forbidden),
         };
         let mut tx = self.pool.begin().await?;
-        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND event_id IS NOT NULL")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let before: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND event_id IS NOT NULL")
+                .bind(org_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let received = i64::from(now());
         let rows = upload
             .events
@@ -106,10 +115,11 @@ impl Store {
             rows,
         )
         .await?;
-        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND event_id IS NOT NULL")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let after: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND event_id IS NOT NULL")
+                .bind(org_id)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         let accepted = u32::try_from(after - before).unwrap_or(0);
         let total = u32::try_from(upload.events.len()).unwrap_or(u32::MAX);

@@ -9,7 +9,9 @@
 //! are revoked, the organization's epoch rises instead, which revokes every credential issued
 //! before (members' apps fetch fresh keys carrying the new epoch), and the list starts empty.
 
-use mobile_access_protocol::{CredentialId, KeyId, MAX_REVOKED, OrgId, RevocationList, SignedRevocationList, Timestamp};
+use mobile_access_protocol::{
+    CredentialId, KeyId, MAX_REVOKED, OrgId, RevocationList, SignedRevocationList, Timestamp,
+};
 use sqlx::AnyConnection;
 
 use super::{Backend, RowExt, Store, bulk::placeholders, now};
@@ -51,7 +53,8 @@ pub(super) async fn revoke(conn: &mut AnyConnection, backend: Backend, org_id: &
                 "{select}$1 FROM issued_credentials ic JOIN credentials c ON c.id = ic.credential_id \
                  WHERE c.org_id = $2 AND ic.not_after > $3 AND c.id = $4 ON CONFLICT DO NOTHING"
             );
-            revoked += sqlx::query(&sql).bind(at).bind(org_id).bind(at).bind(id).execute(&mut *conn).await?.rows_affected();
+            revoked +=
+                sqlx::query(&sql).bind(at).bind(org_id).bind(at).bind(id).execute(&mut *conn).await?.rows_affected();
         }
     }
     if revoked == 0 {

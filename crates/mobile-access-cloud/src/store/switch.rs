@@ -220,8 +220,13 @@ impl Store {
                 ])
             })
             .collect::<Result<Vec<_>>>()?;
-        insert_rows(&mut tx, self.backend, "switch_job_members (job_id, old_member_id, new_member_id, external_id)", rows)
-            .await?;
+        insert_rows(
+            &mut tx,
+            self.backend,
+            "switch_job_members (job_id, old_member_id, new_member_id, external_id)",
+            rows,
+        )
+        .await?;
         let detail = json!({"job_id": job_id, "from": current.unlock_method, "to": start.unlock_method,
             "users": affected.len(), "welcome_email": settings.welcome_email});
         audit::record(&mut tx, org_id, actor, "switch.started", org_id, detail).await?;
@@ -286,11 +291,13 @@ impl Store {
             progress(&job);
             if worked == 0 {
                 if job.state == "running" {
-                    sqlx::query("UPDATE switch_jobs SET state = 'done', finished_at = $1 WHERE id = $2 AND state = 'running'")
-                        .bind(i64::from(now()))
-                        .bind(job_id)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE switch_jobs SET state = 'done', finished_at = $1 WHERE id = $2 AND state = 'running'",
+                    )
+                    .bind(i64::from(now()))
+                    .bind(job_id)
+                    .execute(&self.pool)
+                    .await?;
                     tracing::info!(org = org_id, job = job_id, users = job.total, "switch finished");
                 }
                 return self.switch_job(org_id, job_id).await;
@@ -338,7 +345,9 @@ impl Store {
         let people = member_rows(&mut tx, b, &old_ids).await?;
         let mails = match UnlockMethod::from_db(&target)? {
             UnlockMethod::BrandedApp => recreate(&mut tx, b, org_id, job_id, &pending, &people).await?,
-            UnlockMethod::Native => invite(&mut tx, org_id, organization.settings.welcome_email, &pending, &people).await?,
+            UnlockMethod::Native => {
+                invite(&mut tx, org_id, organization.settings.welcome_email, &pending, &people).await?
+            }
         }
         .into_iter()
         .filter(|_| organization.settings.welcome_email)
