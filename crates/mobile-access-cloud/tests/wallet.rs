@@ -43,6 +43,10 @@ fn add_body(iphone: &str, watch: Option<(&str, bool)>) -> Value {
     })
 }
 
+fn body_key(body: &Value) -> String {
+    body["secure_element_public_key"].as_str().unwrap().to_owned()
+}
+
 fn credential_ids(added: &Value) -> Vec<String> {
     added["provisioning"]["credentials"]
         .as_array()

@@ -243,7 +243,7 @@ pub const OPERATIONS: &[Operation] = &[
         Some("WalletEligibility"),
     ),
     Operation {
-        refusals: &["wallet_not_eligible"],
+        refusals: &["wallet_not_eligible", "credential_suspended"],
         ..op(
             "POST",
             "/v1/me/wallet/passes",

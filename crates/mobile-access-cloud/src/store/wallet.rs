@@ -127,7 +127,7 @@ impl Store {
     }
 
     /// A member adds a wallet pass for themselves. Refused (`wallet_not_eligible`) while any
-    /// prerequisite is unmet. The pass is issued even without permissions (it then opens nothing);
+    /// prerequisite is unmet, and (`credential_suspended`) while their pass is suspended. The pass is issued even without permissions (it then opens nothing);
     /// any pass the member held before is superseded (revoked with that reason) on every device.
     pub async fn add_wallet_pass(&self, org_id: &str, member_id: &str, new: &NewWalletPass) -> Result<WalletPassAdded> {
         let device = WalletDevice { ios_version: new.ios_version.clone(), app_version: new.app_version.clone() };
@@ -179,6 +179,45 @@ impl Store {
 
         let id = crypto::random_id::<16>()?;
         let mut tx = self.pool.begin().await?;
+        // A write first, so SQLite takes its write lock up front.
+        sqlx::query("UPDATE members SET updated_at = updated_at WHERE id = $1")
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
+        let previous: Vec<String> = sqlx::query_scalar(
+            "SELECT credential_id FROM wallet_passes WHERE org_id = $1 AND member_id = $2 ORDER BY credential_id",
+        )
+        .bind(org_id)
+        .bind(member_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let suspended: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM credentials WHERE org_id = $1 AND member_id = $2 AND kind = 'wallet_pass' \
+             AND status = 'suspended'",
+        )
+        .bind(org_id)
+        .bind(member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if suspended > 0 {
+            // Adding again must not undo an administrator's suspension.
+            return Err(Error::refused(
+                Refusal::CredentialSuspended,
+                "an administrator suspended your wallet pass; it cannot be added again until it is resumed",
+            ));
+        }
+        for old in &previous {
+            let old_iphone: Option<String> =
+                sqlx::query_scalar("SELECT iphone_device_id FROM wallet_passes WHERE credential_id = $1")
+                    .bind(old)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            self.revoke_pass(&mut tx, org_id, old, PassRevocation::Superseded).await?;
+            sqlx::query("DELETE FROM credentials WHERE id = $1").bind(old).execute(&mut *tx).await?;
+            let detail = json!({"by": id, "previous_iphone": old_iphone, "iphone": iphone});
+            audit::record(&mut tx, org_id, &Actor::Member(member_id.to_owned()), "wallet_pass.superseded", old, detail)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
              VALUES ($1, $2, $3, 'wallet_pass', 'active', $4, $5, $5)",
@@ -196,25 +235,6 @@ impl Store {
             }
             other => other.into(),
         })?;
-        let previous: Vec<String> = sqlx::query_scalar(
-            "SELECT credential_id FROM wallet_passes WHERE org_id = $1 AND member_id = $2 ORDER BY credential_id",
-        )
-        .bind(org_id)
-        .bind(member_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for old in &previous {
-            let old_iphone: Option<String> =
-                sqlx::query_scalar("SELECT iphone_device_id FROM wallet_passes WHERE credential_id = $1")
-                    .bind(old)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            self.revoke_pass(&mut tx, org_id, old, PassRevocation::Superseded).await?;
-            sqlx::query("DELETE FROM credentials WHERE id = $1").bind(old).execute(&mut *tx).await?;
-            let detail = json!({"by": id, "previous_iphone": old_iphone, "iphone": iphone});
-            audit::record(&mut tx, org_id, &Actor::Member(member_id.to_owned()), "wallet_pass.superseded", old, detail)
-                .await?;
-        }
         sqlx::query(
             "INSERT INTO wallet_passes (credential_id, org_id, member_id, iphone_device_id, watch_device_id, added_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
