@@ -84,7 +84,7 @@ async fn world(backend: Backend) -> World {
 /// Groups of user `i`: none for every 10th, else a mix.
 fn groups_of(i: usize) -> Vec<String> {
     let all = ["Members", "Studio", "Roof"];
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         return Vec::new();
     }
     all.iter().enumerate().filter(|(g, _)| (i >> g) & 1 == 1 || *g == 0).map(|(_, n)| (*n).to_owned()).collect()
@@ -113,11 +113,11 @@ async fn populate(w: &World) {
     }
     for user in &users {
         let i = index(user);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let fob = NewCredential { kind: mobile_access_cloud::api::CredentialKind::KeyFob, number: format!("F{i}") };
             w.store.create_credential(&w.org, &Actor::Admin, &user.member_id, &fob).await.unwrap();
         }
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             let card = NewCredential { kind: mobile_access_cloud::api::CredentialKind::Card, number: format!("C{i}") };
             w.store.create_credential(&w.org, &Actor::Admin, &user.member_id, &card).await.unwrap();
         }
@@ -244,8 +244,8 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
         let memberships: usize =
             before.iter().filter(|u| unconfirmed.contains(&u.member_id)).map(|u| u.access_groups.len()).sum();
         assert_eq!(preview.memberships_kept as usize, memberships);
-        let fobs = before.iter().filter(|u| unconfirmed.contains(&u.member_id) && index(u) % 3 == 0).count();
-        let cards = before.iter().filter(|u| unconfirmed.contains(&u.member_id) && index(u) % 7 == 0).count();
+        let fobs = before.iter().filter(|u| unconfirmed.contains(&u.member_id) && index(u).is_multiple_of(3)).count();
+        let cards = before.iter().filter(|u| unconfirmed.contains(&u.member_id) && index(u).is_multiple_of(7)).count();
         assert_eq!((preview.key_fobs_kept as usize, preview.cards_kept as usize), (fobs, cards));
         assert_eq!(preview.welcome_emails, 0, "the branded app's default: no welcome email");
         assert_eq!(w.store.organization(&w.org).await.unwrap().settings.unlock_method, UnlockMethod::Native);

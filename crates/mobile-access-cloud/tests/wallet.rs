@@ -132,8 +132,8 @@ async fn a_member_adds_a_pass_with_the_watch_unlocked_or_locked_and_the_admin_se
     on_every_backend!(|cloud| {
         let org = eligible_org(&cloud, "Wallet add").await;
         let grace = cloud.member(&org.integration, "grace", &["Staff"]).await;
-        let locked =
-            cloud.post(&grace, "/v1/me/wallet/passes", add_body("iphone-1", Some(("watch-1", false)))).await.ok();
+        let locked_body = add_body("iphone-1", Some(("watch-1", false)));
+        let locked = cloud.post(&grace, "/v1/me/wallet/passes", locked_body.clone()).await.ok();
         assert_eq!(locked["watch"], "add_again");
         assert_eq!(locked["pass"]["devices"], json!({"iphone": "iphone-1", "watch": null}));
         assert!(locked["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("add the pass again")));
@@ -141,9 +141,11 @@ async fn a_member_adds_a_pass_with_the_watch_unlocked_or_locked_and_the_admin_se
         assert_eq!(locked["provisioning"]["unlock"], "tap");
         assert_eq!(credential_ids(&locked).len(), 1);
 
-        // Redoing the steps with the watch unlocked binds it; the first add is superseded.
-        let unlocked =
-            cloud.post(&grace, "/v1/me/wallet/passes", add_body("iphone-1", Some(("watch-1", true)))).await.ok();
+        // Redoing the steps (same iPhone, same secure-element key) with the watch unlocked binds
+        // it; the first add is superseded.
+        let mut redo = add_body("iphone-1", Some(("watch-1", true)));
+        redo["secure_element_public_key"] = json!(body_key(&locked_body));
+        let unlocked = cloud.post(&grace, "/v1/me/wallet/passes", redo).await.ok();
         assert_eq!(unlocked["watch"], "bound");
         assert_eq!(unlocked["superseded"], json!([locked["pass"]["id"]]));
         let listed = cloud.get(&org.admin, "/v1/admin/wallet-passes").await.ok();
@@ -210,6 +212,8 @@ async fn suspend_resume_and_delete_reach_readers_with_their_reason_and_the_audit
         assert!(revoked.contains(&ids[0]));
         assert_eq!(reasons[&ids[0]], "pass_suspended");
 
+        let again = cloud.post(&grace, "/v1/me/wallet/passes", add_body("iphone-2", None)).await;
+        again.expect(403, "credential_suspended");
         cloud
             .empty(reqwest::Method::POST, &org.admin, &format!("/v1/admin/wallet-passes/{id}/resume"))
             .await

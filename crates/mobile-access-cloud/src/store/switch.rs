@@ -153,10 +153,10 @@ impl Store {
             )));
         }
         let current = self.organization(org_id).await?.settings;
-        if current.unlock_method == start.unlock_method {
-            if let Some(job) = self.last_switch(org_id).await? {
-                return Ok(job);
-            }
+        if current.unlock_method == start.unlock_method
+            && let Some(job) = self.last_switch(org_id).await?
+        {
+            return Ok(job);
         }
         let job_id = crypto::random_id::<16>()?;
         let at = i64::from(now());
