@@ -257,3 +257,17 @@ async fn a_member_without_an_access_group_gets_a_pass_that_opens_nothing() {
         assert_eq!(cloud.get(&org.admin, "/v1/admin/wallet-passes").await.ok()["items"].as_array().unwrap().len(), 1);
     });
 }
+
+#[tokio::test]
+async fn a_pass_key_never_becomes_a_mobile_key_for_hands_free_unlock() {
+    on_every_backend!(|cloud| {
+        let org = eligible_org(&cloud, "Wallet no hands-free").await;
+        let grace = cloud.member(&org.integration, "grace", &["Staff"]).await;
+        let body = add_body("iphone-1", None);
+        cloud.post(&grace, "/v1/me/wallet/passes", body.clone()).await.ok();
+        let keys = cloud.post(&grace, "/v1/me/keys", json!({"device_public_key": body_key(&body)})).await;
+        keys.expect(409, "conflict");
+        let listed = cloud.get(&org.admin, "/v1/admin/wallet-passes").await.ok();
+        assert_eq!(listed["items"][0]["status"], "active", "the pass is untouched");
+    });
+}
