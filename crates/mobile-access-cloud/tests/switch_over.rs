@@ -377,3 +377,58 @@ fn responder(p: &mobile_access_cloud::api::Provisioning, now: Timestamp) -> Resp
     config.mode = UnlockMode::Range;
     Responder::new(config, now, &ring::rand::SystemRandom::new()).unwrap()
 }
+
+#[tokio::test]
+async fn switching_back_to_native_keeps_everyone_confirmed_and_invites_them_to_set_a_password() {
+    use reqwest::Method;
+    use serde_json::json;
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Back", support::AFTER_DECEMBER_2023, None).await;
+        let (admin, integration) = (&org.admin_token, &org.integration_token);
+        let (door, _) = cloud.door_with_reader(admin, "Door", "tap").await;
+        cloud.group(admin, "G", &[&door]).await;
+        let token = cloud.member(integration, "m1", &["G"]).await;
+        cloud.member(integration, "m2", &[]).await;
+        let before = cloud.get(admin, "/v1/admin/users").await.ok();
+
+        let preview = cloud.get(admin, "/v1/admin/switch-over/preview?to=native").await.ok();
+        assert_eq!((preview["users_to_recreate"].as_u64(), preview["invitations"].as_u64()), (Some(0), Some(2)));
+        assert_eq!(preview["welcome_emails"], 2, "native's default: welcome emails on");
+        let job = cloud.post(admin, "/v1/admin/switch-over", json!({"unlock_method": "native"})).await.expect(202, "");
+        let mut status = job;
+        for _ in 0..100 {
+            if status["state"] == "done" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            status = cloud.get(admin, "/v1/admin/switch-over").await.ok();
+        }
+        assert_eq!((status["state"].as_str(), status["done"].as_u64()), (Some("done"), Some(2)));
+
+        // Nobody deleted or downgraded; the mobile key keeps working.
+        let after = cloud.get(admin, "/v1/admin/users").await.ok();
+        assert_eq!(after["items"], before["items"]);
+        let (_, public) = device();
+        cloud.post(&token, "/v1/me/keys", json!({"device_public_key": public})).await.ok();
+        // Native login needs the password set through the invitation.
+        let email = "m1@example.com";
+        let login = json!({"email": email, "password": "correct horse"});
+        cloud.call(Method::POST, None, "/v1/login", Some(login.clone())).await.expect(401, "invalid_credentials");
+        let outbox = cloud.get(admin, "/v1/admin/outbox").await.ok();
+        let invitation = outbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["recipient"] == email && m["kind"] == "invitation")
+            .expect("an invitation mail");
+        let body = invitation["body"].as_str().unwrap();
+        let invitation_token = body.split_whitespace().find(|w| w.starts_with("ma_inv_")).unwrap();
+        let accept = json!({"token": invitation_token, "password": "correct horse"});
+        cloud.call(Method::POST, None, "/v1/invitations/accept", Some(accept)).await.ok();
+        cloud.call(Method::POST, None, "/v1/login", Some(login)).await.ok();
+        // Asking again changes nothing.
+        let again =
+            cloud.post(admin, "/v1/admin/switch-over", json!({"unlock_method": "native"})).await.expect(202, "");
+        assert_eq!(again["id"], status["id"]);
+    });
+}
