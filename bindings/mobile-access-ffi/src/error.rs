@@ -297,6 +297,10 @@ pub enum Reason {
     Tampered,
     NotCloseEnough,
     ReaderError,
+    PassSuspended,
+    PassDeleted,
+    PassSuperseded,
+    PassNotAccepted,
 }
 
 #[cfg(test)]

@@ -81,7 +81,8 @@ text_enum!(
         KeyFob => "key_fob",
         /// An access card; works under both unlock methods.
         Card => "card",
-        /// Reserved for wallet passes (Apple/Google Wallet); not issued yet.
+        /// A wallet pass (Apple Wallet on an iPhone and its Watch), added by the member with
+        /// `POST /v1/me/wallet/passes`; presented by NFC tap only.
         WalletPass => "wallet_pass",
     }
 );
@@ -124,6 +125,11 @@ pub struct Settings {
     pub mobile_access_enabled: bool,
     /// Lifetime of issued mobile keys, in seconds (default 86 400, one day).
     pub key_validity_secs: u32,
+    /// Members sign in by single sign-on with multi-factor authentication (a wallet pass
+    /// prerequisite: a pass opens doors without the app, so the account behind it must be strong).
+    pub sso_mfa: bool,
+    /// The organization's wallet pass subscription is active (a wallet pass prerequisite).
+    pub wallet_pass_subscription: bool,
 }
 
 /// `PATCH /v1/admin/settings`: only the fields present change. Changing `unlock_method` without
@@ -141,6 +147,10 @@ pub struct SettingsPatch {
     pub mobile_access_enabled: Option<bool>,
     /// New key lifetime (60 s to 30 days).
     pub key_validity_secs: Option<u32>,
+    /// Single sign-on with multi-factor authentication on or off.
+    pub sso_mfa: Option<bool>,
+    /// Wallet pass subscription active or not.
+    pub wallet_pass_subscription: Option<bool>,
 }
 
 /// An organization's public key, which readers and phones trust.
@@ -464,6 +474,11 @@ pub struct ReaderSync {
     pub server_time: u32,
     /// Seconds until the reader should poll again.
     pub poll_secs: u32,
+    /// Why listed credentials were revoked, where known (`pass_suspended`, `pass_deleted`,
+    /// `pass_superseded`), by credential id: the list carries ids only, the reader logs and
+    /// signals these reasons.
+    #[serde(default)]
+    pub revocation_reasons: std::collections::BTreeMap<String, String>,
 }
 
 /// One attempt or result recorded while offline, uploaded later. `event_id` is stable (chosen
@@ -701,4 +716,134 @@ impl PageQuery {
             Some(_) => Err(Error::invalid("limit must be between 1 and 1000")),
         }
     }
+}
+
+text_enum!(
+    /// A prerequisite of wallet passes, as the eligibility answer names it when unmet.
+    WalletPrerequisite {
+        /// The organization uses single sign-on with multi-factor authentication.
+        SsoMfa => "sso_mfa",
+        /// The organization's wallet pass subscription is active.
+        Subscription => "wallet_pass_subscription",
+        /// At least one door has a Reader Pro 2.1 with tamper protection on.
+        EligibleReader => "eligible_reader",
+        /// The iPhone runs iOS 17 or later.
+        IosVersion => "ios_version",
+        /// The app is version 46.0 or later.
+        AppVersion => "app_version",
+    }
+);
+
+text_enum!(
+    /// Where a wallet pass's Apple Watch stands after an add.
+    WatchBinding {
+        /// No watch was paired with the iPhone.
+        NoWatch => "none",
+        /// The watch was unlocked during the add: the pass lives on it too.
+        Bound => "bound",
+        /// The watch was locked during the add: the pass is not on it; add the pass again with the
+        /// watch unlocked.
+        AddAgain => "add_again",
+    }
+);
+
+/// `POST /v1/me/wallet/eligibility`: what the iOS app knows about the device.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletDevice {
+    /// The iPhone's iOS version, e.g. "17.4".
+    pub ios_version: String,
+    /// The app's version, e.g. "46.2".
+    pub app_version: String,
+}
+
+/// Whether the member may add a wallet pass, with every unmet prerequisite (not just the first).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct WalletEligibility {
+    /// True when nothing is unmet: the app offers "Add to Wallet".
+    pub eligible: bool,
+    /// Each unmet prerequisite, in the order the product lists them.
+    pub unmet: Vec<WalletPrerequisite>,
+    /// One sentence per unmet prerequisite, for the app to show.
+    pub messages: Vec<String>,
+}
+
+/// `POST /v1/me/wallet/passes`: a member adds a pass for themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWalletPass {
+    /// The iPhone's iOS version.
+    pub ios_version: String,
+    /// The app's version.
+    pub app_version: String,
+    /// The iPhone's device identifier (as the wallet reports it).
+    pub iphone_device_id: String,
+    /// The pass's key in the iPhone's secure element: an uncompressed P-256 public key (hex, 65 bytes).
+    pub secure_element_public_key: String,
+    /// The paired Apple Watch's device identifier, if there is one.
+    #[serde(default)]
+    pub watch_device_id: Option<String>,
+    /// Whether the watch was unlocked during the add (only then does the pass reach it).
+    #[serde(default)]
+    pub watch_unlocked: bool,
+}
+
+/// The devices a pass is active on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct WalletPassDevices {
+    /// The iPhone.
+    pub iphone: String,
+    /// The Apple Watch, if bound.
+    pub watch: Option<String>,
+}
+
+/// A wallet pass as members and administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct WalletPass {
+    /// The pass (its `credentials.id`).
+    pub id: String,
+    /// Whose pass.
+    pub member_id: String,
+    /// Active or suspended.
+    pub status: CredentialStatus,
+    /// Where it is active.
+    pub devices: WalletPassDevices,
+    /// The locks it opens (empty: the member has no permission on a door that takes passes).
+    pub locks: Vec<u32>,
+    /// When it was added.
+    pub added_at: u32,
+}
+
+/// What the iOS app hands to the wallet. Here a plain JSON object; a real deployment signs it as
+/// a PKPass and provisions it through Apple's access-pass flow, which needs Apple entitlements.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct WalletProvisioning {
+    /// Format tag: `mobile-access/wallet-pass/v1`.
+    pub format: String,
+    /// The organization's name, shown on the pass.
+    pub organization: String,
+    /// The member's name, shown on the pass.
+    pub member_name: String,
+    /// The signed credentials the pass presents (bound to the secure-element key; none if the
+    /// member has no permission on a door that takes passes).
+    pub credentials: Vec<IssuedCredential>,
+    /// Keys the pass checks readers' certificates against.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// The only unlock method a pass supports.
+    pub unlock: String,
+}
+
+/// The answer to `POST /v1/me/wallet/passes`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct WalletPassAdded {
+    /// The pass as recorded.
+    pub pass: WalletPass,
+    /// Where the watch stands.
+    pub watch: WatchBinding,
+    /// Passes this add replaced (the previous iPhone's pass and its watch), now refused by readers.
+    pub superseded: Vec<String>,
+    /// What to tell the member (no permission, watch to add again), if anything.
+    pub notes: Vec<String>,
+    /// What the app hands to the wallet.
+    pub provisioning: WalletProvisioning,
 }

@@ -108,6 +108,10 @@ pub async fn seed(store: &Store, mut progress: impl FnMut(&str)) -> Result<DemoS
     let patch = SettingsPatch {
         unlock_method: Some(UnlockMethod::BrandedApp),
         invitation_mail: Some(true),
+        // Wallet passes' organization prerequisites (the main entrance and server room readers
+        // are Reader Pro 2.1 with tamper protection on).
+        sso_mfa: Some(true),
+        wallet_pass_subscription: Some(true),
         ..SettingsPatch::default()
     };
     store.update_settings(&org, &op, &patch).await?;

@@ -23,6 +23,8 @@ pub enum Refusal {
     PasswordLoginDisabled,
     /// An administrator suspended this device's mobile key.
     CredentialSuspended,
+    /// A wallet pass prerequisite is unmet (the message lists every one).
+    WalletNotEligible,
 }
 
 impl Refusal {
@@ -34,6 +36,7 @@ impl Refusal {
             Self::NoAccessGroup => "no_access_group",
             Self::PasswordLoginDisabled => "password_login_disabled",
             Self::CredentialSuspended => "credential_suspended",
+            Self::WalletNotEligible => "wallet_not_eligible",
         }
     }
 }

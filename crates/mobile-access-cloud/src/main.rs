@@ -12,7 +12,7 @@ use mobile_access_cloud::{
     Actor, Config, DEFAULT_DATA_DIR, Error, Result, Store,
     api::{
         CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
-        StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
+        SettingsPatch, StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
     },
     demo,
 };
@@ -73,6 +73,53 @@ enum Command {
     /// Switch the unlock method (native ↔ branded app): preview, then a resumable job.
     #[command(subcommand)]
     Switch(SwitchCommand),
+    /// Wallet passes: prerequisites, list with devices, suspend, resume, delete.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Set the organization's wallet pass prerequisites (SSO with MFA, subscription).
+    Settings {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Single sign-on with multi-factor authentication is on.
+        #[arg(long)]
+        sso_mfa: Option<bool>,
+        /// The wallet pass subscription is active.
+        #[arg(long)]
+        subscription: Option<bool>,
+    },
+    /// List wallet passes with the devices each is active on.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+    },
+    /// Suspend a pass (reversible): readers refuse it as suspended.
+    Suspend {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Pass id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Reactivate a suspended pass.
+    Resume {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Pass id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Delete a pass: readers refuse it as deleted.
+    Delete {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Pass id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -449,6 +496,18 @@ async fn run(cli: Cli) -> Result<()> {
             store.set_credential_status(&org.org, &op, &id, CredentialStatus::Active).await
         }
         Command::Credential(CredentialCommand::Delete { org, id }) => store.delete_credential(&org.org, &op, &id).await,
+        Command::Wallet(WalletCommand::Settings { org, sso_mfa, subscription }) => {
+            let patch = SettingsPatch { sso_mfa, wallet_pass_subscription: subscription, ..SettingsPatch::default() };
+            print(&store.update_settings(&org.org, &op, &patch).await?)
+        }
+        Command::Wallet(WalletCommand::List { org }) => print(&store.wallet_passes(&org.org, None).await?),
+        Command::Wallet(WalletCommand::Suspend { org, id }) => {
+            store.set_wallet_pass_status(&org.org, &op, &id, CredentialStatus::Suspended).await
+        }
+        Command::Wallet(WalletCommand::Resume { org, id }) => {
+            store.set_wallet_pass_status(&org.org, &op, &id, CredentialStatus::Active).await
+        }
+        Command::Wallet(WalletCommand::Delete { org, id }) => store.delete_wallet_pass(&org.org, &op, &id).await,
         Command::Switch(SwitchCommand::Preview { org, to }) => {
             let mut query = SwitchPreviewQuery { to: Some(method(to)), limit: Some(1000), after: None };
             let first = store.preview_switch(&org.org, &query).await?;

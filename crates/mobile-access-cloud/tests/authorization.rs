@@ -29,12 +29,25 @@ async fn tenant(cloud: &Cloud, name: &str) -> Tenant {
     let external_id = format!("{name}-member");
     let member = cloud.member(&org.integration_token, &external_id, &["Members"]).await;
     let users = cloud.get(&admin, "/v1/admin/users").await.ok();
-    let member_id = users["items"][0]["member_id"].as_str().unwrap().to_owned();
+    let member_id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["external_id"] == external_id.as_str())
+        .unwrap()["member_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let fob = cloud
         .post(&admin, &format!("/v1/admin/users/{member_id}/credentials"), json!({"kind": "key_fob", "number": "1"}))
         .await
         .ok();
+    cloud.patch(&admin, "/v1/admin/settings", json!({"sso_mfa": true, "wallet_pass_subscription": true})).await.ok();
+    // The pass belongs to another member: the matrix's own add as `member` would supersede it.
+    let holder = cloud.member(&org.integration_token, &format!("{name}-pass-holder"), &["Members"]).await;
+    let pass = cloud.post(&holder, "/v1/me/wallet/passes", body_for(Some("NewWalletPass"), 0).unwrap()).await.ok();
     let ids = HashMap::from([
+        ("pass_id", pass["pass"]["id"].as_str().unwrap().to_owned()),
         ("org_id", org.organization.id.clone()),
         ("door_id", door_id),
         ("member_id", member_id),
@@ -70,6 +83,11 @@ fn body_for(schema: Option<&str>, n: usize) -> Option<Value> {
         "NewCredential" => json!({"kind": "card", "number": format!("{n}")}),
         "EventUpload" => json!({"events": [{"event_id": format!("e{n}"), "at": 1, "outcome": "granted"}]}),
         "StartSwitch" => json!({"unlock_method": "branded_app"}),
+        "WalletDevice" => json!({"ios_version": "17.4", "app_version": "46.2"}),
+        "NewWalletPass" => {
+            json!({"ios_version": "17.4", "app_version": "46.2", "iphone_device_id": format!("iphone-{n}"),
+            "secure_element_public_key": device_key})
+        }
         other => panic!("no sample body for {other}"),
     })
 }
@@ -178,6 +196,8 @@ async fn a_removed_member_s_session_stops_working() {
         assert_eq!(report["removed"], 1);
         cloud.get(&a.member, "/v1/me/access").await.expect(401, "unauthorized");
         let credentials = cloud.get(&a.admin, "/v1/admin/credentials").await.ok();
-        assert_eq!(credentials["items"], json!([]), "the member's fob went with them");
+        let theirs =
+            credentials["items"].as_array().unwrap().iter().filter(|c| c["member_id"] == a.ids["member_id"].as_str());
+        assert_eq!(theirs.count(), 0, "the member's fob went with them");
     });
 }

@@ -36,7 +36,8 @@ async fn the_default_unlock_method_depends_on_when_the_integration_was_created()
             assert_eq!(
                 settings,
                 json!({"unlock_method": method, "invitation_mail": false, "welcome_email": welcome,
-                       "mobile_access_enabled": true, "key_validity_secs": 86400}),
+                       "mobile_access_enabled": true, "key_validity_secs": 86400,
+                       "sso_mfa": false, "wallet_pass_subscription": false}),
                 "created at {created_at}"
             );
         }

@@ -155,6 +155,15 @@ reasons! {
     NotCloseEnough = 0x0E, "hold the phone closer to the reader";
     /// The reader failed internally.
     ReaderError = 0x0F, "reader error";
+    /// A wallet pass an administrator suspended (reversible).
+    PassSuspended = 0x10, "this pass was suspended";
+    /// A wallet pass an administrator deleted.
+    PassDeleted = 0x11, "this pass was deleted";
+    /// A wallet pass replaced by the same pass added on another iPhone.
+    PassSuperseded = 0x12, "this pass was added on another iPhone";
+    /// A wallet pass presented to a reader that does not take passes (not a Reader Pro 2.1, or
+    /// its tamper protection is off).
+    PassNotAccepted = 0x13, "this reader does not accept wallet passes";
 }
 
 impl Reason {

@@ -12,6 +12,7 @@ mod clock;
 mod error;
 mod feedback;
 mod hex;
+mod nfc;
 mod provisioning;
 mod reader;
 #[cfg(feature = "sim")]
@@ -21,6 +22,7 @@ pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use clock::DriftingClock;
 pub use error::Error;
 pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
+pub use nfc::{NFC_RANGE_M, PassPresenter, TapResult, WALLET_READER_MODEL};
 pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
 pub use reader::{Answer, PendingDecision, Reader};
 #[cfg(feature = "sim")]

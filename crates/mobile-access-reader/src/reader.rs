@@ -1,10 +1,13 @@
 //! The reader's policy around the protocol's `Responder`: proximity, tamper, relay, feedback
 //! and audit.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use mobile_access_protocol::{
-    Advertisement, Message, MessageType, ReaderId, Reason, SignedRevocationList,
+    Advertisement, CredentialId, Message, MessageType, ReaderId, Reason, SignedRevocationList,
     reader::{Connection, Decision, ExchangeKind, ListOutcome, ReaderConfig, Responder},
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -43,6 +46,7 @@ pub struct Answer {
 /// current instant, so a simulator, a test and real firmware drive it alike.
 pub struct Reader {
     id: ReaderId,
+    model: String,
     mode: Mode,
     tap_rssi_threshold: i8,
     tamper_protection: bool,
@@ -55,6 +59,7 @@ pub struct Reader {
     audit: AuditLog,
     feedback: Vec<FeedbackEvent>,
     boot: u64,
+    revocation_reasons: HashMap<CredentialId, Reason>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -87,6 +92,7 @@ impl Reader {
         rng.fill(&mut boot).map_err(|_| mobile_access_protocol::Error::Crypto("random generator failed"))?;
         Ok(Self {
             id: provisioning.reader_id,
+            model: provisioning.model.clone(),
             mode: provisioning.mode,
             tap_rssi_threshold: provisioning.tap_rssi_threshold,
             tamper_protection: provisioning.tamper_protection,
@@ -99,6 +105,7 @@ impl Reader {
             audit: AuditLog::default(),
             feedback: Vec::new(),
             boot: u64::from_be_bytes(boot),
+            revocation_reasons: HashMap::new(),
         })
     }
 
@@ -112,14 +119,38 @@ impl Reader {
         Ok(self.responder.advertisement(self.clock.now(now), &self.rng)?)
     }
 
+    /// The reader's hardware model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Whether tamper protection is on.
+    pub fn tamper_protection(&self) -> bool {
+        self.tamper_protection
+    }
+
     /// Answers one whole request from the phone on `connection`, heard at `rssi` dBm.
     pub fn handle(&mut self, connection: &mut Connection, request: &[u8], rssi: i16, now: Instant) -> Answer {
+        if self.tamper_protection && self.tampered {
+            return self.refuse(exchange_kind(request), Reason::Tampered, rssi);
+        }
+        if self.mode == Mode::Tap && rssi < i16::from(self.tap_rssi_threshold) {
+            return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+        }
+        self.handle_request(connection, request, rssi, now)
+    }
+
+    /// Answers a request whose proximity was already established (BLE in range, or an NFC tap).
+    pub(crate) fn handle_request(
+        &mut self,
+        connection: &mut Connection,
+        request: &[u8],
+        rssi: i16,
+        now: Instant,
+    ) -> Answer {
         let kind = exchange_kind(request);
         if self.tamper_protection && self.tampered {
             return self.refuse(kind, Reason::Tampered, rssi);
-        }
-        if self.mode == Mode::Tap && rssi < i16::from(self.tap_rssi_threshold) {
-            return self.refuse(kind, Reason::NotCloseEnough, rssi);
         }
         let reply = self.responder.handle(connection, request, self.clock.now(now), &self.rng);
         Answer { bytes: reply.bytes, pending: reply.decision.map(|decision| PendingDecision { decision, rssi }) }
@@ -128,6 +159,11 @@ impl Reader {
     /// Answers a request that could not even be reassembled from its fragments.
     pub fn handle_unreadable(&mut self, rssi: i16) -> Answer {
         self.refuse(ExchangeKind::Full, Reason::Malformed, rssi)
+    }
+
+    pub(crate) fn refuse_nfc(&self, reason: Reason, rssi: i16) -> PendingDecision {
+        let decision = Decision { reason, kind: ExchangeKind::Full, credential: None, member: None };
+        PendingDecision { decision, rssi }
     }
 
     fn refuse(&self, kind: ExchangeKind, reason: Reason, rssi: i16) -> Answer {
@@ -141,7 +177,22 @@ impl Reader {
     /// Acts on a decision once the answer was delivered to the phone (or logs that it was not):
     /// relay, light, sound, audit.
     pub fn conclude(&mut self, pending: PendingDecision, delivered: bool, now: Instant) {
-        let PendingDecision { decision, rssi } = pending;
+        self.conclude_delivered(pending, delivered, now);
+    }
+
+    /// Concludes an NFC exchange (the field carries the answer or nothing) and returns the
+    /// reason as logged.
+    pub(crate) fn conclude_refined(&mut self, pending: PendingDecision, now: Instant) -> Reason {
+        self.conclude_delivered(pending, true, now)
+    }
+
+    fn conclude_delivered(&mut self, pending: PendingDecision, delivered: bool, now: Instant) -> Reason {
+        let PendingDecision { mut decision, rssi } = pending;
+        if decision.reason == Reason::Revoked
+            && let Some(reason) = decision.credential.and_then(|id| self.revocation_reasons.get(&id))
+        {
+            decision.reason = *reason;
+        }
         let reason = decision.reason;
         let outcome = match (delivered, reason.is_granted()) {
             (false, _) => Outcome::Interrupted(reason),
@@ -171,6 +222,7 @@ impl Reader {
                 self.emit(now, Feedback::Signal { light: Light::Red, sound: Sound::Error, reason })
             }
         }
+        reason
     }
 
     /// Closes the relay if its open time has passed.
@@ -229,6 +281,14 @@ impl Reader {
         }
         tracing::debug!(reader = %self.id, ?outcome, sequence = list.list().sequence, "revocation list");
         Ok(outcome)
+    }
+
+    /// Why listed credentials were revoked, from the cloud's configuration poll (the signed list
+    /// carries ids only): a revoked credential with a reason here is logged and signalled with
+    /// it (e.g. [`Reason::PassSuspended`]) instead of the bare [`Reason::Revoked`]. Replaces the
+    /// map held; the list alone still decides what is refused.
+    pub fn set_revocation_reasons(&mut self, reasons: HashMap<CredentialId, Reason>) {
+        self.revocation_reasons = reasons;
     }
 
     /// The sequence of the newest revocation list applied.

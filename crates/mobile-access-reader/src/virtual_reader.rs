@@ -20,7 +20,7 @@ use mobile_access_protocol::{
 };
 use tokio::{sync::broadcast, task::JoinHandle};
 
-use crate::{AuditLog, DriftingClock, FeedbackEvent, Provisioning, Reader, Result, hex};
+use crate::{AuditLog, DriftingClock, FeedbackEvent, PassPresenter, Provisioning, Reader, Result, TapResult, hex};
 
 /// How a virtual reader is set up besides its provisioning.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,6 +76,7 @@ impl Advertiser for ReaderAdvertiser {
 /// A reader on the simulated radio. Dropping it takes it off the air.
 pub struct VirtualReader {
     id: PeripheralId,
+    position: Mutex<Position>,
     radio: SimRadio,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
@@ -106,7 +107,7 @@ impl VirtualReader {
         };
         let events = radio.add_peripheral(config, Arc::new(ReaderAdvertiser(shared.clone())));
         let task = tokio::spawn(serve(events, shared.clone()));
-        Ok(Self { id, radio: radio.clone(), shared, task })
+        Ok(Self { id, position: Mutex::new(options.position), radio: radio.clone(), shared, task })
     }
 
     /// Its identifier on the radio.
@@ -121,6 +122,7 @@ impl VirtualReader {
 
     /// Moves the reader.
     pub fn move_to(&self, position: Position) {
+        *self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = position;
         self.radio.move_peripheral(&self.id, position);
     }
 
@@ -128,6 +130,30 @@ impl VirtualReader {
     /// any feedback it produces.
     pub fn with<R>(&self, f: impl FnOnce(&mut Reader) -> R) -> R {
         self.shared.act(|reader, _| f(reader))
+    }
+
+    /// Where it hangs.
+    pub fn position(&self) -> Position {
+        *self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A phone or watch holding a wallet pass tapped at `device`: the NFC entry point (no app,
+    /// no BLE). `None` if the device is out of the NFC field (the reader never noticed it).
+    pub fn nfc_tap(&self, pass: &mut dyn PassPresenter, device: Position) -> Option<TapResult> {
+        let distance = device.distance(&self.position());
+        let result = self.shared.act(|reader, now| {
+            let result = reader.nfc_tap(pass, distance, now);
+            result.map(|r| (r, reader.relay_closes_at()))
+        });
+        let (result, closes_at) = result?;
+        if let Some(at) = closes_at {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                shared.act(|reader, now| reader.tick(now));
+            });
+        }
+        Some(result)
     }
 
     /// Applies a signed revocation list (what the reader's cloud connection does when it polls).

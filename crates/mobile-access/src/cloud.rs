@@ -267,7 +267,7 @@ impl CloudClient {
         self.call(reqwest::Method::POST, "/v1/me/events", Some(body), None).await
     }
 
-    async fn call<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         path: &'static str,

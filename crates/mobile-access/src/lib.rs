@@ -15,6 +15,7 @@ mod revocation;
 mod state;
 mod storage;
 mod unlock;
+mod wallet;
 
 pub use button::{KeyButton, KeyButtonConfig, Screen, StateListener, TapOutcome, TapReport};
 pub use cloud::{
@@ -26,6 +27,10 @@ pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key}
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};
+pub use wallet::{
+    NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices, WalletPasses,
+    WalletProvisioning,
+};
 
 /// The BLE layer, re-exported so apps and the harness pick a radio without another dependency.
 pub use mobile_access_ble as ble;

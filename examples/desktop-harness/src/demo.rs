@@ -4,14 +4,15 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
 use mobile_access::{
-    Error as SdkError, KeyButton, KeyButtonState, Screen, StateListener, TapOutcome, TapReport, Timeouts,
+    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, NewWalletPass, Screen, StateListener, TapOutcome,
+    TapReport, Timeouts, WalletDevice, WalletPasses,
     ble::sim::{RadioProfile, SimCentral},
 };
 use mobile_access_protocol::Reason;
@@ -22,8 +23,12 @@ use tokio::{
     time::Instant,
 };
 
-use crate::world::{
-    AT_MAIN_ENTRANCE, AT_MEETING_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site, key_button, new_phone_storage,
+use crate::{
+    wallet::Wallet,
+    world::{
+        AT_MAIN_ENTRANCE, AT_MEETING_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site, WATCH_ON_MAIN_ENTRANCE,
+        WATCH_ON_MEETING_ROOM, key_button, new_phone_storage,
+    },
 };
 
 /// Something that happened during a step.
@@ -209,6 +214,7 @@ pub fn run(profile: RadioProfile, output: &mut dyn Output) -> Result<Vec<Step>> 
         tokio::spawn(Arc::clone(&clock).run());
         let mut demo = Demo { cloud, clock, site, events_tx, events_rx, output, steps: Vec::new() };
         script(&mut demo).await?;
+        wallet_script(&mut demo).await?;
         Ok(demo.steps)
     })
 }
@@ -349,6 +355,101 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// Grace adds a wallet pass herself and opens the main entrance with her watch, no app.
+async fn wallet_script(demo: &mut Demo<'_>) -> Result<()> {
+    let grace = demo.cloud.member("grace_staff")?;
+    let passes = WalletPasses::new(CloudConfig::new(demo.cloud.base_url()), grace.token.clone())?;
+    let wallet = Arc::new(Mutex::new(Wallet::new("iphone-grace-1", Some("watch-grace-1"), AT_MAIN_ENTRANCE)?));
+
+    let shared = Arc::clone(&wallet);
+    demo.step(
+        "Grace (iOS 17.4, app 46.2) checks eligibility and adds a wallet pass, her watch unlocked",
+        "eligible; the pass lands on her iPhone and watch and opens the doors with a Reader Pro 2.1",
+        async move |demo| {
+            let device = WalletDevice { ios_version: "17.4".to_owned(), app_version: "46.2".to_owned() };
+            let eligibility = match demo.clock.hold(passes.eligibility(&device)).await {
+                Ok(eligibility) => eligibility,
+                Err(error) => return (error.to_string(), false),
+            };
+            demo.note("cloud", format!("eligible: {} (unmet: {:?})", eligibility.eligible, eligibility.unmet));
+            let key = lock(&shared).secure_element_public_key();
+            let request = NewWalletPass {
+                ios_version: device.ios_version,
+                app_version: device.app_version,
+                iphone_device_id: "iphone-grace-1".to_owned(),
+                secure_element_public_key: key,
+                watch_device_id: Some("watch-grace-1".to_owned()),
+                watch_unlocked: true,
+            };
+            let added = match demo.clock.hold(passes.add(&request)).await {
+                Ok(added) => added,
+                Err(error) => return (error.to_string(), false),
+            };
+            demo.note("cloud", format!("pass {} recorded on {:?}", added.pass.id, added.pass.devices));
+            let installed = lock(&shared).install(&added.provisioning, request.watch_unlocked);
+            let on_watch = lock(&shared).watch.as_ref().is_some_and(|w| w.has_pass());
+            demo.note("phone", format!("wallet: pass added (watch: {})", added.watch));
+            let ok = eligibility.eligible && installed.is_ok() && on_watch && added.pass.locks.len() == 2;
+            (
+                format!(
+                    "pass opens {} lock(s); on the watch: {on_watch}; watch {}",
+                    added.pass.locks.len(),
+                    added.watch
+                ),
+                ok,
+            )
+        },
+    )
+    .await;
+
+    let shared = Arc::clone(&wallet);
+    demo.step(
+        "Grace taps her watch on the main entrance's Reader Pro 2.1 (no app running)",
+        "NFC tap: green light, the door opens",
+        async move |demo| {
+            let Ok(reader) = demo.site.reader(0) else { return ("no reader".to_owned(), false) };
+            let result = {
+                let mut wallet = lock(&shared);
+                let Some(watch) = wallet.watch.as_mut() else { return ("no watch".to_owned(), false) };
+                watch.position = WATCH_ON_MAIN_ENTRANCE;
+                demo.note("phone", "watch held against the main entrance (NFC)");
+                watch.tap(reader)
+            };
+            match result {
+                Some(tap) => (format!("NFC tap: {}", tap.reason), tap.granted() && reader.relay_is_open()),
+                None => ("the reader never noticed the watch".to_owned(), false),
+            }
+        },
+    )
+    .await;
+
+    let shared = Arc::clone(&wallet);
+    demo.step(
+        "Grace taps the same watch on the meeting room's Reader Pro 2",
+        "red light: this reader does not accept wallet passes",
+        async move |demo| {
+            let Ok(reader) = demo.site.reader(1) else { return ("no reader".to_owned(), false) };
+            let result = {
+                let mut wallet = lock(&shared);
+                let Some(watch) = wallet.watch.as_mut() else { return ("no watch".to_owned(), false) };
+                watch.position = WATCH_ON_MEETING_ROOM;
+                demo.note("phone", "watch held against the meeting room reader (NFC)");
+                watch.tap(reader)
+            };
+            match result {
+                Some(tap) => (format!("NFC tap: {}", tap.reason), tap.reason == Reason::PassNotAccepted),
+                None => ("the reader never noticed the watch".to_owned(), false),
+            }
+        },
+    )
+    .await;
+    Ok(())
+}
+
+fn lock(wallet: &Mutex<Wallet>) -> std::sync::MutexGuard<'_, Wallet> {
+    wallet.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Shared with the tests: did every step behave?

@@ -3,4 +3,5 @@
 
 pub mod demo;
 pub mod reader_link;
+pub mod wallet;
 pub mod world;

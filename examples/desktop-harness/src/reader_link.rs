@@ -31,6 +31,19 @@ pub struct UploadReport {
 #[derive(Deserialize)]
 struct ReaderSync {
     revocation_list: String,
+    #[serde(default)]
+    revocation_reasons: std::collections::BTreeMap<String, String>,
+}
+
+/// The reader's reason for a cloud reason code (wallet passes' revocations).
+fn reason_code(code: &str) -> Option<mobile_access_protocol::Reason> {
+    use mobile_access_protocol::Reason;
+    match code {
+        "pass_suspended" => Some(Reason::PassSuspended),
+        "pass_deleted" => Some(Reason::PassDeleted),
+        "pass_superseded" => Some(Reason::PassSuperseded),
+        _ => None,
+    }
 }
 
 struct Runtime(Option<tokio::runtime::Runtime>);
@@ -130,6 +143,15 @@ impl ReaderLink {
             serde_json::from_value(self.call(reqwest::Method::GET, "/v1/reader/config", None).await?)
                 .map_err(cloud_error)?;
         let bytes = hex::decode(&sync.revocation_list).map_err(cloud_error)?;
+        let reasons = sync
+            .revocation_reasons
+            .iter()
+            .filter_map(|(id, code)| {
+                let id: [u8; 16] = hex::decode(id).ok()?.try_into().ok()?;
+                Some((mobile_access_protocol::CredentialId(id), reason_code(code)?))
+            })
+            .collect();
+        reader.with(|r| r.set_revocation_reasons(reasons));
         reader.apply_revocation_list(&bytes).map_err(|e| Error::Reader(e.to_string()))
     }
 

@@ -181,6 +181,10 @@ pub const DOOR_POSITIONS: [Position; 3] = [Position::new(0.0, 0.0), Position::ne
 
 /// Phone held against the main entrance's reader.
 pub const AT_MAIN_ENTRANCE: Position = Position::new(0.05, 0.0);
+/// A watch held against the main entrance's reader: within the NFC field (a few centimetres).
+pub const WATCH_ON_MAIN_ENTRANCE: Position = Position::new(0.02, 0.0);
+/// A watch held against the meeting room's reader.
+pub const WATCH_ON_MEETING_ROOM: Position = Position::new(12.02, 0.0);
 /// Phone three metres from the main entrance: in range, not tapped.
 pub const NEAR_MAIN_ENTRANCE: Position = Position::new(3.0, 0.0);
 /// Phone a metre and a half from the meeting room's range reader.

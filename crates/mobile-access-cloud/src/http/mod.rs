@@ -233,6 +233,40 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("UploadReport"),
     ),
+    op(
+        "POST",
+        "/v1/me/wallet/eligibility",
+        Some(Role::Member),
+        "Every unmet wallet pass prerequisite for this organization and device",
+        Some("WalletDevice"),
+        200,
+        Some("WalletEligibility"),
+    ),
+    Operation {
+        refusals: &["wallet_not_eligible", "credential_suspended"],
+        ..op(
+            "POST",
+            "/v1/me/wallet/passes",
+            Some(Role::Member),
+            "Add a wallet pass (self-service): binding and the payload for the wallet",
+            Some("NewWalletPass"),
+            201,
+            Some("WalletPassAdded"),
+        )
+    },
+    op(
+        "GET",
+        "/v1/me/wallet/passes",
+        Some(Role::Member),
+        "The member's wallet passes",
+        None,
+        200,
+        Some("WalletPassPage"),
+    ),
+    op("GET", "/v1/admin/wallet-passes", ADMIN, "Wallet passes with their devices", None, 200, Some("WalletPassPage")),
+    op("POST", "/v1/admin/wallet-passes/{pass_id}/suspend", ADMIN, "Suspend a wallet pass", None, 204, None),
+    op("POST", "/v1/admin/wallet-passes/{pass_id}/resume", ADMIN, "Reactivate a wallet pass", None, 204, None),
+    op("DELETE", "/v1/admin/wallet-passes/{pass_id}", ADMIN, "Delete a wallet pass", None, 204, None),
     op("GET", "/v1/admin/outbox", ADMIN, "Queued emails", None, 200, Some("OutboxPage")),
     op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage")),
 ];
@@ -268,6 +302,12 @@ pub fn router(store: Store) -> Router {
         .route("/v1/reader/config", get(reader_config))
         .route("/v1/reader/events", post(reader_events))
         .route("/v1/me/events", post(me_events))
+        .route("/v1/me/wallet/eligibility", post(me_wallet_eligibility))
+        .route("/v1/me/wallet/passes", get(me_wallet_passes).post(me_add_wallet_pass))
+        .route("/v1/admin/wallet-passes", get(wallet_passes))
+        .route("/v1/admin/wallet-passes/{pass_id}/suspend", post(suspend_wallet_pass))
+        .route("/v1/admin/wallet-passes/{pass_id}/resume", post(resume_wallet_pass))
+        .route("/v1/admin/wallet-passes/{pass_id}", axum::routing::delete(delete_wallet_pass))
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/audit-log", get(audit_log))
         .fallback(no_route)

@@ -63,6 +63,11 @@ fn schemas() -> Value {
         ("welcome_email", s("boolean", "queue a welcome email for new users (default on under native only)")),
         ("mobile_access_enabled", s("boolean", "the branded app's mobile access module")),
         ("key_validity_secs", s("integer", "lifetime of issued mobile keys; default 86400, 60 to 2592000")),
+        ("sso_mfa", s("boolean", "single sign-on with multi-factor authentication (a wallet pass prerequisite)")),
+        (
+            "wallet_pass_subscription",
+            s("boolean", "the wallet pass subscription is active (a wallet pass prerequisite)"),
+        ),
     ];
     let settings_names: Vec<&str> = settings_fields.iter().map(|(n, _)| *n).collect();
     let mut organization = vec![
@@ -75,8 +80,9 @@ fn schemas() -> Value {
     organization.extend(settings_fields.iter().cloned());
     let token =
         object(&[("token", s("string", "bearer token")), ("expires_at", nullable("integer", ""))], &["expires_at"]);
-    let credential_kind = one_of(&["mobile_key", "key_fob", "card", "wallet_pass"], "wallet_pass is reserved");
-    json!({
+    let credential_kind =
+        one_of(&["mobile_key", "key_fob", "card", "wallet_pass"], "wallet passes are added by members");
+    let mut schemas = json!({
         "Error": object(&[("error", object(&[("code", s("string", "stable code")), ("message", s("string", ""))], &[]))], &[]),
         "Health": object(&[("status", s("string", "ok"))], &[]),
         "TrustAnchor": anchor,
@@ -135,6 +141,7 @@ fn schemas() -> Value {
                 ("revocation_list", s("string", "hex of the protocol's SignedRevocationList, signed now")),
                 ("server_time", s("integer", "")),
                 ("poll_secs", s("integer", "poll again after this many seconds")),
+                ("revocation_reasons", json!({"type": "object", "additionalProperties": {"type": "string"}, "description": "why listed credentials were revoked, by credential id"})),
             ],
             &[],
         ),
@@ -297,6 +304,68 @@ fn schemas() -> Value {
         "CredentialPage": page("Credential"),
         "OutboxPage": page("OutboxMail"),
         "AuditPage": page("AuditEntry"),
+    });
+    if let (Some(all), Value::Object(wallet)) = (schemas.as_object_mut(), wallet_schemas()) {
+        all.extend(wallet);
+    }
+    schemas
+}
+
+/// Wallet passes' schemas.
+fn wallet_schemas() -> Value {
+    json!({
+        "WalletDevice": object(&[("ios_version", s("string", "e.g. 17.4")), ("app_version", s("string", "e.g. 46.2"))], &[]),
+        "WalletEligibility": object(
+            &[
+                ("eligible", s("boolean", "true when nothing is unmet")),
+                ("unmet", array(one_of(&["sso_mfa", "wallet_pass_subscription", "eligible_reader", "ios_version", "app_version"], "an unmet prerequisite"))),
+                ("messages", array(s("string", "one sentence per unmet prerequisite"))),
+            ],
+            &[],
+        ),
+        "NewWalletPass": object(
+            &[
+                ("ios_version", s("string", "")),
+                ("app_version", s("string", "")),
+                ("iphone_device_id", s("string", "1 to 200 characters")),
+                ("secure_element_public_key", hex(65, "the pass's uncompressed P-256 key in the iPhone's secure element")),
+                ("watch_device_id", nullable("string", "the paired Apple Watch, if any")),
+                ("watch_unlocked", s("boolean", "whether the watch was unlocked during the add (default false)")),
+            ],
+            &["watch_device_id", "watch_unlocked"],
+        ),
+        "WalletPass": object(
+            &[
+                ("id", s("string", "pass id")),
+                ("member_id", s("string", "")),
+                ("status", one_of(&["active", "suspended"], "")),
+                ("devices", object(&[("iphone", s("string", "")), ("watch", nullable("string", "bound watch"))], &[])),
+                ("locks", array(s("integer", "lock id"))),
+                ("added_at", s("integer", "")),
+            ],
+            &[],
+        ),
+        "WalletPassAdded": object(
+            &[
+                ("pass", r("WalletPass")),
+                ("watch", one_of(&["none", "bound", "add_again"], "add_again: the watch was locked; add the pass again with it unlocked")),
+                ("superseded", array(s("string", "passes this add replaced"))),
+                ("notes", array(s("string", "what to tell the member"))),
+                ("provisioning", object(
+                    &[
+                        ("format", s("string", "mobile-access/wallet-pass/v1")),
+                        ("organization", s("string", "")),
+                        ("member_name", s("string", "")),
+                        ("credentials", array(r("IssuedCredential"))),
+                        ("trust_anchors", array(r("TrustAnchor"))),
+                        ("unlock", s("string", "tap: the only method a pass supports")),
+                    ],
+                    &[],
+                )),
+            ],
+            &[],
+        ),
+        "WalletPassPage": page("WalletPass"),
     })
 }
 

@@ -13,7 +13,8 @@ use crate::{
     Error, Result,
     api::{
         AcceptInvitation, CredentialStatus, EventUpload, KeyRequest, Login, MemberSync, NewAccessGroup, NewCredential,
-        NewDoor, NewReader, Page, PageQuery, SettingsPatch, StartSwitch, SwitchPreviewQuery,
+        NewDoor, NewReader, NewWalletPass, Page, PageQuery, SettingsPatch, StartSwitch, SwitchPreviewQuery,
+        WalletDevice,
     },
     store::{Actor, DEFAULT_SWITCH_BATCH, Store},
 };
@@ -260,6 +261,61 @@ pub(super) async fn user_history(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response> {
     Ok(Json(store.user_history(&caller.org_id, &member_id, &query).await?).into_response())
+}
+
+pub(super) async fn me_wallet_eligibility(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+    ApiJson(body): ApiJson<WalletDevice>,
+) -> Result<Response> {
+    caller.member()?;
+    Ok(Json(store.wallet_eligibility(&caller.org_id, &body).await?).into_response())
+}
+
+pub(super) async fn me_add_wallet_pass(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+    ApiJson(body): ApiJson<NewWalletPass>,
+) -> Result<Response> {
+    Ok(created(store.add_wallet_pass(&caller.org_id, caller.member()?, &body).await?))
+}
+
+pub(super) async fn me_wallet_passes(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+) -> Result<Response> {
+    Ok(Json(page(store.wallet_passes(&caller.org_id, Some(caller.member()?)).await?)).into_response())
+}
+
+pub(super) async fn wallet_passes(State(store): State<Store>, AdminCaller(caller): AdminCaller) -> Result<Response> {
+    Ok(Json(page(store.wallet_passes(&caller.org_id, None).await?)).into_response())
+}
+
+pub(super) async fn suspend_wallet_pass(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.set_wallet_pass_status(&caller.org_id, &Actor::Admin, &id, CredentialStatus::Suspended).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn resume_wallet_pass(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.set_wallet_pass_status(&caller.org_id, &Actor::Admin, &id, CredentialStatus::Active).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn delete_wallet_pass(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(id): Id,
+) -> Result<StatusCode> {
+    store.delete_wallet_pass(&caller.org_id, &Actor::Admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn no_route() -> Error {

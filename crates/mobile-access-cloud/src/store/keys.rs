@@ -35,7 +35,7 @@ pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
     Ok(DevicePublicKey(bytes))
 }
 
-fn member_id_bytes(id: &str) -> Result<MemberId> {
+pub(super) fn member_id_bytes(id: &str) -> Result<MemberId> {
     hex::decode_array(id).map(MemberId).ok_or_else(|| Error::Corrupt(format!("member id {id:?}")))
 }
 
@@ -106,7 +106,7 @@ impl Store {
             "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
              VALUES ($1, $2, $3, 'mobile_key', 'active', $4, $5, $5) \
              ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
-             RETURNING id, status",
+             RETURNING id, status, kind",
         )
         .bind(crypto::random_id::<16>()?)
         .bind(org_id)
@@ -115,6 +115,10 @@ impl Store {
         .bind(i64::from(now))
         .fetch_one(&mut *tx)
         .await?;
+        if row.text("kind")? != "mobile_key" {
+            // A wallet pass's key never becomes a mobile key: a pass is presented by NFC tap only.
+            return Err(Error::Conflict("this device key backs a wallet pass, not a mobile key".to_owned()));
+        }
         if row.text("status")? != "active" {
             return Err(Error::refused(
                 Refusal::CredentialSuspended,

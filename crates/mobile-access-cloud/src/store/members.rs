@@ -269,8 +269,8 @@ impl Store {
 
     async fn organization_in(&self, conn: &mut AnyConnection, org_id: &str) -> Result<crate::api::Settings> {
         let row = sqlx::query(
-            "SELECT unlock_method, invitation_mail, welcome_email, mobile_access_enabled, key_validity_secs \
-             FROM organizations WHERE id = $1",
+            "SELECT unlock_method, invitation_mail, welcome_email, mobile_access_enabled, key_validity_secs, \
+             sso_mfa, wallet_pass_subscription FROM organizations WHERE id = $1",
         )
         .bind(org_id)
         .fetch_optional(conn)
@@ -282,6 +282,8 @@ impl Store {
             welcome_email: row.flag("welcome_email")?,
             mobile_access_enabled: row.flag("mobile_access_enabled")?,
             key_validity_secs: row.u32("key_validity_secs")?,
+            sso_mfa: row.flag("sso_mfa")?,
+            wallet_pass_subscription: row.flag("wallet_pass_subscription")?,
         })
     }
 

@@ -20,6 +20,7 @@ mod readers;
 mod revocation;
 mod switch;
 mod tokens;
+mod wallet;
 
 use std::{borrow::Cow, future::Future, pin::Pin, time::SystemTime};
 
@@ -52,10 +53,12 @@ struct Embedded(&'static [(i64, &'static str, &'static str)]);
 const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/sqlite/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
+    (3, "wallet", include_str!("../../migrations/sqlite/0003_wallet.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/postgres/0002_lifecycle.sql")),
+    (3, "wallet", include_str!("../../migrations/postgres/0003_wallet.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

@@ -20,7 +20,8 @@ pub const DEFAULT_KEY_VALIDITY_SECS: u32 = 86_400;
 const MIN_KEY_VALIDITY_SECS: u32 = 60;
 const MAX_KEY_VALIDITY_SECS: u32 = 30 * 86_400;
 const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail, welcome_email, \
-    mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key";
+    mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key, sso_mfa, \
+    wallet_pass_subscription";
 
 impl UnlockMethod {
     /// The unlock method a new integration gets: `native` before December 2023, else the
@@ -64,6 +65,8 @@ fn organization_from_row(row: &AnyRow) -> Result<Organization> {
             welcome_email: row.flag("welcome_email")?,
             mobile_access_enabled: row.flag("mobile_access_enabled")?,
             key_validity_secs: row.u32("key_validity_secs")?,
+            sso_mfa: row.flag("sso_mfa")?,
+            wallet_pass_subscription: row.flag("wallet_pass_subscription")?,
         },
         revocation_epoch: row.u32("revocation_epoch")?,
     })
@@ -150,11 +153,14 @@ impl Store {
         settings.welcome_email = patch.welcome_email.unwrap_or(settings.welcome_email);
         settings.mobile_access_enabled = patch.mobile_access_enabled.unwrap_or(settings.mobile_access_enabled);
         settings.key_validity_secs = patch.key_validity_secs.unwrap_or(settings.key_validity_secs);
+        settings.sso_mfa = patch.sso_mfa.unwrap_or(settings.sso_mfa);
+        settings.wallet_pass_subscription = patch.wallet_pass_subscription.unwrap_or(settings.wallet_pass_subscription);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE organizations SET unlock_method = $1, invitation_mail = $2, welcome_email = $3, \
              mobile_access_enabled = $4, key_validity_secs = $5, \
-             unlock_method_changed_at = CASE WHEN $6 = 1 THEN $7 ELSE unlock_method_changed_at END WHERE id = $8",
+             unlock_method_changed_at = CASE WHEN $6 = 1 THEN $7 ELSE unlock_method_changed_at END, \
+             sso_mfa = $9, wallet_pass_subscription = $10 WHERE id = $8",
         )
         .bind(settings.unlock_method.as_str())
         .bind(flag(settings.invitation_mail))
@@ -164,6 +170,8 @@ impl Store {
         .bind(flag(method_changed))
         .bind(i64::from(now()))
         .bind(org_id)
+        .bind(flag(settings.sso_mfa))
+        .bind(flag(settings.wallet_pass_subscription))
         .execute(&mut *tx)
         .await?;
         let detail = serde_json::to_value(&settings).unwrap_or_default();

@@ -50,11 +50,13 @@ impl Store {
     /// `GET /v1/reader/config`.
     pub async fn reader_sync(&self, org_id: &str, reader_id: &str) -> Result<ReaderSync> {
         let list = self.revocation_list(org_id).await?;
+        let revocation_reasons = self.revocation_reasons(org_id).await?;
         Ok(ReaderSync {
             reader_id: reader_id.to_owned(),
             revocation_list: hex::encode(list.encoded()),
             server_time: list.list().issued_at.0,
             poll_secs: READER_POLL_SECS,
+            revocation_reasons,
         })
     }
 
@@ -73,6 +75,9 @@ impl Store {
             _ => return Err(Error::Forbidden),
         };
         let mut tx = self.pool.begin().await?;
+        // A write first, so SQLite takes its write lock up front instead of failing to upgrade
+        // its read lock when another writer (a switch-over job) is busy ("database is locked").
+        sqlx::query("UPDATE organizations SET id = id WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
         let before: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE org_id = $1 AND event_id IS NOT NULL")
                 .bind(org_id)
