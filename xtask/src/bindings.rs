@@ -25,7 +25,7 @@ const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
 const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 14] = [
+const SWIFT_API: [&str; 17] = [
     "open class KeyButton",
     "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?)",
     "open func tap()async throws  -> TapReport",
@@ -40,6 +40,9 @@ const SWIFT_API: [&str; 14] = [
     "public protocol LogSink",
     "public enum MobileAccessError",
     "public func setLogSink(sink: LogSink, level: LogLevel) throws",
+    "open class WalletPasses",
+    "open func eligibility(device: WalletDevice)async throws  -> WalletEligibility",
+    "open func add(pass: NewWalletPass)async throws  -> WalletPassAdded",
 ];
 
 /// The Kotlin the JVM tests rely on being generated as such (a `suspend` tap, typed exceptions).

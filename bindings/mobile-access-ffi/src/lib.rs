@@ -25,6 +25,7 @@ mod runtime;
 #[cfg(feature = "sim")]
 mod sim;
 mod types;
+mod wallet;
 
 pub use button::KeyButton;
 pub use error::{MobileAccessError, PlatformError};
@@ -33,6 +34,7 @@ pub use platform::{DeviceSigner, SecureStorage, StateListener, file_storage, mem
 #[cfg(feature = "sim")]
 pub use sim::{ReaderSignal, SimulatedPhone, SimulatedSite};
 pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport};
+pub use wallet::{WalletPassAdded, WalletPasses};
 
 pub use mobile_access::{AccessInfo, ErrorCategory, ExchangeKind, Phase, PhaseTimings, Screen};
 pub use mobile_access_protocol::Reason;

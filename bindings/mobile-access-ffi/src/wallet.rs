@@ -1,0 +1,105 @@
+//! Wallet passes for the iOS app: whether to offer "Add to Wallet", and the self-service add
+//! returning the payload the app hands to PassKit. A thin forwarder to
+//! [`mobile_access::WalletPasses`].
+
+use std::sync::Arc;
+
+use mobile_access::{NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassDevices};
+
+use crate::{KeyButtonConfig, MobileAccessError, runtime};
+
+#[uniffi::remote(Record)]
+pub struct WalletDevice {
+    pub ios_version: String,
+    pub app_version: String,
+}
+
+#[uniffi::remote(Record)]
+pub struct WalletEligibility {
+    pub eligible: bool,
+    pub unmet: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+#[uniffi::remote(Record)]
+pub struct NewWalletPass {
+    pub ios_version: String,
+    pub app_version: String,
+    pub iphone_device_id: String,
+    pub secure_element_public_key: String,
+    pub watch_device_id: Option<String>,
+    pub watch_unlocked: bool,
+}
+
+#[uniffi::remote(Record)]
+pub struct WalletPassDevices {
+    pub iphone: String,
+    pub watch: Option<String>,
+}
+
+#[uniffi::remote(Record)]
+pub struct WalletPass {
+    pub id: String,
+    pub status: String,
+    pub devices: WalletPassDevices,
+    pub locks: Vec<u32>,
+}
+
+/// The answer to an add, with the wallet's payload as the JSON document the app hands over.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WalletPassAdded {
+    /// The pass as the cloud recorded it.
+    pub pass: WalletPass,
+    /// `none`, `bound`, or `add_again` (the watch was locked: add the pass again with it unlocked).
+    pub watch: String,
+    /// Passes this add replaced on the previous iPhone (and its watch).
+    pub superseded: Vec<String>,
+    /// What to tell the member.
+    pub notes: Vec<String>,
+    /// The provisioning payload for the wallet (JSON).
+    pub provisioning_payload: String,
+}
+
+/// The member's wallet-pass calls.
+#[derive(Debug, uniffi::Object)]
+pub struct WalletPasses {
+    inner: Arc<mobile_access::WalletPasses>,
+}
+
+#[uniffi::export]
+impl WalletPasses {
+    /// Wallet calls for the member of `config` (its cloud URL and member token).
+    #[uniffi::constructor]
+    pub fn new(config: KeyButtonConfig) -> Result<Arc<Self>, MobileAccessError> {
+        let core = config.to_core();
+        let inner = mobile_access::WalletPasses::new(core.cloud, core.member_token)?;
+        Ok(Arc::new(Self { inner: Arc::new(inner) }))
+    }
+
+    /// Whether to offer "Add to Wallet" on this device; lists every unmet prerequisite.
+    pub async fn eligibility(
+        &self,
+        device: mobile_access::WalletDevice,
+    ) -> Result<mobile_access::WalletEligibility, MobileAccessError> {
+        let inner = Arc::clone(&self.inner);
+        runtime::run(async move { Ok(inner.eligibility(&device).await?) }).await
+    }
+
+    /// Adds a pass for the member (no administrator involved).
+    pub async fn add(&self, pass: NewWalletPass) -> Result<WalletPassAdded, MobileAccessError> {
+        let inner = Arc::clone(&self.inner);
+        runtime::run(async move {
+            let added = inner.add(&pass).await?;
+            let provisioning_payload = serde_json::to_string(&added.provisioning)
+                .map_err(|e| MobileAccessError::internal(format!("provisioning payload: {e}")))?;
+            Ok(WalletPassAdded {
+                pass: added.pass,
+                watch: added.watch,
+                superseded: added.superseded,
+                notes: added.notes,
+                provisioning_payload,
+            })
+        })
+        .await
+    }
+}
