@@ -126,20 +126,7 @@ impl Store {
             ));
         }
         let binding = row.text("id")?;
-        for issued in &credentials {
-            sqlx::query(
-                "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&issued.id)
-            .bind(&binding)
-            .bind(i64::from(issued.not_before))
-            .bind(i64::from(issued.not_after))
-            .bind(i64::from(epoch))
-            .bind(issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
-            .execute(&mut *tx)
-            .await?;
-        }
+        record_issued(&mut tx, &binding, &credentials, epoch).await?;
         let detail = json!({
             "mobile_key": binding,
             "credentials": credentials.iter().map(|c| &c.id).collect::<Vec<_>>(),
@@ -157,4 +144,29 @@ impl Store {
             revocation_list,
         })
     }
+}
+
+/// Records credentials just signed under `binding` (a mobile key or a wallet pass), so that
+/// revoking the binding can name every one of them until it expires.
+pub(super) async fn record_issued(
+    conn: &mut sqlx::AnyConnection,
+    binding: &str,
+    credentials: &[IssuedCredential],
+    epoch: u32,
+) -> Result<()> {
+    for issued in credentials {
+        sqlx::query(
+            "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&issued.id)
+        .bind(binding)
+        .bind(i64::from(issued.not_before))
+        .bind(i64::from(issued.not_after))
+        .bind(i64::from(epoch))
+        .bind(issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -247,20 +247,7 @@ impl Store {
         .bind(i64::from(at))
         .execute(&mut *tx)
         .await?;
-        for issued in &credentials {
-            sqlx::query(
-                "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&issued.id)
-            .bind(&id)
-            .bind(i64::from(issued.not_before))
-            .bind(i64::from(issued.not_after))
-            .bind(i64::from(epoch))
-            .bind(issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
-            .execute(&mut *tx)
-            .await?;
-        }
+        super::keys::record_issued(&mut tx, &id, &credentials, epoch).await?;
         let lock_ids: Vec<u32> = locks.iter().map(|l| l.0).collect();
         let detail = json!({
             "iphone": iphone, "watch": watch, "watch_device_id": bound_watch,
