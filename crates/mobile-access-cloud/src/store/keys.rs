@@ -3,7 +3,7 @@
 
 use mobile_access_protocol::{
     CredentialBody, CredentialId, DEVICE_PUBLIC_KEY_LEN, DevicePublicKey, KeyId, LockId, MAX_LOCKS, MemberId, OrgId,
-    Timestamp, Validity,
+    OrganizationKey, Timestamp, Validity,
 };
 use ring::{
     agreement::{self, EphemeralPrivateKey, UnparsedPublicKey},
@@ -80,26 +80,7 @@ impl Store {
         let locks: Vec<LockId> = doors.iter().map(|d| LockId(d.lock)).collect();
         let member = member_id_bytes(member_id)?;
         let epoch = signer.organization.revocation_epoch;
-        let mut credentials = Vec::with_capacity(locks.len().div_ceil(MAX_LOCKS));
-        for chunk in locks.chunks(MAX_LOCKS) {
-            let credential = signer.key.issue(CredentialBody {
-                id: CredentialId(crypto::random_array()?),
-                org: OrgId([0; 8]),
-                org_key: KeyId([0; 4]),
-                member,
-                device_key,
-                validity,
-                revocation_epoch: epoch,
-                locks: chunk.to_vec(),
-            })?;
-            credentials.push(IssuedCredential {
-                id: hex::encode(&credential.body().id.0),
-                credential: hex::encode(credential.encoded()),
-                not_before: validity.not_before.0,
-                not_after: validity.not_after.0,
-                locks: chunk.iter().map(|l| l.0).collect(),
-            });
-        }
+        let credentials = sign_credentials(&signer.key, member, device_key, validity, epoch, &locks)?;
 
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
@@ -169,4 +150,39 @@ pub(super) async fn record_issued(
         .await?;
     }
     Ok(())
+}
+
+/// Signs one credential per `MAX_LOCKS` locks (the protocol's limit on one credential) for
+/// `device_key`, each valid for `validity` at the organization's epoch `epoch`: what a mobile
+/// key download and a wallet pass both hand out.
+pub(super) fn sign_credentials(
+    key: &OrganizationKey,
+    member: MemberId,
+    device_key: DevicePublicKey,
+    validity: Validity,
+    epoch: u32,
+    locks: &[LockId],
+) -> Result<Vec<IssuedCredential>> {
+    locks
+        .chunks(MAX_LOCKS)
+        .map(|chunk| {
+            let credential = key.issue(CredentialBody {
+                id: CredentialId(crypto::random_array()?),
+                org: OrgId([0; 8]),
+                org_key: KeyId([0; 4]),
+                member,
+                device_key,
+                validity,
+                revocation_epoch: epoch,
+                locks: chunk.to_vec(),
+            })?;
+            Ok(IssuedCredential {
+                id: hex::encode(&credential.body().id.0),
+                credential: hex::encode(credential.encoded()),
+                not_before: validity.not_before.0,
+                not_after: validity.not_after.0,
+                locks: chunk.iter().map(|l| l.0).collect(),
+            })
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use mobile_access_protocol::{CredentialBody, CredentialId, KeyId, LockId, MAX_LOCKS, OrgId, Timestamp, Validity};
+use mobile_access_protocol::{LockId, Timestamp, Validity};
 use serde_json::json;
 use sqlx::AnyConnection;
 
@@ -24,10 +24,10 @@ use super::{
 use crate::{
     Error, Refusal, Result,
     api::{
-        CredentialStatus, Door, IssuedCredential, NewWalletPass, WalletDevice, WalletEligibility, WalletPass,
-        WalletPassAdded, WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
+        CredentialStatus, Door, NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded,
+        WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
     },
-    crypto, hex,
+    crypto,
 };
 
 /// How long a pass's credentials are valid: a year. The pass works without the app, which would
@@ -151,26 +151,7 @@ impl Store {
         };
         let epoch = signer.organization.revocation_epoch;
         let member = member_id_bytes(member_id)?;
-        let mut credentials = Vec::new();
-        for chunk in locks.chunks(MAX_LOCKS) {
-            let credential = signer.key.issue(CredentialBody {
-                id: CredentialId(crypto::random_array()?),
-                org: OrgId([0; 8]),
-                org_key: KeyId([0; 4]),
-                member,
-                device_key: key,
-                validity,
-                revocation_epoch: epoch,
-                locks: chunk.to_vec(),
-            })?;
-            credentials.push(IssuedCredential {
-                id: hex::encode(&credential.body().id.0),
-                credential: hex::encode(credential.encoded()),
-                not_before: validity.not_before.0,
-                not_after: validity.not_after.0,
-                locks: chunk.iter().map(|l| l.0).collect(),
-            });
-        }
+        let credentials = super::keys::sign_credentials(&signer.key, member, key, validity, epoch, &locks)?;
         let (watch, bound_watch) = match (&watch_id, new.watch_unlocked) {
             (None, _) => (WatchBinding::NoWatch, None),
             (Some(id), true) => (WatchBinding::Bound, Some(id.clone())),
