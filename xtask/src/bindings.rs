@@ -15,7 +15,7 @@ use std::{
     process::Command,
 };
 
-use crate::{cargo, root, run};
+use crate::{cargo, root, run, target_dir};
 
 const FFI_CRATE: &str = "mobile-access-ffi";
 const LIBRARY: &str = "mobile_access_ffi";
@@ -53,7 +53,7 @@ const KOTLIN_API: [&str; 4] = [
     "interface StateListener",
 ];
 
-fn host_library(profile_dir: &str) -> PathBuf {
+fn host_library(profile_dir: &str) -> Result<PathBuf, String> {
     let file = if cfg!(target_os = "macos") {
         format!("lib{LIBRARY}.dylib")
     } else if cfg!(windows) {
@@ -61,7 +61,7 @@ fn host_library(profile_dir: &str) -> PathBuf {
     } else {
         format!("lib{LIBRARY}.so")
     };
-    root().join("target").join(profile_dir).join(file)
+    Ok(target_dir()?.join(profile_dir).join(file))
 }
 
 /// Runs the workspace's own `uniffi-bindgen` on `library`.
@@ -98,9 +98,9 @@ pub fn command(args: &[String]) -> Result<(), String> {
         return Err("usage: cargo xtask bindings".to_owned());
     }
     build_ffi(&[])?;
-    let library = host_library("debug");
+    let library = host_library("debug")?;
     generate(&library, "kotlin", &root().join("bindings/kotlin/android/src/main/kotlin"))?;
-    let swift = root().join("target/bindings/swift");
+    let swift = target_dir()?.join("bindings/swift");
     generate(&library, "swift", &swift)?;
     install_swift_sources(&swift)
 }
@@ -121,12 +121,12 @@ pub fn test() -> Result<(), String> {
     cloud.args(["build", "--locked", "-p", "mobile-access-cloud", "--bin", "mobile-access-cloud"]);
     run(cloud)?;
     build_ffi(&["sim"])?;
-    let library = host_library("debug");
+    let library = host_library("debug")?;
 
     let kotlin = root().join("bindings/kotlin/target/generated-sources/uniffi");
     generate(&library, "kotlin", &kotlin)?;
     contains_all(&kotlin.join("io/mobileaccess/mobile_access.kt"), &KOTLIN_API)?;
-    let swift = root().join("target/bindings/swift-check");
+    let swift = target_dir()?.join("bindings/swift-check");
     generate(&library, "swift", &swift)?;
     contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
@@ -136,8 +136,9 @@ pub fn test() -> Result<(), String> {
     let mut maven = Command::new(mvn);
     maven.current_dir(root().join("bindings/kotlin"));
     maven.args(["-B", "--no-transfer-progress", "test"]);
-    maven.arg(format!("-Dmobileaccess.lib.dir={}", root().join("target/debug").display()));
-    maven.arg(format!("-Dmobileaccess.cloud.binary={}", root().join("target/debug/mobile-access-cloud").display()));
+    let debug = target_dir()?.join("debug");
+    maven.arg(format!("-Dmobileaccess.lib.dir={}", debug.display()));
+    maven.arg(format!("-Dmobileaccess.cloud.binary={}", debug.join("mobile-access-cloud").display()));
     run(maven)
 }
 
@@ -184,7 +185,8 @@ pub fn apple(args: &[String]) -> Result<(), String> {
         run(build)?;
     }
     command(&[])?;
-    let out = root().join("target/bindings");
+    let target = target_dir()?;
+    let out = target.join("bindings");
     let headers = out.join("xcframework-headers");
     let _ = fs::remove_dir_all(&headers);
     fs::create_dir_all(&headers).map_err(|e| e.to_string())?;
@@ -192,7 +194,7 @@ pub fn apple(args: &[String]) -> Result<(), String> {
     fs::copy(swift.join("MobileAccessFFI.h"), headers.join("MobileAccessFFI.h")).map_err(|e| e.to_string())?;
     fs::copy(swift.join("MobileAccessFFI.modulemap"), headers.join("module.modulemap")).map_err(|e| e.to_string())?;
 
-    let archive = |target: &str| root().join(format!("target/{target}/release-ffi/lib{LIBRARY}.a"));
+    let archive = |triple: &str| target.join(format!("{triple}/release-ffi/lib{LIBRARY}.a"));
     let simulator = out.join("ios-simulator");
     fs::create_dir_all(&simulator).map_err(|e| e.to_string())?;
     let mut lipo = Command::new("lipo");

@@ -6,7 +6,7 @@
 
 use std::{fs, process::Command};
 
-use crate::{cargo, root, run};
+use crate::{cargo, run, target_dir};
 
 const TARGETS: &[&str] =
     &["advertisement", "certificate", "credential", "exchange", "message", "reassembler", "revocation_list"];
@@ -21,7 +21,7 @@ pub(crate) fn run_all(seconds: u64, only: &[String]) -> Result<(), String> {
         return Err(format!("unknown fuzz target {unknown}; known: {}", TARGETS.join(", ")));
     }
     let triple = host_triple()?;
-    let target_dir = root().join("target").join("fuzz");
+    let target_dir = target_dir()?.join("fuzz");
     let mut build = cargo();
     build
         .env("RUSTFLAGS", RUSTFLAGS)

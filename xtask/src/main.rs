@@ -18,6 +18,7 @@ use std::{
     env,
     path::{Path, PathBuf},
     process::{Command, ExitCode},
+    sync::OnceLock,
 };
 
 const USAGE: &str =
@@ -46,6 +47,28 @@ fn main() -> ExitCode {
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR`, `build.target-dir` in a config file, or
+/// `<root>/target`. `cargo metadata` resolves all three the way the builds we start will.
+fn target_dir() -> Result<PathBuf, String> {
+    static TARGET_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    TARGET_DIR
+        .get_or_init(|| {
+            let mut metadata = cargo();
+            metadata.args(["metadata", "--format-version", "1", "--no-deps", "--locked"]);
+            let output = metadata.output().map_err(|e| format!("could not run cargo metadata: {e}"))?;
+            if !output.status.success() {
+                return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+            }
+            let json: serde_json::Value =
+                serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+            json.get("target_directory")
+                .and_then(serde_json::Value::as_str)
+                .map(PathBuf::from)
+                .ok_or_else(|| "cargo metadata names no target_directory".to_owned())
+        })
+        .clone()
 }
 
 fn cargo() -> Command {
