@@ -8,12 +8,9 @@
 use std::{collections::HashMap, time::Duration};
 
 use mobile_access::{KeyButton, Screen, TapOutcome, Timeouts, ble::sim::RadioProfile};
-use mobile_access_harness::{
-    reader_link::ReaderLink,
-    world::{AT_MEETING_ROOM, EmbeddedCloud, Site, key_button, new_phone_storage, wall_clock},
-};
+use mobile_access_harness::world::{AT_MEETING_ROOM, EmbeddedCloud, Site, key_button, new_phone_storage, wall_clock};
 use mobile_access_protocol::{Reason, Timestamp, reader::ListOutcome};
-use mobile_access_reader::Outcome;
+use mobile_access_reader::{Outcome, ReaderLink};
 use serde_json::{Value, json};
 
 /// The meeting room's range reader: members tap it from where they stand.

@@ -11,12 +11,11 @@ use mobile_access::{
     ble::sim::{Position, RadioProfile, SimRadio},
 };
 use mobile_access_harness::{
-    reader_link::ReaderLink,
     wallet::Wallet,
     world::{EmbeddedCloud, Site, WATCH_ON_MAIN_ENTRANCE, WATCH_ON_MEETING_ROOM},
 };
 use mobile_access_protocol::{Reason, reader::ListOutcome};
-use mobile_access_reader::{Mode, Outcome, VirtualReader, VirtualReaderOptions};
+use mobile_access_reader::{Mode, Outcome, ReaderLink, VirtualReader, VirtualReaderOptions};
 use serde_json::Value;
 
 const MAIN: usize = 0;

@@ -131,7 +131,7 @@ pub fn test() -> Result<(), String> {
     contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
 
-    let mvn = which("mvn")
+    let mvn = crate::which("mvn")
         .ok_or("Maven (mvn) is not installed: the Kotlin tests need it and a JDK 17 (.ci/run installs both)")?;
     let mut maven = Command::new(mvn);
     maven.current_dir(root().join("bindings/kotlin"));
@@ -140,11 +140,6 @@ pub fn test() -> Result<(), String> {
     maven.arg(format!("-Dmobileaccess.lib.dir={}", debug.display()));
     maven.arg(format!("-Dmobileaccess.cloud.binary={}", debug.join("mobile-access-cloud").display()));
     run(maven)
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
 }
 
 /// `cargo xtask android`: the `.so` of each ABI into the Android module's `jniLibs` with

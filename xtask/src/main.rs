@@ -6,6 +6,9 @@
 //!   stable Rust and runs each for N seconds (default 60).
 //! - `bindings`: generates the Kotlin and Swift bindings from the built FFI library.
 //! - `test-bindings`: only the bindings part of `test` (Kotlin JVM tests, Swift API check).
+//! - `real-ble [--runs N]`: every unlock path on a real BlueZ stack in a VM (see `real_ble`);
+//!   `test` runs it once when the VM's packages are installed, and says loudly when not.
+//! - `ble-bench`: phase timings and ATT operation counts on that stack.
 //! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
 //!
 //! `test` also runs the Kotlin bindings' JVM tests (Maven and a JDK 17) and checks the Swift
@@ -13,6 +16,7 @@
 
 mod bindings;
 mod fuzz;
+mod real_ble;
 
 use std::{
     env,
@@ -21,8 +25,7 @@ use std::{
     sync::OnceLock,
 };
 
-const USAGE: &str =
-    "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | android | apple>";
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | real-ble [--runs N] | ble-bench | android | apple>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -31,6 +34,8 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "fuzz" => fuzz::command(rest),
         Some((command, rest)) if command == "bindings" => bindings::command(rest),
         Some((command, [])) if command == "test-bindings" => bindings::test(),
+        Some((command, rest)) if command == "real-ble" => real_ble::command(rest),
+        Some((command, rest)) if command == "ble-bench" => real_ble::bench(rest),
         Some((command, rest)) if command == "android" => bindings::android(rest),
         Some((command, rest)) if command == "apple" => bindings::apple(rest),
         _ => Err(USAGE.to_owned()),
@@ -95,5 +100,12 @@ fn test(args: &[String]) -> Result<(), String> {
     docs.args(["test", "--workspace", "--doc", "--locked"]);
     run(docs)?;
     bindings::test()?;
-    fuzz::command(&["--seconds".to_owned(), "10".to_owned()])
+    fuzz::command(&["--seconds".to_owned(), "10".to_owned()])?;
+    real_ble::test_if_available()
+}
+
+/// The first `program` on `PATH`.
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
 }

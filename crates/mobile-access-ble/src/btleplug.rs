@@ -8,6 +8,8 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -20,7 +22,7 @@ use btleplug::{
     },
     platform::{Adapter, Manager, Peripheral},
 };
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use mobile_access_protocol::SERVICE_UUID;
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use uuid::Uuid;
@@ -36,6 +38,24 @@ use crate::{
 pub const ADAPTER_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long any other single Bluetooth operation (discovery, a write, a subscription, a
+/// disconnect) may take before it counts as failed.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one btleplug operation so that nothing inside it can hang the caller or unwind into it:
+/// a panic in btleplug or its BlueZ layer (bluez-async has been seen panicking during connect)
+/// becomes [`Error::Backend`], an operation that never completes (a panicked worker task never
+/// answers) becomes [`Error::Timeout`] after `limit`.
+async fn guarded<T>(what: &'static str, limit: Duration, operation: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, AssertUnwindSafe(operation).catch_unwind()).await {
+        Err(_) => Err(Error::Timeout(what)),
+        Ok(Err(_panic)) => {
+            tracing::error!(operation = what, "the Bluetooth backend panicked");
+            Err(Error::Backend(format!("the Bluetooth backend failed during {what}")))
+        }
+        Ok(Ok(result)) => result,
+    }
+}
 
 /// The phone's (or desktop's) real Bluetooth adapter.
 pub struct BtleplugCentral {
@@ -54,9 +74,22 @@ impl BtleplugCentral {
     /// Opens the first Bluetooth adapter. Fails within [`ADAPTER_TIMEOUT`] with
     /// [`Error::Unavailable`] when there is none (or no Bluetooth service to ask).
     pub async fn new() -> Result<Self> {
-        let adapter = tokio::time::timeout(ADAPTER_TIMEOUT, first_adapter())
-            .await
-            .map_err(|_| Error::Unavailable("the Bluetooth service did not answer".to_owned()))??;
+        Self::open(None, ADAPTER_TIMEOUT).await
+    }
+
+    /// Opens the adapter named `name` (on Linux BlueZ's `hci0`, `hci1`, …): for machines with
+    /// several controllers. Fails within `limit` (a slow machine, or a Bluetooth service still
+    /// starting, needs more than [`ADAPTER_TIMEOUT`]) with [`Error::Unavailable`], naming the
+    /// adapters there are when none has that name.
+    pub async fn with_adapter(name: &str, limit: Duration) -> Result<Self> {
+        Self::open(Some(name), limit).await
+    }
+
+    async fn open(name: Option<&str>, limit: Duration) -> Result<Self> {
+        let adapter = match guarded("opening the adapter", limit, find_adapter(name)).await {
+            Err(Error::Timeout(_)) => Err(Error::Unavailable("the Bluetooth service did not answer".to_owned())),
+            other => other,
+        }?;
         Ok(Self { adapter, known: Arc::default(), scan: Mutex::new(None) })
     }
 
@@ -72,11 +105,29 @@ impl BtleplugCentral {
     }
 }
 
-async fn first_adapter() -> Result<Adapter> {
+/// The adapter named `name`, or the first one.
+async fn find_adapter(name: Option<&str>) -> Result<Adapter> {
     let unavailable = |e: btleplug::Error| Error::Unavailable(e.to_string());
     let manager = Manager::new().await.map_err(unavailable)?;
     let adapters = manager.adapters().await.map_err(unavailable)?;
-    adapters.into_iter().next().ok_or_else(|| Error::Unavailable("no Bluetooth adapter".to_owned()))
+    let Some(name) = name else {
+        return adapters.into_iter().next().ok_or_else(|| Error::Unavailable("no Bluetooth adapter".to_owned()));
+    };
+    let mut seen = Vec::new();
+    for adapter in adapters {
+        // BlueZ describes an adapter as "hci0 (usb:v1D6Bp0246d0540)".
+        let info = adapter.adapter_info().await.map_err(unavailable)?;
+        if adapter_named(&info, name) {
+            return Ok(adapter);
+        }
+        seen.push(info);
+    }
+    Err(Error::Unavailable(format!("no Bluetooth adapter named {name} (there are: {})", seen.join(", "))))
+}
+
+/// True if btleplug's description of an adapter names `name`.
+fn adapter_named(info: &str, name: &str) -> bool {
+    info.split(|c: char| c.is_whitespace() || c == '(').next() == Some(name)
 }
 
 #[async_trait]
@@ -95,9 +146,15 @@ impl Central for BtleplugCentral {
     async fn scan(&self, filter: ScanFilter) -> Result<ScanStream> {
         self.adapter_state().await.ready()?;
         self.stop_scan_task();
-        let mut events = self.adapter.events().await.map_err(|e| map_error(e, None))?;
+        let mut events = guarded("scanning", OPERATION_TIMEOUT, async {
+            self.adapter.events().await.map_err(|e| map_error(e, None))
+        })
+        .await?;
         let services = filter.services.iter().map(|s| Uuid::from_u128(*s)).collect();
-        self.adapter.start_scan(api::ScanFilter { services }).await.map_err(|e| map_error(e, None))?;
+        guarded("scanning", OPERATION_TIMEOUT, async {
+            self.adapter.start_scan(api::ScanFilter { services }).await.map_err(|e| map_error(e, None))
+        })
+        .await?;
         let (sender, receiver) = mpsc::channel(ScanStream::CAPACITY);
         let adapter = self.adapter.clone();
         let known = self.known.clone();
@@ -121,20 +178,29 @@ impl Central for BtleplugCentral {
 
     async fn stop_scan(&self) -> Result<()> {
         self.stop_scan_task();
-        self.adapter.stop_scan().await.map_err(|e| map_error(e, None))
+        guarded("stopping the scan", OPERATION_TIMEOUT, async {
+            self.adapter.stop_scan().await.map_err(|e| map_error(e, None))
+        })
+        .await
     }
 
     async fn connect(&self, peripheral: &PeripheralId) -> Result<Box<dyn Link>> {
         self.adapter_state().await.ready()?;
         let platform_id = self.platform_id(peripheral)?;
-        let device = self.adapter.peripheral(&platform_id).await.map_err(|e| map_error(e, Some(peripheral)))?;
-        tokio::time::timeout(CONNECT_TIMEOUT, device.connect())
-            .await
-            .map_err(|_| Error::Timeout("connect"))?
-            .map_err(|e| map_error(e, Some(peripheral)))?;
+        let device = guarded("connect", OPERATION_TIMEOUT, async {
+            self.adapter.peripheral(&platform_id).await.map_err(|e| map_error(e, Some(peripheral)))
+        })
+        .await?;
+        guarded("connect", CONNECT_TIMEOUT, async {
+            device.connect().await.map_err(|e| map_error(e, Some(peripheral)))
+        })
+        .await?;
         // CoreBluetooth discovers every service, characteristic and descriptor here on each
         // connection; see ARCHITECTURE.md.
-        device.discover_services().await.map_err(|e| map_error(e, Some(peripheral)))?;
+        guarded("service discovery", OPERATION_TIMEOUT, async {
+            device.discover_services().await.map_err(|e| map_error(e, Some(peripheral)))
+        })
+        .await?;
         let characteristics: Vec<Characteristic> =
             device.characteristics().into_iter().filter(|c| c.service_uuid == Uuid::from_u128(SERVICE_UUID)).collect();
         Ok(Box::new(BtleplugLink { id: peripheral.clone(), device, characteristics }))
@@ -182,13 +248,22 @@ impl Link for BtleplugLink {
             return Err(Error::PayloadTooLarge { len: value.len(), max });
         }
         let c = self.characteristic(characteristic)?;
-        self.device.write(c, value, write_type(kind)).await.map_err(|e| map_error(e, Some(&self.id)))
+        guarded("write", OPERATION_TIMEOUT, async {
+            self.device.write(c, value, write_type(kind)).await.map_err(|e| map_error(e, Some(&self.id)))
+        })
+        .await
     }
 
     async fn notifications(&self, characteristic: u128) -> Result<Notifications> {
         let c = self.characteristic(characteristic)?.clone();
-        let mut stream = self.device.notifications().await.map_err(|e| map_error(e, Some(&self.id)))?;
-        self.device.subscribe(&c).await.map_err(|e| map_error(e, Some(&self.id)))?;
+        let mut stream = guarded("subscribe", OPERATION_TIMEOUT, async {
+            self.device.notifications().await.map_err(|e| map_error(e, Some(&self.id)))
+        })
+        .await?;
+        guarded("subscribe", OPERATION_TIMEOUT, async {
+            self.device.subscribe(&c).await.map_err(|e| map_error(e, Some(&self.id)))
+        })
+        .await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(notification) = stream.next().await {
@@ -201,20 +276,29 @@ impl Link for BtleplugLink {
     }
 
     async fn rssi(&self) -> Result<i16> {
-        match self.device.read_rssi().await {
+        let read = guarded("reading RSSI", OPERATION_TIMEOUT, async {
+            self.device.read_rssi().await.map_err(|e| match e {
+                btleplug::Error::NotSupported(what) => Error::NotSupported(what),
+                other => map_error(other, Some(&self.id)),
+            })
+        });
+        match read.await {
             Ok(rssi) => Ok(rssi),
-            Err(btleplug::Error::NotSupported(_)) => {
+            Err(Error::NotSupported(_)) => {
                 let properties = self.device.properties().await.map_err(|e| map_error(e, Some(&self.id)))?;
                 properties
                     .and_then(|p| p.rssi)
                     .ok_or_else(|| Error::NotSupported("RSSI of a connected peripheral".to_owned()))
             }
-            Err(e) => Err(map_error(e, Some(&self.id))),
+            Err(e) => Err(e),
         }
     }
 
     async fn disconnect(&self) -> Result<()> {
-        self.device.disconnect().await.map_err(|e| map_error(e, Some(&self.id)))
+        guarded("disconnect", OPERATION_TIMEOUT, async {
+            self.device.disconnect().await.map_err(|e| map_error(e, Some(&self.id)))
+        })
+        .await
     }
 }
 
@@ -340,6 +424,32 @@ mod tests {
         assert!(scan_event(id.clone(), &reader_properties(Some(-48)), &other, now).is_none());
         let stranger = PeripheralProperties { rssi: Some(-40), ..Default::default() };
         assert!(scan_event(id, &stranger, &ScanFilter::readers(), now).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_panic_inside_the_backend_becomes_a_typed_error() {
+        let result: Result<()> = guarded("connect", OPERATION_TIMEOUT, async {
+            if std::hint::black_box(true) {
+                panic!("No match with that id found");
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(result, Err(Error::Backend("the Bluetooth backend failed during connect".to_owned())));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_operation_that_never_answers_times_out_typed() {
+        let result: Result<()> = guarded("write", Duration::from_secs(3), std::future::pending()).await;
+        assert_eq!(result, Err(Error::Timeout("write")));
+    }
+
+    #[test]
+    fn adapters_are_found_by_their_bluez_name() {
+        assert!(adapter_named("hci1 (usb:v1D6Bp0246d0540)", "hci1"));
+        assert!(adapter_named("hci1", "hci1"));
+        assert!(!adapter_named("hci10 (usb:v1D6Bp0246d0540)", "hci1"));
+        assert!(!adapter_named("hci0 (usb:v1D6Bp0246d0540)", "hci1"));
     }
 
     #[tokio::test]

@@ -21,6 +21,17 @@ pub enum Error {
     /// The protocol crate refused a value (certificate encoding, key seed, random generator).
     #[error(transparent)]
     Protocol(#[from] mobile_access_protocol::Error),
+    /// The access cloud could not be reached or answered with an error (reader link).
+    #[cfg(feature = "link")]
+    #[error("access cloud: {0}")]
+    Cloud(String),
+    /// The Bluetooth stack (BlueZ) refused or failed an operation.
+    #[cfg(feature = "bluez")]
+    #[error("Bluetooth: {0}")]
+    Bluetooth(String),
+    /// The relay could not be driven (GPIO line, relay file).
+    #[error("relay: {0}")]
+    Relay(String),
     /// The radio failed (virtual reader only).
     #[cfg(feature = "sim")]
     #[error(transparent)]

@@ -5,16 +5,23 @@
 //!
 //! The exchange itself is the protocol crate's `reader::Responder`; this crate wraps it with the
 //! reader's policy. With the `sim` feature, `VirtualReader` runs a reader as a peripheral on
-//! the simulated radio of `mobile-access-ble`.
+//! the simulated radio of `mobile-access-ble`; with `link`, `ReaderLink` keeps an online reader in
+//! step with the access cloud; with `bluez`, `bluez::BluezReader` runs it on a real Linux
+//! Bluetooth stack, and the `mobile-access-reader` binary is a reader anyone can put on a door.
 
 mod audit;
+#[cfg(all(feature = "bluez", target_os = "linux"))]
+pub mod bluez;
 mod clock;
 mod error;
 mod feedback;
 mod hex;
+#[cfg(feature = "link")]
+mod link;
 mod nfc;
 mod provisioning;
 mod reader;
+pub mod relay;
 #[cfg(feature = "sim")]
 mod virtual_reader;
 
@@ -22,6 +29,8 @@ pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use clock::DriftingClock;
 pub use error::Error;
 pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
+#[cfg(feature = "link")]
+pub use link::{ReaderLink, SharedReader, UploadReport};
 pub use nfc::{NFC_RANGE_M, PassPresenter, TapResult, WALLET_READER_MODEL};
 pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
 pub use reader::{Answer, PendingDecision, Reader};

@@ -177,6 +177,13 @@ impl VirtualReader {
     }
 }
 
+#[cfg(feature = "link")]
+impl crate::SharedReader for VirtualReader {
+    fn with_reader<R>(&self, f: impl FnOnce(&mut Reader, Instant) -> R) -> R {
+        self.shared.act(f)
+    }
+}
+
 impl Drop for VirtualReader {
     fn drop(&mut self) {
         self.task.abort();

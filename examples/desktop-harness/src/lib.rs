@@ -2,6 +2,5 @@
 //! simulated radio, virtual readers, a phone's Key Button), shared with the end-to-end tests.
 
 pub mod demo;
-pub mod reader_link;
 pub mod wallet;
 pub mod world;

@@ -52,6 +52,9 @@ enum Command {
         /// How long to scan.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// The Bluetooth adapter (e.g. hci1 on Linux); the first one by default.
+        #[arg(long)]
+        adapter: Option<String>,
     },
     /// Open a real door: the SDK's Key Button on this computer's Bluetooth adapter, with a
     /// member token from the access cloud.
@@ -65,6 +68,9 @@ enum Command {
         /// Where to keep the device key, the digital key and fast secrets between runs.
         #[arg(long, default_value = "mobile-access-keys")]
         keys: PathBuf,
+        /// The Bluetooth adapter (e.g. hci1 on Linux); the first one by default.
+        #[arg(long)]
+        adapter: Option<String>,
     },
     /// Run the access cloud on its own (the same as `mobile-access-cloud serve`).
     Cloud {
@@ -137,8 +143,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Demo { profile: "ios".to_owned() }) {
         Command::Demo { profile } => run_demo(&profile, cli.json),
-        Command::Scan { seconds } => run_scan(seconds, cli.json),
-        Command::Unlock { cloud, token, keys } => run_unlock(cloud, token, keys, cli.json),
+        Command::Scan { seconds, adapter } => run_scan(seconds, adapter.as_deref(), cli.json),
+        Command::Unlock { cloud, token, keys, adapter } => run_unlock(cloud, token, keys, adapter.as_deref(), cli.json),
         Command::Cloud { listen, data_dir, database_url } => run_cloud(listen, data_dir, database_url),
     };
     match result {
@@ -183,18 +189,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
-/// The adapter, or a clear one-line error within a second.
-async fn adapter() -> Result<BtleplugCentral, String> {
-    match tokio::time::timeout(Duration::from_secs(1), BtleplugCentral::new()).await {
+/// How long a named adapter may take to answer (a slow board, or BlueZ still starting).
+const NAMED_ADAPTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The adapter, or a clear one-line error: within a second for the default adapter, within
+/// [`NAMED_ADAPTER_TIMEOUT`] for one named on the command line.
+async fn adapter(name: Option<&str>) -> Result<BtleplugCentral, String> {
+    let open = async {
+        match name {
+            Some(name) => BtleplugCentral::with_adapter(name, NAMED_ADAPTER_TIMEOUT).await,
+            None => BtleplugCentral::new().await,
+        }
+    };
+    match tokio::time::timeout(NAMED_ADAPTER_TIMEOUT + Duration::from_secs(1), open).await {
         Ok(Ok(central)) => Ok(central),
         Ok(Err(error)) => Err(format!("Bluetooth: {error}")),
-        Err(_) => Err("Bluetooth: no answer from the Bluetooth service within 1 s".to_owned()),
+        Err(_) => Err("Bluetooth: no answer from the Bluetooth service".to_owned()),
     }
 }
 
-fn run_scan(seconds: u64, json: bool) -> Result<ExitCode, String> {
+fn run_scan(seconds: u64, adapter_name: Option<&str>, json: bool) -> Result<ExitCode, String> {
     runtime()?.block_on(async {
-        let central = adapter().await?;
+        let central = adapter(adapter_name).await?;
         central.adapter_state().await.ready().map_err(|e| format!("Bluetooth: {e}"))?;
         let mut scan = central.scan(ScanFilter::readers()).await.map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
@@ -230,9 +246,15 @@ impl StateListener for PrintStates {
     }
 }
 
-fn run_unlock(cloud: String, token: String, keys: PathBuf, json: bool) -> Result<ExitCode, String> {
+fn run_unlock(
+    cloud: String,
+    token: String,
+    keys: PathBuf,
+    adapter_name: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, String> {
     runtime()?.block_on(async {
-        let central: Arc<dyn Central> = Arc::new(adapter().await?);
+        let central: Arc<dyn Central> = Arc::new(adapter(adapter_name).await?);
         let storage = Arc::new(FileStorage::open(keys).map_err(|e| e.to_string())?);
         let config =
             KeyButtonConfig { cloud: CloudConfig::new(cloud), member_token: token, timeouts: Timeouts::default() };

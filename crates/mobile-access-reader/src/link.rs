@@ -6,15 +6,25 @@
 //!
 //! HTTP runs on the link's own runtime in real time, like the SDK's cloud client, so a radio
 //! simulated on a paused clock never times out a request.
+//!
+//! One link serves every kind of reader: the virtual reader on the simulated radio and the BlueZ
+//! reader both hand it their [`Reader`] through [`SharedReader`].
 
 use std::sync::Mutex;
 
 use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
-use mobile_access_reader::{AuditEntry, Outcome, Provisioning, VirtualReader};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::world::{Error, Result};
+use crate::{AuditEntry, Error, Outcome, Provisioning, Reader, Result, hex};
+
+/// A running reader whose logic the link reads and updates: the radio task holds the same
+/// [`Reader`], so every access goes through its lock (and publishes the feedback it produced).
+pub trait SharedReader {
+    /// Runs `f` on the reader with the current instant on the reader's own clock source (the
+    /// virtual reader runs on the simulated radio's clock).
+    fn with_reader<R>(&self, f: impl FnOnce(&mut Reader, std::time::Instant) -> R) -> R;
+}
 
 /// Most events per upload request (the cloud's limit).
 const UPLOAD_CHUNK: usize = 1000;
@@ -97,7 +107,7 @@ pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> Value {
 impl ReaderLink {
     /// A link for the reader provisioned with `provisioning` (which must carry its token).
     pub fn new(base_url: &str, provisioning: &Provisioning) -> Result<Self> {
-        let token = provisioning.reader_token.as_ref().ok_or_else(|| Error::Reader("no reader token".to_owned()))?;
+        let token = provisioning.reader_token.as_ref().ok_or_else(|| Error::Cloud("no reader token".to_owned()))?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -138,31 +148,34 @@ impl ReaderLink {
     }
 
     /// One poll: fetches the signed revocation list and applies it to `reader`.
-    pub async fn poll(&self, reader: &VirtualReader) -> Result<ListOutcome> {
+    pub async fn poll(&self, reader: &impl SharedReader) -> Result<ListOutcome> {
         let sync: ReaderSync =
             serde_json::from_value(self.call(reqwest::Method::GET, "/v1/reader/config", None).await?)
                 .map_err(cloud_error)?;
-        let bytes = hex::decode(&sync.revocation_list).map_err(cloud_error)?;
+        let bytes = hex::decode(&sync.revocation_list)
+            .ok_or_else(|| Error::Cloud("the revocation list is not lowercase hex".to_owned()))?;
         let reasons = sync
             .revocation_reasons
             .iter()
             .filter_map(|(id, code)| {
-                let id: [u8; 16] = hex::decode(id).ok()?.try_into().ok()?;
+                let id: [u8; 16] = hex::decode_array(id)?;
                 Some((mobile_access_protocol::CredentialId(id), reason_code(code)?))
             })
             .collect();
-        reader.with(|r| r.set_revocation_reasons(reasons));
-        reader.apply_revocation_list(&bytes).map_err(|e| Error::Reader(e.to_string()))
+        reader.with_reader(|r, now| {
+            r.set_revocation_reasons(reasons);
+            r.apply_revocation_list(&bytes, now)
+        })
     }
 
     /// The reader's events the cloud has not acknowledged yet (all of them after a reboot).
-    pub fn pending(&self, reader: &VirtualReader) -> Vec<Value> {
-        let boot = reader.with(|r| r.boot_id());
+    pub fn pending(&self, reader: &impl SharedReader) -> Vec<Value> {
+        let (boot, audit) = reader.with_reader(|r, _| (r.boot_id(), r.audit().clone()));
         let from = match *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
             Some((acked_boot, next)) if acked_boot == boot => next,
             _ => 0,
         };
-        reader.audit().since(from).map(|(sequence, entry)| event(boot, sequence, entry)).collect()
+        audit.since(from).map(|(sequence, entry)| event(boot, sequence, entry)).collect()
     }
 
     /// Uploads `events` as they are, acknowledging nothing: what a reader does when the answer
@@ -175,9 +188,8 @@ impl ReaderLink {
 
     /// Uploads everything not yet acknowledged, in chunks, acknowledging each chunk the cloud
     /// confirmed. An error leaves the rest pending for the next call.
-    pub async fn upload(&self, reader: &VirtualReader) -> Result<UploadReport> {
-        let boot = reader.with(|r| r.boot_id());
-        let next = reader.audit().next_sequence();
+    pub async fn upload(&self, reader: &impl SharedReader) -> Result<UploadReport> {
+        let (boot, next) = reader.with_reader(|r, _| (r.boot_id(), r.audit().next_sequence()));
         let mut total = UploadReport { accepted: 0, duplicates: 0 };
         let pending = self.pending(reader);
         for chunk in pending.chunks(UPLOAD_CHUNK) {
@@ -192,10 +204,12 @@ impl ReaderLink {
     /// What an online reader runs: a poll and an upload every `period` (the cloud's
     /// `poll_secs`, 30 s), forever, on the caller's clock. Failures are logged and retried at the
     /// next period, so a revocation reaches the reader at most one period after it happened.
-    pub async fn run(&self, reader: &VirtualReader, period: std::time::Duration) {
+    pub async fn run(&self, reader: &impl SharedReader, period: std::time::Duration) {
         loop {
-            if let Err(error) = self.poll(reader).await {
-                tracing::warn!(%error, "reader poll failed; retrying next period");
+            match self.poll(reader).await {
+                Ok(ListOutcome::Applied) => tracing::info!("revocation list applied"),
+                Ok(outcome) => tracing::debug!(?outcome, "revocation list"),
+                Err(error) => tracing::warn!(%error, "reader poll failed; retrying next period"),
             }
             if let Err(error) = self.upload(reader).await {
                 tracing::warn!(%error, "reader upload failed; retrying next period");

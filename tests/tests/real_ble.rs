@@ -1,0 +1,451 @@
+//! Every unlock path on a real Linux Bluetooth stack: BlueZ's bluetoothd with two controllers
+//! emulated by BlueZ's `btvirt` that share one virtual air, inside a VM booting Debian's kernel
+//! (`cargo xtask real-ble` starts it; `cargo xtask test` runs it when the VM's packages are
+//! installed). The embedded cloud on the VM's loopback, the `mobile-access-reader` binary on
+//! hci0 (provisioned by the cloud, polling it), and the SDK's Key Button through btleplug on hci1.
+//!
+//! Outside that VM this test has nothing to run against and says so.
+//!
+//! Each scenario asserts what a member or an operator would notice (the phone's outcome and
+//! states, the reader's light and relay), and the ATT operations of the two taps are captured
+//! with `btmon` and printed next to what the latency model in docs/performance.md assumes.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::expect_used, missing_docs)]
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use mobile_access::{
+    CloudConfig, ExchangeKind, KeyButton, KeyButtonConfig, KeyButtonState, MemoryStorage, Screen, SecureStorage,
+    StateListener, TapOutcome, Timeouts,
+    ble::{Central, btleplug::BtleplugCentral},
+};
+use mobile_access_harness::world::EmbeddedCloud;
+use mobile_access_protocol::Reason;
+
+/// Set by the VM's start-up script: where the reader binary is and where to leave captures.
+const READER_BIN: &str = "MOBILE_ACCESS_READER_BIN";
+const OUT_DIR: &str = "MOBILE_ACCESS_REAL_BLE_OUT";
+/// The controllers: the reader's and the phone's.
+const READER_ADAPTER: &str = "hci0";
+const PHONE_ADAPTER: &str = "hci1";
+/// Demo readers: the main entrance (tap mode) and the meeting room (range mode).
+const MAIN_ENTRANCE: usize = 0;
+const MEETING_ROOM: usize = 1;
+/// Emulated radios on a software-emulated CPU are slow: generous bounds, never a timed assertion.
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Environment {
+    reader_bin: PathBuf,
+    out: PathBuf,
+}
+
+impl Environment {
+    fn from_env() -> Option<Self> {
+        Some(Self {
+            reader_bin: std::env::var_os(READER_BIN)?.into(),
+            out: std::env::var_os(OUT_DIR).map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
+        })
+    }
+}
+
+/// A `mobile-access-reader run` process and what it printed.
+struct ReaderProcess {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    relay: PathBuf,
+}
+
+impl ReaderProcess {
+    fn start(env: &Environment, name: &str, provisioning: &str, data_dir: &Path, cloud: &str) -> Self {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let file = data_dir.join("provisioning.json");
+        std::fs::write(&file, provisioning).unwrap();
+        let mut child = Command::new(&env.reader_bin)
+            .args(["run", "--adapter", READER_ADAPTER, "--poll-secs", "2", "--cloud", cloud])
+            .arg("--provisioning")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let collected = lines.clone();
+        let prefix = format!("reader[{name}]| ");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{prefix}{line}");
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let reader = Self { child, lines, relay: data_dir.join("relay") };
+        assert!(reader.wait_for("on the air", WAIT), "the reader did not come on the air");
+        reader
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|line| line.contains(needle)).count()
+    }
+
+    fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        self.wait_for_count(needle, 1, limit)
+    }
+
+    fn wait_for_count(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.count(needle) >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn relay_opened(&self) -> usize {
+        self.count("relay opened")
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// SIGTERM, as a service manager stops it; waits for it to exit.
+    fn stop(mut self) {
+        self.signal("TERM");
+        let _ = self.child.wait();
+    }
+
+    /// Power lost mid-flight: the process is killed and its radio goes off the air at once.
+    fn cut_power(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ReaderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The phone's states, in order.
+#[derive(Default)]
+struct States(Mutex<Vec<KeyButtonState>>);
+
+impl StateListener for States {
+    fn on_state(&self, state: KeyButtonState) {
+        println!("phone| {state:?}");
+        self.0.lock().unwrap().push(state);
+    }
+}
+
+impl States {
+    fn take(&self) -> Vec<KeyButtonState> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+async fn key_button(cloud: &EmbeddedCloud, member: &str, storage: Arc<dyn SecureStorage>) -> (KeyButton, Arc<States>) {
+    let central: Arc<dyn Central> = Arc::new(BtleplugCentral::with_adapter(PHONE_ADAPTER, WAIT).await.unwrap());
+    let timeouts = Timeouts {
+        scan: Duration::from_secs(30),
+        tap: Duration::from_secs(10),
+        connect: Duration::from_secs(30),
+        exchange: Duration::from_secs(15),
+        ranking_window: Duration::from_millis(60),
+    };
+    let mut cloud_config = CloudConfig::new(cloud.base_url());
+    cloud_config.backoff = Duration::from_millis(50);
+    let token = cloud.member(member).unwrap().token.clone();
+    let config = KeyButtonConfig { cloud: cloud_config, member_token: token, timeouts };
+    let button = KeyButton::new(config, central, storage, None).unwrap();
+    let states = Arc::new(States::default());
+    button.add_listener(states.clone());
+    button.set_screen(Screen::Home);
+    (button, states)
+}
+
+/// `btmon` recording the phone's controller during one tap.
+struct Capture {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(env: &Environment, name: &str) -> Self {
+        let file = env.out.join(format!("{name}.btsnoop"));
+        let _ = std::fs::remove_file(&file);
+        let child = Command::new("btmon")
+            .args(["-i", PHONE_ADAPTER, "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        Self { child, file }
+    }
+
+    /// Stops the capture and counts the ATT operations that crossed the air.
+    fn finish(mut self) -> BTreeMap<String, usize> {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let text = Command::new("btmon").arg("-r").arg(&self.file).output().unwrap().stdout;
+        att_operations(&String::from_utf8_lossy(&text))
+    }
+}
+
+/// ATT operations in `btmon -r` text ("ATT: Write Command (0x52) len 33"), by name.
+fn att_operations(text: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("ATT: ") else { continue };
+        let name = rest.split(" (0x").next().unwrap_or(rest).trim().to_owned();
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn print_att(tap: &str, counts: &BTreeMap<String, usize>, model: &str) {
+    let discovery: usize = counts
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("Read By Group Type")
+                || name.starts_with("Read By Type")
+                || name.starts_with("Find Information")
+        })
+        .map(|(_, n)| n)
+        .sum();
+    let listed: Vec<String> = counts.iter().map(|(name, n)| format!("{name}={n}")).collect();
+    println!("real-ble att tap={tap} discovery_pdus={discovery} [{}] model: {model}", listed.join(", "));
+}
+
+fn provisioning(cloud: &EmbeddedCloud, index: usize) -> String {
+    serde_json::to_string(&cloud.seed().readers[index]).unwrap()
+}
+
+fn admin(cloud: &EmbeddedCloud, method: reqwest::Method, path: &str) -> serde_json::Value {
+    let url = format!("{}{path}", cloud.base_url());
+    let token = cloud.seed().admin_token.clone();
+    std::thread::spawn(move || {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let response = client.request(method, url).bearer_auth(token).send().await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+            response.json::<serde_json::Value>().await.unwrap()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+fn scenario(name: &str) {
+    println!("\nreal-ble scenario: {name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_unlock_path_on_bluez_with_emulated_controllers() {
+    let Some(env) = Environment::from_env() else {
+        println!(
+            "real_ble: SKIPPED here: runs inside a VM with BlueZ and two emulated controllers (cargo xtask real-ble)"
+        );
+        return;
+    };
+    let cloud = EmbeddedCloud::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+
+    scenario("first tap of a new phone: one HTTP request, full exchange, the relay opens");
+    let meeting = ReaderProcess::start(
+        &env,
+        "meeting-room",
+        &provisioning(&cloud, MEETING_ROOM),
+        &work.path().join("meeting"),
+        cloud.base_url(),
+    );
+    let ada_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+    let (ada, ada_states) = key_button(&cloud, "ada_member", ada_storage.clone()).await;
+    let capture = Capture::start(&env, "first-tap");
+    let report = ada.tap().await.unwrap();
+    let first_att = capture.finish();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.http_requests, 1, "validate and download in one request");
+    assert_eq!(report.exchange, ExchangeKind::Full);
+    assert!(meeting.wait_for("green light", WAIT), "the member saw no green light");
+    assert!(meeting.wait_for("relay opened", WAIT));
+    assert_eq!(std::fs::read_to_string(&meeting.relay).unwrap(), "open\n", "the relay file shows the door open");
+    assert_eq!(ada_states.take().last(), Some(&KeyButtonState::Unlocked));
+    println!("real-ble timings tap=first {:?}", report.timings);
+    print_att(
+        "first",
+        &first_att,
+        "MTU exchange 1 pair, discovery 6 pairs (first connection), CCCD write 1 pair, FullHello 1 write, \
+         ReaderHello 1-2 notifications, FullAuth 1-2 writes, FullResult 1 notification",
+    );
+
+    scenario("second tap: no network, fast exchange");
+    assert!(meeting.wait_for("relay closed", WAIT), "the relay closes after its open time");
+    let capture = Capture::start(&env, "second-tap");
+    let report = ada.tap().await.unwrap();
+    let second_att = capture.finish();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert_eq!(report.http_requests, 0);
+    assert_eq!(report.exchange, ExchangeKind::Fast, "the reader was met before");
+    assert!(meeting.wait_for_count("relay opened", 2, WAIT));
+    println!("real-ble timings tap=second {:?}", report.timings);
+    print_att(
+        "second",
+        &second_att,
+        "MTU exchange 1 pair, no discovery (cached GATT layout), CCCD write 1 pair, revocation list 1-3 writes, \
+         FastRequest 1 write, FastResult 1 notification",
+    );
+
+    scenario("a member whose key was suspended: the reader, told by its poll, refuses with a red light");
+    let credentials = admin(&cloud, reqwest::Method::GET, "/v1/admin/credentials");
+    let ada_id = cloud.member("ada_member").unwrap().member_id.clone();
+    let key = credentials["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "mobile_key" && c["member_id"] == ada_id.as_str())
+        .unwrap_or_else(|| panic!("no mobile key of Ada in {credentials}"));
+    let path = format!("/v1/admin/credentials/{}/suspend", key["id"].as_str().unwrap());
+    admin(&cloud, reqwest::Method::POST, &path);
+    let polls = meeting.count("revocation list applied");
+    assert!(meeting.wait_for_count("revocation list applied", polls + 1, WAIT), "the reader's poll brought the list");
+    let opened = meeting.relay_opened();
+    let result = ada.tap().await;
+    println!("phone| tap after suspension: {result:?}");
+    let states = ada_states.take();
+    let told = matches!(&result, Ok(report) if report.outcome == TapOutcome::Denied(Reason::Revoked))
+        || states.contains(&KeyButtonState::Denied(Reason::Revoked))
+        || matches!(&result, Err(error) if error.to_string().contains("suspended"));
+    assert!(told, "the phone says why: {result:?} {states:?}");
+    assert!(meeting.wait_for("red light, error sound (this key was revoked", WAIT), "red light with the reason");
+    assert_eq!(meeting.relay_opened(), opened, "the door stayed shut");
+
+    scenario("a disconnect mid-exchange: clear error, relay shut, a retry once the reader is back unlocks");
+    let grace_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+    let (grace, _grace_states) = key_button(&cloud, "grace_staff", grace_storage.clone()).await;
+    grace.refresh().await.unwrap();
+    let requests = meeting.count("request");
+    let opened = meeting.relay_opened();
+    let tap = tokio::spawn(async move {
+        let result = grace.tap().await;
+        (grace, result)
+    });
+    assert!(meeting.wait_for_count("kind=full hello", 1, WAIT) || meeting.count("request") > requests);
+    meeting.signal("STOP");
+    // The reader's process froze mid-exchange; its controller then goes off the air as a power
+    // cut would take it.
+    let _ = Command::new("btmgmt").args(["--index", "0", "power", "off"]).status();
+    let (grace, result) = tap.await.unwrap();
+    println!("phone| tap with the reader gone: {result:?}");
+    let error = result.expect_err("no unlock without a reader");
+    assert!(!error.to_string().is_empty());
+    assert_eq!(meeting.relay_opened(), opened, "the relay never opened for the interrupted exchange");
+    meeting.cut_power();
+    assert_eq!(std::fs::read_to_string(work.path().join("meeting/relay")).unwrap(), "closed\n");
+    let _ = Command::new("btmgmt").args(["--index", "0", "power", "on"]).status();
+    let meeting = ReaderProcess::start(
+        &env,
+        "meeting-room-again",
+        &provisioning(&cloud, MEETING_ROOM),
+        &work.path().join("meeting"),
+        cloud.base_url(),
+    );
+    let report = grace.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked, "the retry unlocks");
+    assert!(meeting.wait_for("relay opened", WAIT));
+    meeting.stop();
+
+    scenario("a tap-mode reader that cannot measure the phone: refused as not close enough, never opened");
+    let main = ReaderProcess::start(
+        &env,
+        "main-entrance",
+        &provisioning(&cloud, MAIN_ENTRANCE),
+        &work.path().join("main"),
+        cloud.base_url(),
+    );
+    let result = grace.tap().await;
+    println!("phone| tap at a tap-mode reader with unknown RSSI: {result:?}");
+    let refused = matches!(&result, Ok(report) if report.outcome == TapOutcome::Denied(Reason::NotCloseEnough))
+        || matches!(&result, Err(error) if error.to_string().contains("close enough"));
+    assert!(refused, "refused as not close enough: {result:?}");
+    assert!(main.wait_for("red light, error sound (hold the phone closer", WAIT), "red light with the reason");
+    assert_eq!(main.relay_opened(), 0, "a tap-mode reader never opens for a phone it cannot measure");
+    assert_eq!(std::fs::read_to_string(&main.relay).unwrap(), "closed\n");
+    main.stop();
+
+    drop(ada);
+    println!("\nreal-ble: every scenario behaved as a member and an operator expect");
+}
+
+/// `cargo xtask ble-bench`: wall time of each phase per tap on the emulated stack, and the ATT
+/// operations each tap put on the air. Emulator time is not radio time (a software-emulated CPU
+/// runs BlueZ, both controllers and the air): only the counts carry over to a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: cargo xtask ble-bench runs it in the real-stack VM"]
+async fn real_stack_benchmark() {
+    let Some(env) = Environment::from_env() else {
+        println!("real_ble benchmark: SKIPPED here: runs inside the real-stack VM (cargo xtask ble-bench)");
+        return;
+    };
+    const TAPS: usize = 5;
+    let cloud = EmbeddedCloud::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let meeting = ReaderProcess::start(
+        &env,
+        "meeting-room",
+        &provisioning(&cloud, MEETING_ROOM),
+        &work.path().join("meeting"),
+        cloud.base_url(),
+    );
+    let (ada, _states) = key_button(&cloud, "ada_member", Arc::new(MemoryStorage::new())).await;
+    ada.refresh().await.unwrap();
+    println!("emulator time, not radio time: BlueZ, both controllers and the air run on an emulated CPU");
+    for tap in 0..=TAPS {
+        let name = if tap == 0 { "first".to_owned() } else { format!("cached-{tap}") };
+        let opened_before = meeting.relay_opened();
+        let capture = Capture::start(&env, &format!("bench-{name}"));
+        let started = Instant::now();
+        let report = ada.tap().await.unwrap();
+        let answered = started.elapsed();
+        assert!(meeting.wait_for_count("relay opened", opened_before + 1, WAIT));
+        let relay = started.elapsed();
+        let att = capture.finish();
+        assert_eq!(report.outcome, TapOutcome::Unlocked);
+        let t = report.timings;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "real-ble bench tap={name} exchange={:?} scan_ms={:.0} connect_ms={:.0} exchange_ms={:.0} tap_total_ms={:.0} relay_seen_ms={:.0}",
+            report.exchange,
+            ms(t.scan),
+            ms(t.connect),
+            ms(t.exchange),
+            ms(answered),
+            ms(relay)
+        );
+        let model = if tap == 0 {
+            "MTU 1 pair, discovery 6 pairs, CCCD 1 pair, 2 round trips"
+        } else {
+            "MTU 1 pair, no discovery, CCCD 1 pair, 1 round trip"
+        };
+        print_att(&name, &att, model);
+        assert!(meeting.wait_for_count("relay closed", opened_before + 1, WAIT));
+    }
+    meeting.stop();
+}
