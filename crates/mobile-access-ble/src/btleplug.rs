@@ -28,8 +28,8 @@ use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use uuid::Uuid;
 
 use crate::{
-    AdapterState, Central, DisconnectCause, Error, Link, Notifications, PeripheralId, Result, ScanEvent, ScanFilter,
-    ScanStream, WriteType,
+    AdapterState, Central, DisconnectCause, Error, Link, Notifications, PeripheralId, Result, Rssi, ScanEvent,
+    ScanFilter, ScanStream, WriteType,
 };
 
 /// How long finding an adapter may take before the radio counts as unavailable. Opening the
@@ -275,7 +275,7 @@ impl Link for BtleplugLink {
         Ok(Notifications::new(receiver))
     }
 
-    async fn rssi(&self) -> Result<i16> {
+    async fn rssi(&self) -> Result<Rssi> {
         let read = guarded("reading RSSI", OPERATION_TIMEOUT, async {
             self.device.read_rssi().await.map_err(|e| match e {
                 btleplug::Error::NotSupported(what) => Error::NotSupported(what),
@@ -283,12 +283,12 @@ impl Link for BtleplugLink {
             })
         });
         match read.await {
-            Ok(rssi) => Ok(rssi),
+            Ok(rssi) => Ok(Rssi::from_hci(rssi)),
+            // Where the platform cannot read a connected peripheral's RSSI, the last one seen
+            // advertising stands in; without one it is unknown.
             Err(Error::NotSupported(_)) => {
                 let properties = self.device.properties().await.map_err(|e| map_error(e, Some(&self.id)))?;
-                properties
-                    .and_then(|p| p.rssi)
-                    .ok_or_else(|| Error::NotSupported("RSSI of a connected peripheral".to_owned()))
+                Ok(rssi_of(properties.as_ref()))
             }
             Err(e) => Err(e),
         }
@@ -346,21 +346,34 @@ pub(crate) fn write_type(kind: WriteType) -> api::WriteType {
     }
 }
 
-/// A scan event from what btleplug knows of a peripheral, if it passes `filter` and has an
-/// RSSI (a cached entry without one is not a fresh advertisement).
+/// The RSSI btleplug knows of a peripheral: none, or 127 (the HCI's "not available", what BlueZ
+/// passes on from emulated controllers and some chipsets), is unknown.
+pub(crate) fn rssi_of(properties: Option<&PeripheralProperties>) -> Rssi {
+    properties.and_then(|p| p.rssi).map_or(Rssi::UNKNOWN, Rssi::from_hci)
+}
+
+/// A scan event from what btleplug knows of a peripheral, if it passes `filter`.
+///
+/// An entry with neither an RSSI nor our service data is skipped (a cached device, not a fresh
+/// advertisement). One carrying our service data is a reader and is reported whatever its RSSI:
+/// on BlueZ with emulated controllers no advertisement has one, and skipping them would hide
+/// every reader.
 pub(crate) fn scan_event(
     peripheral: PeripheralId,
     properties: &PeripheralProperties,
     filter: &ScanFilter,
     seen_at: Instant,
 ) -> Option<ScanEvent> {
-    let rssi = properties.rssi?;
     let advertised: Vec<u128> =
         properties.services.iter().chain(properties.service_data.keys()).map(|u| u.as_u128()).collect();
     if !filter.matches(&advertised) {
         return None;
     }
     let service_data = properties.service_data.get(&Uuid::from_u128(SERVICE_UUID)).cloned();
+    if properties.rssi.is_none() && service_data.is_none() {
+        return None;
+    }
+    let rssi = rssi_of(Some(properties));
     Some(ScanEvent { peripheral, rssi, service_data, advertising_data: None, seen_at })
 }
 
@@ -417,13 +430,42 @@ mod tests {
         let now = Instant::now();
         let id = PeripheralId::new("reader");
         let event = scan_event(id.clone(), &reader_properties(Some(-48)), &ScanFilter::readers(), now).unwrap();
-        assert_eq!(event.rssi, -48);
+        assert_eq!(event.rssi, Rssi::from_dbm(-48));
         assert_eq!(event.service_data.as_deref(), Some(&[0x10, 0xC9, 0xC5][..]));
-        assert!(scan_event(id.clone(), &reader_properties(None), &ScanFilter::readers(), now).is_none());
         let other = ScanFilter { services: vec![0x1234] };
         assert!(scan_event(id.clone(), &reader_properties(Some(-48)), &other, now).is_none());
         let stranger = PeripheralProperties { rssi: Some(-40), ..Default::default() };
         assert!(scan_event(id, &stranger, &ScanFilter::readers(), now).is_none());
+    }
+
+    /// BlueZ with emulated controllers (what CI runs) reports 127 or no RSSI for every
+    /// advertisement: the reader must still be seen, its RSSI unknown.
+    #[tokio::test]
+    async fn a_reader_advertising_without_rssi_is_reported_with_an_unknown_rssi() {
+        let now = Instant::now();
+        let id = PeripheralId::new("reader");
+        for rssi in [None, Some(Rssi::HCI_NOT_AVAILABLE)] {
+            let event = scan_event(id.clone(), &reader_properties(rssi), &ScanFilter::readers(), now)
+                .unwrap_or_else(|| panic!("a reader with RSSI {rssi:?} was dropped"));
+            assert_eq!(event.rssi, Rssi::UNKNOWN);
+            assert!(event.service_data.is_some());
+        }
+        // Without our service data and without an RSSI it is a cached entry, not an advertisement.
+        let mut cached = reader_properties(None);
+        cached.service_data.clear();
+        assert!(scan_event(id.clone(), &cached, &ScanFilter::readers(), now).is_none());
+        // With an RSSI it is a fresh advertisement (of a reader whose service data is elsewhere).
+        cached.rssi = Some(-60);
+        assert_eq!(scan_event(id, &cached, &ScanFilter::readers(), now).unwrap().rssi, Rssi::from_dbm(-60));
+    }
+
+    #[test]
+    fn a_link_rssi_of_127_or_none_is_unknown() {
+        let with = |rssi| PeripheralProperties { rssi, ..Default::default() };
+        assert_eq!(rssi_of(Some(&with(Some(-70)))), Rssi::from_dbm(-70));
+        assert_eq!(rssi_of(Some(&with(Some(127)))), Rssi::UNKNOWN);
+        assert_eq!(rssi_of(Some(&with(None))), Rssi::UNKNOWN);
+        assert_eq!(rssi_of(None), Rssi::UNKNOWN);
     }
 
     #[tokio::test]

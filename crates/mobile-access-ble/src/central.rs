@@ -76,13 +76,69 @@ impl ScanFilter {
     }
 }
 
+/// A received signal strength as a controller measured it, in dBm — or unknown.
+///
+/// Unknown is an ordinary value, not an error: BlueZ with emulated controllers (btvirt, what CI
+/// runs) and some chipsets report 127, the HCI's "not available", or no RSSI at all. Code that
+/// decides from signal strength must say what it does without one, so the type makes it ask.
+/// There is deliberately no ordering: where an unknown signal ranks depends on the decision.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rssi(Option<i16>);
+
+impl Rssi {
+    /// No measurement.
+    pub const UNKNOWN: Self = Self(None);
+
+    /// The value an HCI controller reports for "RSSI is not available" (Core specification,
+    /// Vol 4 Part E, LE Advertising Report event: measurements range from −127 to +20 dBm).
+    /// CoreBluetooth and Android pass it on as is.
+    pub const HCI_NOT_AVAILABLE: i16 = 127;
+
+    /// A measured signal of `dbm`.
+    pub const fn from_dbm(dbm: i16) -> Self {
+        Self(Some(dbm))
+    }
+
+    /// A value as a Bluetooth stack reports it: [`Rssi::HCI_NOT_AVAILABLE`] is unknown, anything
+    /// else a measurement.
+    pub const fn from_hci(value: i16) -> Self {
+        if value == Self::HCI_NOT_AVAILABLE { Self::UNKNOWN } else { Self::from_dbm(value) }
+    }
+
+    /// The measured signal in dBm, `None` when unknown.
+    pub const fn dbm(self) -> Option<i16> {
+        self.0
+    }
+
+    /// True if the signal was measured.
+    pub const fn is_known(self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for Rssi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// `-48 dBm`, or `unknown`.
+impl std::fmt::Display for Rssi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(dbm) => write!(f, "{dbm} dBm"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 /// One advertisement received during a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanEvent {
     /// Who advertised.
     pub peripheral: PeripheralId,
-    /// Signal strength as this phone received it, in dBm.
-    pub rssi: i16,
+    /// Signal strength as this phone received it; unknown where the stack reports none.
+    pub rssi: Rssi,
     /// The service data for the mobile-access 16-bit service UUID, when the stack reports
     /// service data per UUID (btleplug does).
     pub service_data: Option<Vec<u8>>,
@@ -211,9 +267,41 @@ pub trait Link: Send + Sync {
     /// Enables notifications on `characteristic` (a CCCD write) and returns them.
     async fn notifications(&self, characteristic: u128) -> Result<Notifications>;
 
-    /// Signal strength of the peripheral as this phone receives it now, in dBm.
-    async fn rssi(&self) -> Result<i16>;
+    /// Signal strength of the peripheral as this phone receives it now; unknown where the
+    /// stack reports none.
+    async fn rssi(&self) -> Result<Rssi>;
 
     /// Ends the connection.
     async fn disconnect(&self) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Rssi;
+
+    #[test]
+    fn rssi_reads_as_the_app_and_the_logs_show_it() {
+        assert_eq!(Rssi::from_dbm(-48).to_string(), "-48 dBm");
+        assert_eq!(Rssi::UNKNOWN.to_string(), "unknown");
+        assert_eq!(format!("{:?}", Rssi::UNKNOWN), "unknown");
+        assert_eq!(Rssi::from_dbm(-48).dbm(), Some(-48));
+        assert!(!Rssi::UNKNOWN.is_known());
+    }
+
+    proptest! {
+        /// 127 (the HCI's "not available") and only 127 is unknown; every other value is kept
+        /// as measured.
+        #[test]
+        fn hci_values_are_measurements_except_127(value: i16) {
+            let rssi = Rssi::from_hci(value);
+            if value == 127 {
+                prop_assert_eq!(rssi, Rssi::UNKNOWN);
+            } else {
+                prop_assert_eq!(rssi.dbm(), Some(value));
+                prop_assert_eq!(rssi, Rssi::from_dbm(value));
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! readers with RSSI, connect, learn the ATT MTU, write with or without response, receive
 //! notifications, disconnect. It is shaped after what btleplug offers on every platform so the
 //! real backend is a thin mapping, and small enough that a simulated radio can implement it
-//! honestly.
+//! honestly. An RSSI may be unknown ([`Rssi::UNKNOWN`]): BlueZ with emulated controllers and
+//! some chipsets never measure one.
 //!
 //! - feature `btleplug`: `btleplug::BtleplugCentral`, the real radio (BlueZ, CoreBluetooth,
 //!   WinRT, Android). Off by default so the core, its property tests and the JVM binding tests
@@ -27,7 +28,7 @@ pub mod btleplug;
 pub mod sim;
 
 pub use central::{
-    AdapterState, Central, Link, Notifications, PeripheralId, ScanEvent, ScanFilter, ScanStream, WriteType,
+    AdapterState, Central, Link, Notifications, PeripheralId, Rssi, ScanEvent, ScanFilter, ScanStream, WriteType,
 };
 pub use error::{DisconnectCause, Error};
 

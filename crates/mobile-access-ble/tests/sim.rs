@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use mobile_access_ble::{
-    AdapterState, Central, DisconnectCause, Error, PeripheralId, ScanFilter, WriteType,
+    AdapterState, Central, DisconnectCause, Error, PeripheralId, Rssi, ScanEvent, ScanFilter, WriteType,
     channel::MessageChannel,
     sim::{
         Advertiser, PeripheralConfig, PeripheralEvent, PeripheralEvents, Position, RadioProfile, SimConnection,
@@ -68,7 +68,8 @@ async fn scans_report_advertisements_at_the_advertising_interval_weaker_with_dis
     let (mut near, mut far) = (Vec::new(), Vec::new());
     while start.elapsed() < Duration::from_secs(1) {
         let event = scan.next().await.unwrap();
-        if event.peripheral.as_str() == "near" { near.push(event.rssi) } else { far.push(event.rssi) }
+        let rssi = event.rssi.dbm().unwrap();
+        if event.peripheral.as_str() == "near" { near.push(rssi) } else { far.push(rssi) }
     }
     // 20 ms + 0–10 ms advDelay: one advertisement every 25 ms on average.
     assert!((36..=44).contains(&near.len()), "{}", near.len());
@@ -78,6 +79,76 @@ async fn scans_report_advertisements_at_the_advertising_interval_weaker_with_dis
     let other = ScanFilter { services: vec![0x1234] };
     let mut filtered = phone.scan(other).await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(200), filtered.next()).await.is_err());
+}
+
+/// Every advertisement a phone at the origin receives in one second from "near" (10 cm) and
+/// "far" (8 m).
+async fn scan_for_a_second(profile: RadioProfile, seed: u64, hide_far: bool) -> Vec<ScanEvent> {
+    let radio = SimRadio::new(profile, seed);
+    radio.add_peripheral(config("near", Position::new(0.1, 0.0)), Arc::new(Fixed));
+    radio.add_peripheral(config("far", Position::new(8.0, 0.0)), Arc::new(Fixed));
+    let phone = radio.add_central(Position::default());
+    if hide_far {
+        phone.report_unknown_rssi_for(&PeripheralId::new("far"));
+    }
+    let mut scan = phone.scan(ScanFilter::readers()).await.unwrap();
+    let start = Instant::now();
+    let mut events = Vec::new();
+    while start.elapsed() < Duration::from_secs(1) {
+        events.push(scan.next().await.unwrap());
+    }
+    events
+}
+
+/// The RSSI a peripheral hears one write from a phone at 5 cm at, and the phone's view of the
+/// link's RSSI.
+async fn rssi_of_a_write(radio: &SimRadio, hide_reader: bool) -> (Rssi, Rssi) {
+    let mut events = radio.add_peripheral(config("reader", Position::default()), Arc::new(Fixed));
+    let phone = radio.add_central(Position::new(0.05, 0.0));
+    if hide_reader {
+        phone.report_unknown_rssi_for(&PeripheralId::new("reader"));
+    }
+    let link = phone.connect(&PeripheralId::new("reader")).await.unwrap();
+    link.write(REQUEST_CHARACTERISTIC_UUID, &[1], WriteType::WithoutResponse).await.unwrap();
+    loop {
+        if let PeripheralEvent::Write { rssi, .. } = events.next().await.unwrap() {
+            return (rssi, link.rssi().await.unwrap());
+        }
+    }
+}
+
+/// BlueZ's emulated controllers (what CI runs) and chipsets reporting 127 measure no RSSI: the
+/// air is the same (what is received, when), only every RSSI is unknown, both ways.
+#[tokio::test(start_paused = true)]
+async fn controllers_that_report_no_rssi_deliver_the_same_air_with_every_rssi_unknown() {
+    let measured = scan_for_a_second(RadioProfile::android(), 1, false).await;
+    let unmeasured = scan_for_a_second(RadioProfile::android().without_rssi(), 1, false).await;
+    assert!(measured.iter().all(|e| e.rssi.is_known()));
+    assert!(unmeasured.iter().all(|e| e.rssi == Rssi::UNKNOWN), "{unmeasured:?}");
+    let air = |events: &[ScanEvent]| {
+        events.iter().map(|e| (e.peripheral.clone(), e.seen_at - events[0].seen_at)).collect::<Vec<_>>()
+    };
+    assert_eq!(air(&measured), air(&unmeasured));
+    assert!(unmeasured.iter().any(|e| e.peripheral.as_str() == "far"), "the far peripheral is still heard");
+
+    let (at_peripheral, at_phone) = rssi_of_a_write(&SimRadio::new(RadioProfile::ios().without_rssi(), 2), false).await;
+    assert_eq!((at_peripheral, at_phone), (Rssi::UNKNOWN, Rssi::UNKNOWN));
+    let (at_peripheral, at_phone) = rssi_of_a_write(&SimRadio::new(RadioProfile::ios(), 2), false).await;
+    assert!(at_peripheral.dbm().unwrap() > -40 && at_phone.dbm().unwrap() > -40, "{at_peripheral} {at_phone}");
+}
+
+/// A phone's stack with no RSSI for one advertiser still measures the others, and that
+/// advertiser still measures the phone.
+#[tokio::test(start_paused = true)]
+async fn a_phone_can_report_one_peripheral_without_rssi_and_measure_the_others() {
+    let events = scan_for_a_second(RadioProfile::ios(), 3, true).await;
+    let (far, near): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.peripheral.as_str() == "far");
+    assert!(!far.is_empty() && far.iter().all(|e| e.rssi == Rssi::UNKNOWN));
+    assert!(!near.is_empty() && near.iter().all(|e| e.rssi.is_known()));
+
+    let (at_peripheral, at_phone) = rssi_of_a_write(&SimRadio::new(RadioProfile::ios(), 4), true).await;
+    assert!(at_peripheral.is_known(), "the peripheral's controller measures the phone");
+    assert_eq!(at_phone, Rssi::UNKNOWN);
 }
 
 #[tokio::test(start_paused = true)]

@@ -104,12 +104,12 @@ fn reader_cpu(world: &World) -> (f64, f64) {
         let mut connection = Connection::default();
         let (exchange, hello) = FullExchange::start(reader.id(), &rng).unwrap();
         let t = Instant::now();
-        let answer = reader.handle(&mut connection, &hello, -40, start);
+        let answer = reader.handle(&mut connection, &hello, Some(-40), start);
         let first = t.elapsed();
         let (awaiting, auth) =
             exchange.on_reader_hello(&answer.bytes, &phone.trust, &phone.credential, &phone.device).unwrap();
         let t = Instant::now();
-        let answer = reader.handle(&mut connection, &auth, -40, start);
+        let answer = reader.handle(&mut connection, &auth, Some(-40), start);
         full_samples.push((first + t.elapsed()).as_secs_f64() * 1e6);
         reader.conclude(answer.pending.unwrap(), true, start);
         let outcome = awaiting.on_result(&answer.bytes).unwrap();
@@ -122,7 +122,7 @@ fn reader_cpu(world: &World) -> (f64, f64) {
         let advertisement = reader.advertisement(start).unwrap();
         let (exchange, request) = FastExchange::start(&secret, &phone.credential, &advertisement, &rng).unwrap();
         let t = Instant::now();
-        let answer = reader.handle(&mut Connection::default(), &request, -40, start);
+        let answer = reader.handle(&mut Connection::default(), &request, Some(-40), start);
         fast_samples.push(t.elapsed().as_secs_f64() * 1e6);
         reader.conclude(answer.pending.unwrap(), true, start);
         assert_eq!(exchange.on_result(&answer.bytes).unwrap(), Reason::Granted);

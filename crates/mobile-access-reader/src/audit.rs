@@ -29,8 +29,10 @@ pub struct AuditEntry {
     pub credential: Option<CredentialId>,
     /// Its member, likewise.
     pub member: Option<MemberId>,
-    /// The phone's signal as the reader heard it, dBm.
-    pub rssi: i16,
+    /// The phone's signal as the reader heard it, dBm; `None` when it was not measured (a
+    /// controller that reports no RSSI, such as BlueZ's emulated ones and chipsets reporting
+    /// 127, and NFC taps).
+    pub rssi: Option<i16>,
     /// How it ended.
     pub outcome: Outcome,
 }

@@ -53,9 +53,9 @@ const ADVERTISEMENT_REFRESH: Duration = Duration::from_millis(100);
 /// How often the relay's open time is checked.
 const RELAY_TICK: Duration = Duration::from_millis(50);
 
-/// The RSSI the reader judges a connected phone by: BlueZ measures none for a GATT server.
-/// `i16::MIN` is below every tap threshold, so a tap-mode reader refuses.
-const UNMEASURED_RSSI: i16 = i16::MIN;
+/// The RSSI the reader judges a connected phone by: BlueZ measures none for a GATT server, so
+/// it is unknown (a tap-mode reader refuses, a range-mode reader opens).
+const UNMEASURED_RSSI: Option<i16> = None;
 
 fn bluetooth(error: bluer::Error) -> Error {
     Error::Bluetooth(error.to_string())

@@ -85,7 +85,8 @@ fn cloud_error(error: impl std::fmt::Display) -> Error {
     Error::Cloud(error.to_string())
 }
 
-/// One audit entry as the cloud's upload format, with its stable id.
+/// One audit entry as the cloud's upload format, with its stable id. An RSSI the reader could
+/// not measure is sent as `null`, never as a made-up number.
 pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> Value {
     let (outcome, reason) = match entry.outcome {
         Outcome::Granted => ("granted", None),
@@ -216,5 +217,35 @@ impl ReaderLink {
             }
             tokio::time::sleep(period).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use mobile_access_protocol::{Reason, Timestamp};
+
+    use super::*;
+
+    fn entry(rssi: Option<i16>) -> AuditEntry {
+        AuditEntry {
+            at: Timestamp(1_800_000_000),
+            exchange: ExchangeKind::Full,
+            credential: None,
+            member: None,
+            rssi,
+            outcome: Outcome::Refused(Reason::NotCloseEnough),
+        }
+    }
+
+    #[test]
+    fn an_unmeasured_rssi_is_uploaded_as_null_and_a_measured_one_as_dbm() {
+        let unmeasured = event(7, 3, &entry(None));
+        assert_eq!(unmeasured["rssi"], Value::Null);
+        assert!(unmeasured.as_object().unwrap().contains_key("rssi"), "the field is sent, as null");
+        assert_eq!(unmeasured["reason"], "notcloseenough");
+        assert_eq!(unmeasured["event_id"], "0000000000000007-3");
+        assert_eq!(event(7, 4, &entry(Some(-48)))["rssi"], -48);
     }
 }

@@ -63,7 +63,8 @@ impl Reader {
             tracing::debug!(reader = %self.id(), distance_m, "NFC device out of the field");
             return None;
         }
-        let rssi = 0;
+        // NFC measures no Bluetooth signal: the audit log says so rather than inventing one.
+        let rssi = None;
         let pending = if !self.accepts_wallet_passes() {
             tracing::info!(reader = %self.id(), model = self.model(), "wallet pass refused: reader does not take passes");
             self.refuse_nfc(Reason::PassNotAccepted, rssi)
@@ -74,7 +75,7 @@ impl Reader {
         Some(TapResult { reason })
     }
 
-    fn run_nfc(&mut self, pass: &mut dyn PassPresenter, rssi: i16, now: Instant) -> crate::PendingDecision {
+    fn run_nfc(&mut self, pass: &mut dyn PassPresenter, rssi: Option<i16>, now: Instant) -> crate::PendingDecision {
         let Some(mut request) = pass.select(self.id()) else {
             return self.refuse_nfc(Reason::WrongLock, rssi);
         };

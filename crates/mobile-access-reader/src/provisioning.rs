@@ -14,9 +14,10 @@ use crate::{Error, Result, hex};
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The phone must touch the reader: the reader refuses phones it hears below its
-    /// `tap_rssi_threshold`.
+    /// `tap_rssi_threshold`, and phones it cannot measure (a controller that reports no RSSI).
     Tap,
     /// Anywhere in radio range (for doors where the member presses the app's button from afar).
+    /// Needs no RSSI.
     Range,
 }
 

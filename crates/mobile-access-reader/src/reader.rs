@@ -23,7 +23,7 @@ use crate::{
 #[must_use = "a decision must be concluded, or the attempt is neither acted on nor logged"]
 pub struct PendingDecision {
     decision: Decision,
-    rssi: i16,
+    rssi: Option<i16>,
 }
 
 impl PendingDecision {
@@ -129,13 +129,36 @@ impl Reader {
         self.tamper_protection
     }
 
-    /// Answers one whole request from the phone on `connection`, heard at `rssi` dBm.
-    pub fn handle(&mut self, connection: &mut Connection, request: &[u8], rssi: i16, now: Instant) -> Answer {
+    /// Answers one whole request from the phone on `connection`, heard at `rssi` dBm: `None`
+    /// when the controller measured none (BlueZ's emulated controllers and some chipsets report
+    /// 127, the HCI's "not available", which must arrive here as `None`;
+    /// `mobile_access_ble::Rssi::from_hci` maps it).
+    ///
+    /// A tap-mode reader refuses with [`Reason::NotCloseEnough`] a phone it hears below its
+    /// threshold, and one it cannot measure at all: tap mode promises the door opens only for a
+    /// phone held against it, so without a measurement it fails closed. A range reader does
+    /// not use the RSSI.
+    pub fn handle(&mut self, connection: &mut Connection, request: &[u8], rssi: Option<i16>, now: Instant) -> Answer {
         if self.tamper_protection && self.tampered {
             return self.refuse(exchange_kind(request), Reason::Tampered, rssi);
         }
-        if self.mode == Mode::Tap && rssi < i16::from(self.tap_rssi_threshold) {
-            return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+        if self.mode == Mode::Tap {
+            let threshold = i16::from(self.tap_rssi_threshold);
+            match rssi {
+                None => {
+                    tracing::warn!(
+                        reader = %self.id,
+                        "tap refused: the phone's RSSI is unknown (the controller reports none), so nothing shows \
+                         it is held against the reader"
+                    );
+                    return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+                }
+                Some(dbm) if dbm < threshold => {
+                    tracing::debug!(reader = %self.id, rssi = dbm, threshold, "tap refused: phone not close enough");
+                    return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+                }
+                Some(_) => {}
+            }
         }
         self.handle_request(connection, request, rssi, now)
     }
@@ -145,7 +168,7 @@ impl Reader {
         &mut self,
         connection: &mut Connection,
         request: &[u8],
-        rssi: i16,
+        rssi: Option<i16>,
         now: Instant,
     ) -> Answer {
         let kind = exchange_kind(request);
@@ -157,16 +180,16 @@ impl Reader {
     }
 
     /// Answers a request that could not even be reassembled from its fragments.
-    pub fn handle_unreadable(&mut self, rssi: i16) -> Answer {
+    pub fn handle_unreadable(&mut self, rssi: Option<i16>) -> Answer {
         self.refuse(ExchangeKind::Full, Reason::Malformed, rssi)
     }
 
-    pub(crate) fn refuse_nfc(&self, reason: Reason, rssi: i16) -> PendingDecision {
+    pub(crate) fn refuse_nfc(&self, reason: Reason, rssi: Option<i16>) -> PendingDecision {
         let decision = Decision { reason, kind: ExchangeKind::Full, credential: None, member: None };
         PendingDecision { decision, rssi }
     }
 
-    fn refuse(&self, kind: ExchangeKind, reason: Reason, rssi: i16) -> Answer {
+    fn refuse(&self, kind: ExchangeKind, reason: Reason, rssi: Option<i16>) -> Answer {
         let bytes = Message::Rejected { reason }.encode().unwrap_or_else(|_| {
             vec![mobile_access_protocol::PROTOCOL_VERSION, MessageType::Rejected as u8, reason as u8]
         });

@@ -222,9 +222,9 @@ async fn serve(mut events: PeripheralEvents, shared: Arc<Shared>) {
                         continue;
                     }
                     Ok(Some(request)) => {
-                        shared.act(|reader, now| reader.handle(&mut session.protocol, &request, rssi, now))
+                        shared.act(|reader, now| reader.handle(&mut session.protocol, &request, rssi.dbm(), now))
                     }
-                    Err(_) => shared.act(|reader, _| reader.handle_unreadable(rssi)),
+                    Err(_) => shared.act(|reader, _| reader.handle_unreadable(rssi.dbm())),
                 };
                 answer_phone(&shared, &session.handle, answer);
             }

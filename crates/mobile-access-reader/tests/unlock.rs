@@ -10,7 +10,7 @@ use mobile_access_ble::{
     sim::{AirDirection, AirPdu, Fault, Position, RadioProfile},
 };
 use mobile_access_protocol::{Message, REQUEST_CHARACTERISTIC_UUID, Reason, reader::ExchangeKind};
-use mobile_access_reader::{Feedback, Light, Outcome, Sound};
+use mobile_access_reader::{Feedback, Light, Mode, Outcome, Sound};
 use support::{TAP, UnlockError, World, drain};
 
 /// Lets tasks that react at the same virtual instant (the reader concluding) run.
@@ -51,6 +51,64 @@ async fn tap_distance_unlocks_three_metres_is_refused_until_the_phone_comes_clos
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(drain(&mut feedback), vec![Feedback::RelayClosed]);
     assert_eq!(phone.unlock().await.unwrap().exchange, ExchangeKind::Fast);
+}
+
+/// BlueZ's emulated controllers (CI) and chipsets reporting 127 measure no RSSI. A tap reader
+/// then cannot tell a phone held against it from one across the street: it fails closed, with
+/// the same red light and reason as a phone too far, and logs the attempt without an RSSI.
+#[tokio::test(start_paused = true)]
+async fn a_tap_reader_that_cannot_measure_the_phone_refuses_it_even_held_against_it() {
+    let world = World::new(RadioProfile::android().without_rssi(), 11);
+    let reader = world.reader(1, 42, Position::default());
+    let mut feedback = reader.feedback();
+    let mut phone = world.phone(TAP, &[42]);
+    for attempt in 0..2 {
+        let refused_tap = phone.unlock().await;
+        assert!(
+            matches!(refused_tap, Err(UnlockError::RefusedUnverified(Reason::NotCloseEnough))),
+            "attempt {attempt}: {refused_tap:?}"
+        );
+        settle().await;
+        assert_eq!(drain(&mut feedback), vec![refused(Reason::NotCloseEnough)], "attempt {attempt}");
+        assert!(!reader.relay_is_open());
+        let logged = reader.audit().last().unwrap().clone();
+        assert_eq!((logged.outcome, logged.rssi), (Outcome::Refused(Reason::NotCloseEnough), None));
+    }
+    assert_eq!(reader.audit().len(), 2);
+}
+
+/// A range reader needs no RSSI: on controllers that report none it opens as anywhere else.
+#[tokio::test(start_paused = true)]
+async fn a_range_reader_unlocks_a_phone_it_cannot_measure() {
+    let world = World::new(RadioProfile::ios().without_rssi(), 12);
+    let reader = world.reader_in(Mode::Range, 1, 42, Position::default());
+    let mut feedback = reader.feedback();
+    let mut phone = world.phone(Position::new(3.0, 0.0), &[42]);
+    assert_eq!(phone.unlock().await.unwrap().exchange, ExchangeKind::Full);
+    settle().await;
+    assert_eq!(drain(&mut feedback), vec![granted(), Feedback::RelayOpened]);
+    assert!(reader.relay_is_open());
+    let logged = reader.audit().last().unwrap().clone();
+    assert_eq!((logged.outcome, logged.rssi), (Outcome::Granted, None));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(phone.unlock().await.unwrap().exchange, ExchangeKind::Fast);
+}
+
+/// The reader's own controller measures the phone even where the phone's stack has no RSSI
+/// for the reader: the reader's threshold decides, as always.
+#[tokio::test(start_paused = true)]
+async fn a_tap_reader_that_measures_the_phone_decides_whatever_the_phone_measured() {
+    let world = World::new(RadioProfile::android(), 13);
+    let reader = world.reader(1, 42, Position::default());
+    let mut phone = world.phone(Position::new(3.0, 0.0), &[42]);
+    phone.sim.report_unknown_rssi_for(reader.peripheral_id());
+    let far = phone.unlock().await;
+    assert!(matches!(far, Err(UnlockError::RefusedUnverified(Reason::NotCloseEnough))), "{far:?}");
+    assert!(reader.audit().last().unwrap().rssi.is_some_and(|dbm| dbm < -55));
+    phone.move_to(TAP);
+    phone.unlock().await.unwrap();
+    settle().await;
+    assert!(reader.relay_is_open());
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,10 +1,16 @@
 //! The radio half of a tap: find the nearest reader of a door the keys open, wait for the phone
 //! to be close enough where the reader needs a tap, connect, and run the unlock exchange (fast
 //! where a full one left a secret, full otherwise).
+//!
+//! The RSSI of a reader may be unknown (BlueZ's emulated controllers and some chipsets report
+//! 127, the HCI's "not available", or nothing). The phone then has no distance to go on: such a
+//! reader never ranks nearer than one it measured, and the phone never asks for a tap it cannot
+//! see happen. It connects and lets the reader decide, which refuses a tap it cannot measure
+//! either (`Reason::NotCloseEnough`).
 
 use std::time::Duration;
 
-use mobile_access_ble::{Central, PeripheralId, ScanFilter, channel::MessageChannel};
+use mobile_access_ble::{Central, PeripheralId, Rssi, ScanFilter, channel::MessageChannel};
 use mobile_access_protocol::{
     Advertisement, Credential, ReaderId, Reason,
     phone::{FastExchange, FullExchange},
@@ -117,30 +123,33 @@ impl Door<'_> {
             // Listen a little longer for a nearer reader, unless it is our only one or the phone
             // is already at tap distance of this one (nothing is nearer than touching it).
             let deadline = Instant::now() + timeouts.ranking_window;
-            let touching = |target: &Target, rssi: i16| rssi >= i16::from(target.advertisement.tap_rssi_threshold);
-            while keys.readers().len() > 1 && !touching(&best, best_rssi) {
+            while keys.readers().len() > 1 && !touching(&best.advertisement, best_rssi) {
                 let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
                 if let Some(target) = ours(keys, &event)
-                    && path_loss(&target.advertisement, event.rssi) < path_loss(&best.advertisement, best_rssi)
+                    && nearer(path_loss(&target.advertisement, event.rssi), path_loss(&best.advertisement, best_rssi))
                 {
                     (best, best_rssi) = (target, event.rssi);
                 }
             }
-            debug!(reader = %best.reader.id, rssi = best_rssi, tap = best.reader.tap, "nearest reader");
-            if best.reader.tap && best_rssi < i16::from(best.advertisement.tap_rssi_threshold) {
+            debug!(reader = %best.reader.id, rssi = %best_rssi, tap = best.reader.tap, "nearest reader");
+            if best.reader.tap && too_far(&best.advertisement, best_rssi) {
                 report(KeyButtonState::TapRequired);
+                // Until the phone is measured at tap distance, or no longer measured at all (the
+                // reader then decides).
                 best = within(Phase::Scan, timeouts.tap, async {
                     loop {
                         let event = scan.next().await.ok_or(Error::NoReaderFound)?;
                         if let Some(target) = ours(keys, &event)
                             && target.reader.id == best.reader.id
-                            && event.rssi >= i16::from(target.advertisement.tap_rssi_threshold)
+                            && !too_far(&target.advertisement, event.rssi)
                         {
                             return Ok(target);
                         }
                     }
                 })
                 .await?;
+            } else if best.reader.tap && !best_rssi.is_known() {
+                info!(reader = %best.reader.id, "tap reader heard without RSSI: connecting, the reader decides");
             }
             Ok(best)
         }
@@ -244,7 +253,112 @@ fn ours(keys: &Keys, event: &mobile_access_ble::ScanEvent) -> Option<Target> {
     Some(Target { reader, peripheral: event.peripheral.clone(), advertisement })
 }
 
-/// Estimated path loss (dB): lower is nearer, whatever each reader's transmit power.
-fn path_loss(advertisement: &Advertisement, rssi: i16) -> i16 {
-    i16::from(advertisement.tx_power) - rssi
+/// Estimated path loss (dB): lower is nearer, whatever each reader's transmit power. `None`
+/// when the RSSI is unknown.
+fn path_loss(advertisement: &Advertisement, rssi: Rssi) -> Option<i16> {
+    rssi.dbm().map(|dbm| i16::from(advertisement.tx_power).saturating_sub(dbm))
+}
+
+/// Whether a reader at path loss `candidate` is nearer than the best so far: a measured reader
+/// is nearer than an unmeasured one (nothing says the unmeasured one is close), and of two
+/// measured ones the lower path loss wins. Of two unmeasured ones the first heard stays.
+fn nearer(candidate: Option<i16>, best: Option<i16>) -> bool {
+    match (candidate, best) {
+        (Some(candidate), Some(best)) => candidate < best,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// True if the phone is measured at tap distance of the reader.
+fn touching(advertisement: &Advertisement, rssi: Rssi) -> bool {
+    rssi.dbm().is_some_and(|dbm| dbm >= i16::from(advertisement.tap_rssi_threshold))
+}
+
+/// True if the phone is measured short of tap distance. An unknown RSSI is neither touching nor
+/// too far: the phone cannot tell, so it never asks for a tap it could not see happen.
+fn too_far(advertisement: &Advertisement, rssi: Rssi) -> bool {
+    rssi.dbm().is_some_and(|dbm| dbm < i16::from(advertisement.tap_rssi_threshold))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use mobile_access_protocol::{Nonce, UnlockMode};
+    use proptest::{collection::vec, prelude::*};
+
+    use super::*;
+
+    fn advertisement(tx_power: i8, tap_rssi_threshold: i8) -> Advertisement {
+        Advertisement {
+            reader: ReaderId([1; 8]),
+            nonce: Nonce([0; 8]),
+            mode: UnlockMode::Tap,
+            tap_rssi_threshold,
+            tx_power,
+        }
+    }
+
+    fn rssi() -> impl Strategy<Value = Rssi> {
+        prop_oneof![Just(Rssi::UNKNOWN), any::<i16>().prop_map(Rssi::from_dbm)]
+    }
+
+    /// The ranking `Door::find_reader` runs over the readers it hears (transmit power, RSSI):
+    /// the index of the one it keeps.
+    fn rank(heard: &[(i8, Rssi)]) -> Option<usize> {
+        let mut best: Option<(usize, Option<i16>)> = None;
+        for (index, (tx_power, rssi)) in heard.iter().enumerate() {
+            let loss = path_loss(&advertisement(*tx_power, -55), *rssi);
+            if best.is_none_or(|(_, best)| nearer(loss, best)) {
+                best = Some((index, loss));
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    #[test]
+    fn a_measured_reader_is_nearer_than_one_heard_without_rssi_whatever_the_numbers() {
+        let near_but_unknown = (-59, Rssi::UNKNOWN);
+        let far_but_measured = (-59, Rssi::from_dbm(-90));
+        assert_eq!(rank(&[near_but_unknown, far_but_measured]), Some(1));
+        assert_eq!(rank(&[far_but_measured, near_but_unknown]), Some(0));
+        // With nothing measured there is no basis: the first heard stays.
+        assert_eq!(rank(&[(-59, Rssi::UNKNOWN), (-40, Rssi::UNKNOWN)]), Some(0));
+    }
+
+    proptest! {
+        /// Whatever is heard, in whatever order: with any reader measured the pick is the first
+        /// measured one with the lowest path loss, never an unmeasured one; with none measured,
+        /// the first heard.
+        #[test]
+        fn a_reader_heard_without_rssi_never_ranks_nearer_than_a_measured_one(
+            heard in vec((any::<i8>(), rssi()), 1..8),
+        ) {
+            let picked = rank(&heard).unwrap();
+            let nearest_measured = heard
+                .iter()
+                .enumerate()
+                .filter_map(|(index, (tx_power, rssi))| Some((index, path_loss(&advertisement(*tx_power, -55), *rssi)?)))
+                .min_by_key(|(_, loss)| *loss);
+            match nearest_measured {
+                Some((index, _)) => prop_assert_eq!(picked, index),
+                None => prop_assert_eq!(picked, 0),
+            }
+        }
+
+        /// "Tap required" needs a measured RSSI below the threshold; an unknown one is neither
+        /// at tap distance nor short of it.
+        #[test]
+        fn tap_required_is_decided_only_from_a_measured_rssi(threshold: i8, rssi in rssi()) {
+            let advertisement = advertisement(-59, threshold);
+            match rssi.dbm() {
+                Some(dbm) => {
+                    prop_assert_eq!(too_far(&advertisement, rssi), dbm < i16::from(threshold));
+                    prop_assert_eq!(touching(&advertisement, rssi), !too_far(&advertisement, rssi));
+                }
+                None => prop_assert!(!too_far(&advertisement, rssi) && !touching(&advertisement, rssi)),
+            }
+        }
+    }
 }

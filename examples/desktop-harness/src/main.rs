@@ -219,10 +219,10 @@ fn run_scan(seconds: u64, adapter_name: Option<&str>, json: bool) -> Result<Exit
             if json {
                 let reader = advertisement.as_ref().map(|a| a.reader.to_string()).ok();
                 let mode = advertisement.as_ref().map(|a| format!("{:?}", a.mode)).ok();
-                say!("{}", serde_json::json!({ "peripheral": event.peripheral.as_str(), "rssi": event.rssi, "reader": reader, "mode": mode }));
+                say!("{}", serde_json::json!({ "peripheral": event.peripheral.as_str(), "rssi": event.rssi.dbm(), "reader": reader, "mode": mode }));
             } else {
                 match advertisement {
-                    Ok(a) => say!("{}  reader {}  {:?}  RSSI {} dBm", event.peripheral, a.reader, a.mode, event.rssi),
+                    Ok(a) => say!("{}  reader {}  {:?}  RSSI {}", event.peripheral, a.reader, a.mode, event.rssi),
                     Err(e) => say!("{}  unreadable advertisement: {e}", event.peripheral),
                 }
             }

@@ -79,8 +79,23 @@ impl World {
     }
 
     pub async fn build(member: &str, at: Position, timeouts: Timeouts, reader_clock_ahead: Duration) -> Self {
+        Self::assemble(member, at, timeouts, reader_clock_ahead, RadioProfile::ios()).await
+    }
+
+    /// `member`'s phone at `at`, on a radio running `profile`.
+    pub async fn on_radio(profile: RadioProfile, member: &str, at: Position) -> Self {
+        Self::assemble(member, at, Timeouts::default(), Duration::ZERO, profile).await
+    }
+
+    async fn assemble(
+        member: &str,
+        at: Position,
+        timeouts: Timeouts,
+        reader_clock_ahead: Duration,
+        profile: RadioProfile,
+    ) -> Self {
         let cloud = EmbeddedCloud::start().unwrap();
-        let site = Site::new(cloud.seed(), RadioProfile::ios(), 7, reader_clock_ahead).unwrap();
+        let site = Site::new(cloud.seed(), profile, 7, reader_clock_ahead).unwrap();
         let phone = site.phone(at);
         let storage = new_phone_storage();
         let token = cloud.member(member).unwrap().token.clone();

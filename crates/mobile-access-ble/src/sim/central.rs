@@ -14,8 +14,8 @@ use super::{
     peripheral::ConnectionId,
 };
 use crate::{
-    AdapterState, Central, DisconnectCause, Error, Link, Notifications, PeripheralId, Result, ScanFilter, ScanStream,
-    WriteType,
+    AdapterState, Central, DisconnectCause, Error, Link, Notifications, PeripheralId, Result, Rssi, ScanFilter,
+    ScanStream, WriteType,
 };
 
 /// Unit of BLE connection timing (transmit window offsets and intervals are multiples of it).
@@ -58,6 +58,18 @@ impl SimCentral {
             if adapter != AdapterState::PoweredOn {
                 c.scan = None;
             }
+        }
+    }
+
+    /// From now on this phone's stack reports `peripheral` without an RSSI
+    /// ([`Rssi::UNKNOWN`]), in scans and on links, while it still measures every other
+    /// peripheral (and `peripheral` still measures the phone): a host stack holding no RSSI for
+    /// one advertiser, as btleplug on BlueZ reports a device whose RSSI BlueZ has not set, or
+    /// one advertisement reported with 127 ("not available"). For controllers that never
+    /// report one, see [`RadioProfile::without_rssi`](super::RadioProfile::without_rssi).
+    pub fn report_unknown_rssi_for(&self, peripheral: &PeripheralId) {
+        if let Some(c) = self.world.state().centrals.get_mut(self.index) {
+            c.rssi_unknown.insert(peripheral.clone());
         }
     }
 
@@ -247,7 +259,7 @@ impl Link for SimLink {
         Ok(Notifications::new(receiver))
     }
 
-    async fn rssi(&self) -> Result<i16> {
+    async fn rssi(&self) -> Result<Rssi> {
         if self.link.down().is_some() {
             return Err(self.link.disconnected());
         }

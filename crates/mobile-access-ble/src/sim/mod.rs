@@ -4,7 +4,10 @@
 //! What is modelled, and how:
 //! - **Space**: peripherals and phones at positions (metres) that can move. RSSI follows the
 //!   log-distance path-loss model with seeded Gaussian noise; packets below the receiver
-//!   sensitivity are not received.
+//!   sensitivity are not received. Controllers that report no RSSI (BlueZ's emulated ones,
+//!   chipsets reporting 127) are a profile setting (`RadioProfile::without_rssi`); a phone's
+//!   stack that has no RSSI for one peripheral is a per-phone one
+//!   (`SimCentral::report_unknown_rssi_for`).
 //! - **Advertising**: every peripheral advertises each `advertising_interval` plus the spec's
 //!   random 0–10 ms `advDelay`, from a random phase. A scanning phone receives an advertisement
 //!   only if it falls in its scan window.
@@ -50,7 +53,7 @@ use tokio::{
     time::Instant,
 };
 
-use crate::{AdapterState, PeripheralId, ScanEvent, ScanFilter};
+use crate::{AdapterState, PeripheralId, Rssi, ScanEvent, ScanFilter};
 
 /// A fault to inject on the next connection to a peripheral. Each fires once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +132,8 @@ struct CentralEntry {
     adapter: AdapterState,
     scan: Option<Scan>,
     gatt_cache: HashSet<PeripheralId>,
+    /// Peripherals this phone's stack reports without an RSSI.
+    rssi_unknown: HashSet<PeripheralId>,
 }
 
 struct State {
@@ -224,6 +229,7 @@ impl SimRadio {
             adapter: AdapterState::PoweredOn,
             scan: None,
             gatt_cache: HashSet::new(),
+            rssi_unknown: HashSet::new(),
         });
         SimCentral::new(self.world.clone(), state.centrals.len() - 1)
     }
@@ -286,18 +292,27 @@ impl World {
         })
     }
 
+    /// What a receiver reports for a signal it sampled at `dbm`. The sample is drawn either way,
+    /// so a seed gives the same air with and without RSSI.
+    fn reported(&self, state: &State, central: usize, peripheral: &PeripheralId, dbm: f64) -> Rssi {
+        let hidden = state.centrals.get(central).is_some_and(|c| c.rssi_unknown.contains(peripheral));
+        if self.profile.reports_rssi && !hidden { Rssi::from_dbm(round_dbm(dbm)) } else { Rssi::UNKNOWN }
+    }
+
     /// The phone's signal as the peripheral measures it now.
-    pub(crate) fn rssi_at_peripheral(&self, central: usize, peripheral: &PeripheralId) -> i16 {
+    pub(crate) fn rssi_at_peripheral(&self, central: usize, peripheral: &PeripheralId) -> Rssi {
         let mut state = self.state();
         let distance = Self::distance(&state, central, peripheral).map_or(f64::MAX, |(d, _)| d);
-        round_dbm(self.sample(&mut state, self.profile.phone_power_at_1m, distance))
+        let dbm = self.sample(&mut state, self.profile.phone_power_at_1m, distance);
+        if self.profile.reports_rssi { Rssi::from_dbm(round_dbm(dbm)) } else { Rssi::UNKNOWN }
     }
 
     /// The peripheral's signal as the phone measures it now.
-    pub(crate) fn rssi_at_central(&self, central: usize, peripheral: &PeripheralId) -> Option<i16> {
+    pub(crate) fn rssi_at_central(&self, central: usize, peripheral: &PeripheralId) -> Option<Rssi> {
         let mut state = self.state();
         let (distance, power) = Self::distance(&state, central, peripheral)?;
-        Some(round_dbm(self.sample(&mut state, power, distance)))
+        let dbm = self.sample(&mut state, power, distance);
+        Some(self.reported(&state, central, peripheral, dbm))
     }
 
     /// One advertising event of `id`; false once the peripheral is gone.
@@ -334,7 +349,7 @@ impl World {
             }
             let event = ScanEvent {
                 peripheral: id.clone(),
-                rssi: round_dbm(rssi),
+                rssi: self.reported(&state, c, id, rssi),
                 service_data: service_data.clone(),
                 advertising_data: Some(data.clone()),
                 seen_at: now,

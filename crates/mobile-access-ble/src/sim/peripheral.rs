@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Position, link::LinkShared};
-use crate::{DisconnectCause, PeripheralId, Result};
+use crate::{DisconnectCause, PeripheralId, Result, Rssi};
 
 /// What a simulated peripheral looks like on the air.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,8 +54,9 @@ pub enum PeripheralEvent {
         characteristic: u128,
         /// The ATT value.
         value: Vec<u8>,
-        /// The central's signal strength as this peripheral received the write, dBm.
-        rssi: i16,
+        /// The central's signal strength as this peripheral received the write (unknown on a
+        /// radio whose controllers report none).
+        rssi: Rssi,
     },
     /// The connection ended.
     Disconnected {

@@ -40,6 +40,12 @@ pub struct RadioProfile {
     pub phone_power_at_1m: f64,
     /// Probability that any one packet (advertisement, connection request, ATT PDU) is lost.
     pub packet_loss: f64,
+    /// Whether the controllers report the RSSI they measure. Off models BlueZ's emulated
+    /// controllers (btvirt, what CI runs) and chipsets that report 127, the HCI's "not
+    /// available": every scan event, every link's RSSI and the RSSI a peripheral hears a write
+    /// at is [`Rssi::UNKNOWN`](crate::Rssi::UNKNOWN). Signal strength still decides what is
+    /// received at all.
+    pub reports_rssi: bool,
 }
 
 /// The exchanges whose floor docs/performance.md derives.
@@ -156,6 +162,7 @@ impl RadioProfile {
             sensitivity_dbm: -95.0,
             phone_power_at_1m: -59.0,
             packet_loss: 0.0,
+            reports_rssi: true,
         }
     }
 
@@ -167,6 +174,12 @@ impl RadioProfile {
     /// This profile with a packet-loss probability.
     pub fn with_packet_loss(mut self, probability: f64) -> Self {
         self.packet_loss = probability.clamp(0.0, 1.0);
+        self
+    }
+
+    /// This profile on controllers that report no RSSI (see [`RadioProfile::reports_rssi`]).
+    pub fn without_rssi(mut self) -> Self {
+        self.reports_rssi = false;
         self
     }
 }

@@ -155,7 +155,7 @@ fn schemas() -> Value {
                 ("credential_id", nullable("string", "hex, 16 bytes")),
                 ("member_id", nullable("string", "hex, 16 bytes")),
                 ("reader_id", nullable("string", "hex, 8 bytes")),
-                ("rssi", nullable("integer", "dBm")),
+                ("rssi", nullable("integer", "dBm as the reader heard the phone; null when not measured")),
             ],
             &["reason", "exchange", "credential_id", "member_id", "reader_id", "rssi"],
         ),

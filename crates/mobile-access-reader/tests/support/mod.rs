@@ -6,7 +6,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mobile_access_ble::{
-    Central, Error as BleError, Link, PeripheralId, ScanFilter,
+    Central, Error as BleError, Link, PeripheralId, Rssi, ScanFilter,
     channel::MessageChannel,
     sim::{Position, RadioProfile, SimCentral, SimRadio},
 };
@@ -16,7 +16,7 @@ use mobile_access_protocol::{
     phone::{FastExchange, FastSecret, FullExchange},
     reader::ExchangeKind,
 };
-use mobile_access_reader::{Feedback, FeedbackEvent, Provisioning, VirtualReader, VirtualReaderOptions};
+use mobile_access_reader::{Feedback, FeedbackEvent, Mode, Provisioning, VirtualReader, VirtualReaderOptions};
 use ring::rand::SystemRandom;
 use tokio::sync::broadcast;
 
@@ -44,8 +44,14 @@ impl World {
 
     /// A tap-mode reader at the origin (or `position`).
     pub fn reader(&self, id: u8, lock: u32, position: Position) -> VirtualReader {
-        VirtualReader::spawn(&self.radio, &self.provisioning(id, lock), VirtualReaderOptions::at(position, NOW))
-            .unwrap()
+        self.reader_in(Mode::Tap, id, lock, position)
+    }
+
+    /// A reader in `mode` at `position`.
+    pub fn reader_in(&self, mode: Mode, id: u8, lock: u32, position: Position) -> VirtualReader {
+        let mut provisioning = self.provisioning(id, lock);
+        provisioning.mode = mode;
+        VirtualReader::spawn(&self.radio, &provisioning, VirtualReaderOptions::at(position, NOW)).unwrap()
     }
 
     pub fn phone(&self, position: Position, locks: &[u32]) -> Phone {
@@ -166,7 +172,7 @@ impl Phone {
 
     async fn select(&self) -> Result<(PeripheralId, Advertisement), UnlockError> {
         let mut scan = self.central.scan(ScanFilter::readers()).await?;
-        let mut heard: Vec<(PeripheralId, Advertisement, i16)> = Vec::new();
+        let mut heard: Vec<(PeripheralId, Advertisement, Rssi)> = Vec::new();
         let first = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 let event = scan.next().await?;
@@ -188,8 +194,9 @@ impl Phone {
             }
         }
         self.central.stop_scan().await?;
-        // Nearest = strongest signal relative to the reader's calibrated power.
-        let best = heard.into_iter().max_by_key(|(_, ad, rssi)| *rssi - i16::from(ad.tx_power));
+        // Nearest = strongest signal relative to the reader's calibrated power; a reader heard
+        // without RSSI only when no other was measured.
+        let best = heard.into_iter().max_by_key(|(_, ad, rssi)| rssi.dbm().map(|dbm| dbm - i16::from(ad.tx_power)));
         best.map(|(p, ad, _)| (p, ad)).ok_or(UnlockError::NoReader)
     }
 
