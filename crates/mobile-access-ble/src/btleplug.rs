@@ -191,10 +191,19 @@ impl Central for BtleplugCentral {
             self.adapter.peripheral(&platform_id).await.map_err(|e| map_error(e, Some(peripheral)))
         })
         .await?;
-        guarded("connect", CONNECT_TIMEOUT, async {
+        let connected = guarded("connect", CONNECT_TIMEOUT, async {
             device.connect().await.map_err(|e| map_error(e, Some(peripheral)))
         })
-        .await?;
+        .await;
+        if let Err(error) = connected {
+            // BlueZ keeps trying to connect after the caller gave up, and refuses the next
+            // attempt while it does: cancel it.
+            let _ = guarded("disconnect", OPERATION_TIMEOUT, async {
+                device.disconnect().await.map_err(|e| map_error(e, Some(peripheral)))
+            })
+            .await;
+            return Err(error);
+        }
         // CoreBluetooth discovers every service, characteristic and descriptor here on each
         // connection; see ARCHITECTURE.md.
         guarded("service discovery", OPERATION_TIMEOUT, async {

@@ -65,6 +65,9 @@ struct Shared {
     reader: Mutex<Reader>,
     relay: Mutex<Box<dyn Relay>>,
     notifier: tokio::sync::Mutex<Option<CharacteristicNotifier>>,
+    /// Set when a phone disconnected: the advertisement is registered again even if unchanged
+    /// (one registered while a phone was connected is sent non-connectable, see `advertise`).
+    readvertise: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -136,6 +139,7 @@ impl BluezReader {
             reader: Mutex::new(reader),
             relay: Mutex::new(relay),
             notifier: tokio::sync::Mutex::new(None),
+            readvertise: std::sync::atomic::AtomicBool::new(false),
         });
 
         let (writes, received) = mpsc::unbounded_channel();
@@ -235,7 +239,24 @@ fn advertisement(advertisement: &mobile_access_protocol::Advertisement) -> Bluez
     }
 }
 
-/// Re-registers the advertisement whenever the reader's nonce (or anything else in it) changed.
+/// True while any phone is connected to the reader's adapter.
+async fn any_phone_connected(adapter: &Adapter) -> bool {
+    let Ok(addresses) = adapter.device_addresses().await else { return false };
+    for address in addresses {
+        if let Ok(device) = adapter.device(address)
+            && device.is_connected().await.unwrap_or(false)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Re-registers the advertisement whenever the reader's nonce (or anything else in it) changed,
+/// once no phone is connected: the kernel sends an advertisement registered during a
+/// connection as non-connectable (ADV_NONCONN_IND, seen on BlueZ 5.66 / Linux 6.1), and keeps it
+/// so after the phone left, so the next phone could see the reader and never connect. Until
+/// then the advertisement on the air is the previous one (the reader accepts the previous nonce).
 async fn advertise(
     adapter: Adapter,
     shared: Arc<Shared>,
@@ -252,9 +273,14 @@ async fn advertise(
                 continue;
             }
         };
-        if next == current {
+        let forced = shared.readvertise.load(std::sync::atomic::Ordering::SeqCst);
+        if next == current && !forced {
             continue;
         }
+        if any_phone_connected(&adapter).await {
+            continue;
+        }
+        shared.readvertise.store(false, std::sync::atomic::Ordering::SeqCst);
         // BlueZ cannot update a running advertisement: stop the old one first (an adapter has a
         // limited number of advertising instances), then start the new one.
         drop(handle);
@@ -305,7 +331,7 @@ async fn serve(mut writes: mpsc::UnboundedReceiver<(Address, u16, Vec<u8>)>, ada
                 .or_insert_with(|| PhoneSession { protocol: Connection::default(), reassembler: Reassembler::new() });
             if fresh {
                 tracing::info!(%phone, "phone connected");
-                forget_on_disconnect(&adapter, phone, sessions.clone());
+                forget_on_disconnect(&adapter, shared.clone(), phone, sessions.clone());
             }
             match session.reassembler.push(&value) {
                 Ok(None) => continue,
@@ -336,8 +362,14 @@ async fn serve(mut writes: mpsc::UnboundedReceiver<(Address, u16, Vec<u8>)>, ada
     }
 }
 
-/// Drops a phone's session once BlueZ reports it disconnected.
-fn forget_on_disconnect(adapter: &Adapter, phone: Address, sessions: Arc<Mutex<HashMap<Address, PhoneSession>>>) {
+/// Drops a phone's session once BlueZ reports it disconnected, and has the advertisement
+/// registered again.
+fn forget_on_disconnect(
+    adapter: &Adapter,
+    shared: Arc<Shared>,
+    phone: Address,
+    sessions: Arc<Mutex<HashMap<Address, PhoneSession>>>,
+) {
     let device = match adapter.device(phone) {
         Ok(device) => device,
         Err(error) => {
@@ -348,6 +380,7 @@ fn forget_on_disconnect(adapter: &Adapter, phone: Address, sessions: Arc<Mutex<H
     tokio::spawn(async move {
         let forget = || {
             sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&phone);
+            shared.readvertise.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!(%phone, "phone disconnected");
         };
         let Ok(events) = device.events().await else { return forget() };
@@ -369,13 +402,32 @@ fn forget_on_disconnect(adapter: &Adapter, phone: Address, sessions: Arc<Mutex<H
     });
 }
 
+/// How long an answer waits for the phone's subscription: the phone writes the CCCD and its
+/// first request back to back, and bluetoothd may hand us the request before it tells us of
+/// the subscription (seen with an immediate refusal on BlueZ 5.66).
+const SUBSCRIPTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The notification session, waiting up to [`SUBSCRIPTION_WAIT`] for one to start.
+async fn subscribed(shared: &Shared) -> tokio::sync::MutexGuard<'_, Option<CharacteristicNotifier>> {
+    let deadline = tokio::time::Instant::now() + SUBSCRIPTION_WAIT;
+    loop {
+        let notifier = shared.notifier.lock().await;
+        let ready = notifier.as_ref().is_some_and(|n| !n.is_stopped());
+        if ready || tokio::time::Instant::now() >= deadline {
+            return notifier;
+        }
+        drop(notifier);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Notifies the answer and, if it ends the exchange, concludes the decision (relay, light,
 /// audit) according to whether the phone was still there to receive it.
 async fn answer_phone(adapter: &Adapter, shared: &Shared, phone: Address, mtu: u16, answer: Answer) {
     let mut delivered = true;
     match framing::fragment(&answer.bytes, mtu.clamp(framing::MIN_MTU, framing::MAX_MTU)) {
         Ok(fragments) => {
-            let mut notifier = shared.notifier.lock().await;
+            let mut notifier = subscribed(shared).await;
             match notifier.as_mut() {
                 Some(notifier) if !notifier.is_stopped() => {
                     for fragment in fragments {
