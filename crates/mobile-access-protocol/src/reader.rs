@@ -104,6 +104,9 @@ pub enum ListOutcome {
     NotNewer,
     /// Not signed by a key the reader trusts for its organization: ignored.
     Untrusted,
+    /// Genuine, but its signed time is further ahead of the reader's clock than the reader
+    /// lets signed time move it (a cloud with a wrong clock): refused whole, nothing changes.
+    TooFarAhead,
 }
 
 /// Per-connection state: a full exchange's keys between its two round trips.
@@ -193,6 +196,24 @@ impl Responder {
     /// The sequence of the newest revocation list applied (0: none yet).
     pub fn revocation_sequence(&self) -> u32 {
         self.revocation_sequence
+    }
+
+    /// The revoked credential ids of the newest list applied, ascending.
+    pub fn revoked(&self) -> &[CredentialId] {
+        &self.revoked
+    }
+
+    /// Restores what a reader persisted of the newest list it applied (sequence, revoked ids,
+    /// epoch) after a restart. Like a list, it only ever tightens: a sequence not above the one
+    /// held changes nothing, and the epoch never falls.
+    pub fn restore_revocation(&mut self, sequence: u32, mut revoked: Vec<CredentialId>, min_epoch: u32) {
+        self.set_min_epoch(min_epoch);
+        if sequence > self.revocation_sequence {
+            revoked.sort();
+            revoked.dedup();
+            self.revocation_sequence = sequence;
+            self.revoked = revoked;
+        }
     }
 
     /// Number of fast-exchange sessions held.
@@ -303,8 +324,15 @@ impl Responder {
         }
         let reason = self.judge_full(&credential, &keys, &signature, now);
         let body = credential.body();
-        let decision =
-            Decision { reason, kind: ExchangeKind::Full, credential: Some(body.id), member: Some(body.member) };
+        // Only a credential whose organization signature verified names anyone: an unverified one
+        // is whatever the sender typed, and must never put a member's name in the record.
+        let verified = !matches!(reason, Reason::WrongOrganizationKey | Reason::BadCredentialSignature);
+        let decision = Decision {
+            reason,
+            kind: ExchangeKind::Full,
+            credential: verified.then_some(body.id),
+            member: verified.then_some(body.member),
+        };
         let Ok(sealed) = seal_reason(&keys.reader_to_phone, MessageType::FullResult, reason) else {
             return reject(Reason::ReaderError, ExchangeKind::Full);
         };

@@ -6,6 +6,11 @@
 //! The exchange itself is the protocol crate's `reader::Responder`; this crate wraps it with the
 //! reader's policy. With the `sim` feature, `VirtualReader` runs a reader as a peripheral on
 //! the simulated radio of `mobile-access-ble`.
+//!
+//! A reader keeps what must survive a reboot (revocation list, epoch, clock floor, tamper
+//! state, audit sequence and unacknowledged events) through a [`ReaderStateStore`]:
+//! [`Reader::restore`] with a [`FileStateStore`] in the reader's data directory. See the
+//! `state` module docs ([`ReaderState`]) for what is kept and the file format.
 
 mod audit;
 mod clock;
@@ -15,6 +20,7 @@ mod hex;
 mod nfc;
 mod provisioning;
 mod reader;
+mod state;
 #[cfg(feature = "sim")]
 mod virtual_reader;
 
@@ -24,7 +30,8 @@ pub use error::Error;
 pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
 pub use nfc::{NFC_RANGE_M, PassPresenter, TapResult, WALLET_READER_MODEL};
 pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
-pub use reader::{Answer, PendingDecision, Reader};
+pub use reader::{Answer, MAX_SIGNED_TIME_LEAD, PendingDecision, Reader};
+pub use state::{FileStateStore, MAX_STATE_LEN, MemoryStateStore, ReaderState, ReaderStateStore};
 #[cfg(feature = "sim")]
 pub use virtual_reader::{VirtualReader, VirtualReaderOptions};
 
