@@ -34,6 +34,12 @@ impl From<Mode> for UnlockMode {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReaderSeed(pub [u8; 32]);
 
+impl Drop for ReaderSeed {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for ReaderSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ReaderSeed(<redacted>)")
@@ -44,6 +50,12 @@ impl std::fmt::Debug for ReaderSeed {
 /// shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReaderToken(pub String);
+
+impl Drop for ReaderToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for ReaderToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,7 +270,7 @@ impl From<Provisioning> for wire::Provisioning {
                 .map(|a| wire::Anchor { org: hex::encode(&a.org.0), public_key: hex::encode(&a.public_key) })
                 .collect(),
             revocation_epoch: p.revocation_epoch,
-            reader_token: p.reader_token.map(|t| t.0),
+            reader_token: p.reader_token.map(|mut t| std::mem::take(&mut t.0)),
         }
     }
 }
