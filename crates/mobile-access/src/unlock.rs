@@ -184,8 +184,10 @@ impl Door<'_> {
                     Err(mobile_access_protocol::Error::UnverifiedRejection(
                         why @ (Reason::UnknownSession | Reason::StaleNonce | Reason::Replay),
                     )) => {
+                        // A clear refusal is unauthenticated: anyone can send it, so the secret
+                        // is kept (a fake reader must not force full exchanges on later taps).
+                        // Only the full exchange's authenticated grant replaces it.
                         info!(reader = %target.reader.id, %why, "fast exchange refused; running a full one");
-                        keyring.set_fast_secret(target.reader.id, None)?;
                         let answer = self.full(&mut channel, None, target.reader.id, credential, &rng).await;
                         let _ = channel.close().await;
                         return answer;
