@@ -7,7 +7,7 @@ use std::{
 };
 
 use mobile_access_protocol::{
-    Advertisement, CredentialId, Message, MessageType, ReaderId, Reason, SignedRevocationList,
+    Advertisement, CredentialId, Message, MessageType, ReaderId, ReaderTime, Reason, SignedRevocationList,
     reader::{Connection, Decision, ExchangeKind, ListOutcome, ReaderConfig, Responder},
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -74,6 +74,9 @@ pub struct Reader {
     revocation_reasons: HashMap<CredentialId, Reason>,
     store: Option<Box<dyn ReaderStateStore>>,
     saved_floor: mobile_access_protocol::Timestamp,
+    /// The instant the reader started: the origin of the monotonic time nonces rotate on, so
+    /// setting the wall clock back never stalls a nonce.
+    started: Instant,
 }
 
 impl std::fmt::Debug for Reader {
@@ -102,7 +105,7 @@ impl Reader {
         config.tap_rssi_threshold = provisioning.tap_rssi_threshold;
         config.tx_power = provisioning.tx_power;
         let rng = SystemRandom::new();
-        let responder = Responder::new(config, clock.now(now), &rng)?;
+        let responder = Responder::new(config, ReaderTime { wall: clock.now(now), monotonic: Duration::ZERO }, &rng)?;
         let mut boot = [0u8; 8];
         rng.fill(&mut boot).map_err(|_| mobile_access_protocol::Error::Crypto("random generator failed"))?;
         let saved_floor = clock.now(now);
@@ -124,6 +127,7 @@ impl Reader {
             revocation_reasons: HashMap::new(),
             store: None,
             saved_floor,
+            started: now,
         })
     }
 
@@ -234,6 +238,10 @@ impl Reader {
         }
     }
 
+    fn time(&self, now: Instant) -> ReaderTime {
+        ReaderTime { wall: self.clock.now(now), monotonic: now.saturating_duration_since(self.started) }
+    }
+
     /// The reader's id.
     pub fn id(&self) -> ReaderId {
         self.id
@@ -241,7 +249,7 @@ impl Reader {
 
     /// What to advertise now (the nonce rotates after every sealed answer and when it ages).
     pub fn advertisement(&mut self, now: Instant) -> Result<Advertisement> {
-        Ok(self.responder.advertisement(self.clock.now(now), &self.rng)?)
+        Ok(self.responder.advertisement(self.time(now), &self.rng)?)
     }
 
     /// The reader's hardware model.
@@ -277,7 +285,7 @@ impl Reader {
         if self.tamper_protection && self.tampered {
             return self.refuse(kind, Reason::Tampered, rssi);
         }
-        let reply = self.responder.handle(connection, request, self.clock.now(now), &self.rng);
+        let reply = self.responder.handle(connection, request, self.time(now), &self.rng);
         Answer { bytes: reply.bytes, pending: reply.decision.map(|decision| PendingDecision { decision, rssi }) }
     }
 

@@ -415,3 +415,14 @@ fn revocation_reasons_survive_a_restart() {
     let reader = site.reader(&store, start).unwrap();
     assert_eq!(reader.state(start).revocation_reasons, vec![(id, Reason::PassSuspended)]);
 }
+
+#[test]
+fn setting_the_wall_clock_back_never_freezes_the_nonce() {
+    let site = site();
+    let start = Instant::now();
+    let mut reader = Reader::new(&site.provisioning, DriftingClock::new(start, NOW, 0), start).unwrap();
+    let first = reader.advertisement(start).unwrap().nonce;
+    reader.set_time(start, Timestamp(NOW.0 - 86_400));
+    let later = reader.advertisement(start + std::time::Duration::from_secs(2)).unwrap().nonce;
+    assert_ne!(first, later, "nonces rotate on the reader's monotonic time");
+}
