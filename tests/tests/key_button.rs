@@ -316,3 +316,34 @@ async fn a_fake_reader_refusing_in_the_clear_does_not_make_the_phone_forget_its_
     let report = world.button.tap().await.unwrap();
     assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Fast));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_range_reader_with_a_maximum_distance_is_not_tried_from_beyond_it() {
+    use mobile_access_ble::sim::Position;
+    use mobile_access_harness::world::AT_MEETING_ROOM;
+    use mobile_access_reader::{VirtualReader, VirtualReaderOptions};
+
+    let timeouts = Timeouts { tap: Duration::from_secs(2), ..Timeouts::default() };
+    let world = World::with_timeouts("ada_member", AT_MEETING_ROOM, timeouts).await;
+    world.button.refresh().await.unwrap();
+    // The meeting room's range reader, provisioned with a maximum distance of a few centimetres.
+    const MEETING: usize = 1;
+    world.site.reader(MEETING).unwrap().move_to(Position::new(500.0, 0.0));
+    let mut provisioning = world.site.provisioning[MEETING].clone();
+    provisioning.range_rssi_floor = Some(-45);
+    let at = VirtualReaderOptions::at(Position::new(12.0, 0.0), mobile_access_harness::world::wall_clock());
+    let bounded =
+        VirtualReader::spawn_as(&world.site.radio, mobile_access_ble::PeripheralId::new("bounded"), &provisioning, at)
+            .unwrap();
+
+    // 1.5 m away: the phone waits to come closer instead of trying (and being refused).
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::Timeout { phase: Phase::Scan });
+    assert!(bounded.audit().is_empty(), "nothing reached the reader");
+    assert!(world.states.take().contains(&KeyButtonState::TapRequired));
+
+    world.phone.move_to(Position::new(11.98, 0.0));
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert!(bounded.relay_is_open());
+}

@@ -95,6 +95,11 @@ pub struct Provisioning {
     pub mode: Mode,
     /// RSSI (dBm) at tap distance: a tap-mode reader refuses phones it hears below it.
     pub tap_rssi_threshold: i8,
+    /// A range-mode reader's maximum distance, as the weakest RSSI (dBm) it accepts: phones it
+    /// hears below it (or cannot measure) are refused with `NotCloseEnough`, and phones skip it
+    /// beyond it. `None`: no maximum distance, anywhere in radio range (the operator's explicit
+    /// choice). Ignored in tap mode. Optional in the JSON (`range_rssi_floor`).
+    pub range_rssi_floor: Option<i8>,
     /// Calibrated TX power at 1 m (dBm), advertised for phones to rank readers by distance.
     pub tx_power: i8,
     /// Whether the tamper switch blocks unlocking once tripped.
@@ -146,6 +151,7 @@ impl Provisioning {
             model: "Reader Pro 2.1".to_owned(),
             mode: Mode::Tap,
             tap_rssi_threshold: -55,
+            range_rssi_floor: None,
             tx_power: -59,
             tamper_protection: true,
             relay_open_ms: 5000,
@@ -198,6 +204,8 @@ mod wire {
         pub(super) model: String,
         pub(super) mode: super::Mode,
         pub(super) tap_rssi_threshold: i8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) range_rssi_floor: Option<i8>,
         pub(super) tx_power: i8,
         pub(super) tamper_protection: bool,
         pub(super) relay_open_ms: u32,
@@ -238,6 +246,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
             model: w.model,
             mode: w.mode,
             tap_rssi_threshold: w.tap_rssi_threshold,
+            range_rssi_floor: w.range_rssi_floor,
             tx_power: w.tx_power,
             tamper_protection: w.tamper_protection,
             relay_open_ms: w.relay_open_ms,
@@ -259,6 +268,7 @@ impl From<Provisioning> for wire::Provisioning {
             model: p.model,
             mode: p.mode,
             tap_rssi_threshold: p.tap_rssi_threshold,
+            range_rssi_floor: p.range_rssi_floor,
             tx_power: p.tx_power,
             tamper_protection: p.tamper_protection,
             relay_open_ms: p.relay_open_ms,

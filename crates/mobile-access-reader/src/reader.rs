@@ -61,6 +61,7 @@ pub struct Reader {
     model: String,
     mode: Mode,
     tap_rssi_threshold: i8,
+    range_rssi_floor: Option<i8>,
     tamper_protection: bool,
     relay_open: Duration,
     responder: Responder,
@@ -102,7 +103,12 @@ impl Reader {
         );
         config.min_epoch = provisioning.revocation_epoch;
         config.mode = provisioning.mode.into();
-        config.tap_rssi_threshold = provisioning.tap_rssi_threshold;
+        // The advertisement's RSSI byte: the tap threshold in tap mode, the maximum distance in
+        // range mode (i8::MIN: none), so phones skip a range reader they are too far from.
+        config.tap_rssi_threshold = match provisioning.mode {
+            Mode::Tap => provisioning.tap_rssi_threshold,
+            Mode::Range => provisioning.range_rssi_floor.unwrap_or(i8::MIN),
+        };
         config.tx_power = provisioning.tx_power;
         let rng = SystemRandom::new();
         let responder = Responder::new(config, ReaderTime { wall: clock.now(now), monotonic: Duration::ZERO }, &rng)?;
@@ -114,6 +120,7 @@ impl Reader {
             model: provisioning.model.clone(),
             mode: provisioning.mode,
             tap_rssi_threshold: provisioning.tap_rssi_threshold,
+            range_rssi_floor: provisioning.range_rssi_floor,
             tamper_protection: provisioning.tamper_protection,
             relay_open: Duration::from_millis(u64::from(provisioning.relay_open_ms)),
             responder,
@@ -268,6 +275,11 @@ impl Reader {
             return self.refuse(exchange_kind(request), Reason::Tampered, rssi);
         }
         if self.mode == Mode::Tap && rssi < i16::from(self.tap_rssi_threshold) {
+            return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+        }
+        // A range reader's maximum distance, when the operator set one. Fails closed: an RSSI the
+        // reader cannot measure must count as beyond it whenever a floor is set.
+        if self.mode == Mode::Range && self.range_rssi_floor.is_some_and(|floor| rssi < i16::from(floor)) {
             return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
         }
         self.handle_request(connection, request, rssi, now)

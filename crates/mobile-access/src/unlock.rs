@@ -117,7 +117,9 @@ impl Door<'_> {
             // Listen a little longer for a nearer reader, unless it is our only one or the phone
             // is already at tap distance of this one (nothing is nearer than touching it).
             let deadline = Instant::now() + timeouts.ranking_window;
-            let touching = |target: &Target, rssi: i16| rssi >= i16::from(target.advertisement.tap_rssi_threshold);
+            let touching = |target: &Target, rssi: i16| {
+                target.reader.tap && rssi >= i16::from(target.advertisement.tap_rssi_threshold)
+            };
             while keys.readers().len() > 1 && !touching(&best, best_rssi) {
                 let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
                 if let Some(target) = ours(keys, &event)
@@ -127,7 +129,8 @@ impl Door<'_> {
                 }
             }
             debug!(reader = %best.reader.id, rssi = best_rssi, tap = best.reader.tap, "nearest reader");
-            if best.reader.tap && best_rssi < i16::from(best.advertisement.tap_rssi_threshold) {
+            // A tap reader's threshold, or a range reader's maximum distance (−128: none).
+            if best_rssi < i16::from(best.advertisement.tap_rssi_threshold) {
                 report(KeyButtonState::TapRequired);
                 best = within(Phase::Scan, timeouts.tap, async {
                     loop {

@@ -1,19 +1,20 @@
-//! What a reader keeps across restarts (revocation list, sequence, epoch, clock floor, tamper
-//! state, audit sequence and unacknowledged events), how a damaged state file is refused, and
-//! how far signed time may move the reader's clock.
+//! The reader's hardening: what it keeps across restarts (revocation list, sequence, epoch, clock
+//! floor, tamper state, audit sequence and unacknowledged events), how a damaged state file is
+//! refused, how far signed time may move its clock, what its audit log records and keeps, and a
+//! range reader's maximum distance.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use std::{collections::HashMap, time::Instant};
 
 use mobile_access_protocol::{
     Credential, CredentialBody, CredentialId, DeviceSigner, KeyId, LockId, MemberId, OrgId, OrganizationKey, ReaderId,
-    Reason, RevocationList, SoftwareDeviceKey, Timestamp, Validity,
+    Reason, RevocationList, SoftwareDeviceKey, Timestamp, UnlockMode, Validity,
     phone::{FastExchange, FastSecret, FullExchange},
     reader::{Connection, ExchangeKind, ListOutcome},
 };
 use mobile_access_reader::{
-    AuditEntry, DriftingClock, Error, FileStateStore, MAX_SIGNED_TIME_LEAD, MemoryStateStore, Outcome, Provisioning,
-    Reader, ReaderState, ReaderStateStore,
+    AuditEntry, DriftingClock, Error, FileStateStore, MAX_SIGNED_TIME_LEAD, MemoryStateStore, Mode, Outcome,
+    Provisioning, Reader, ReaderState, ReaderStateStore,
 };
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -72,12 +73,17 @@ impl Site {
 
 /// A full exchange (or a fast one if the phone holds a secret); the decision is concluded.
 fn unlock(reader: &mut Reader, phone: &mut Phone, now: Instant) -> Reason {
+    unlock_at(reader, phone, CLOSE, now)
+}
+
+/// Likewise, with the reader hearing the phone at `rssi` dBm.
+fn unlock_at(reader: &mut Reader, phone: &mut Phone, rssi: i16, now: Instant) -> Reason {
     let rng = SystemRandom::new();
     let mut connection = Connection::default();
     if let Some(secret) = &phone.secret {
         let advertisement = reader.advertisement(now).unwrap();
         let (exchange, request) = FastExchange::start(secret, &phone.credential, &advertisement, &rng).unwrap();
-        let answer = reader.handle(&mut connection, &request, CLOSE, now);
+        let answer = reader.handle(&mut connection, &request, rssi, now);
         reader.conclude(answer.pending.unwrap(), true, now);
         return match exchange.on_result(&answer.bytes) {
             Ok(reason) => reason,
@@ -86,10 +92,17 @@ fn unlock(reader: &mut Reader, phone: &mut Phone, now: Instant) -> Reason {
         };
     }
     let (exchange, hello) = FullExchange::start(reader.id(), &rng).unwrap();
-    let answer = reader.handle(&mut connection, &hello, CLOSE, now);
+    let answer = reader.handle(&mut connection, &hello, rssi, now);
     let trust = [phone.trust];
-    let (awaiting, auth) = exchange.on_reader_hello(&answer.bytes, &trust, &phone.credential, &phone.device).unwrap();
-    let answer = reader.handle(&mut connection, &auth, CLOSE, now);
+    let (awaiting, auth) = match exchange.on_reader_hello(&answer.bytes, &trust, &phone.credential, &phone.device) {
+        Ok(next) => next,
+        Err(mobile_access_protocol::Error::UnverifiedRejection(reason)) => {
+            reader.conclude(answer.pending.unwrap(), true, now);
+            return reason;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let answer = reader.handle(&mut connection, &auth, rssi, now);
     reader.conclude(answer.pending.unwrap(), true, now);
     let outcome = awaiting.on_result(&answer.bytes).unwrap();
     phone.secret = outcome.fast_secret;
@@ -425,4 +438,51 @@ fn setting_the_wall_clock_back_never_freezes_the_nonce() {
     reader.set_time(start, Timestamp(NOW.0 - 86_400));
     let later = reader.advertisement(start + std::time::Duration::from_secs(2)).unwrap().nonce;
     assert_ne!(first, later, "nonces rotate on the reader's monotonic time");
+}
+
+fn range_reader(floor: Option<i8>) -> (Site, Reader, Instant) {
+    let mut site = site();
+    site.provisioning.mode = Mode::Range;
+    site.provisioning.range_rssi_floor = floor;
+    let start = Instant::now();
+    let reader = Reader::new(&site.provisioning, DriftingClock::new(start, NOW, 0), start).unwrap();
+    (site, reader, start)
+}
+
+#[test]
+fn a_range_reader_with_a_maximum_distance_refuses_phones_beyond_it_and_advertises_it() {
+    let (site, mut reader, start) = range_reader(Some(-70));
+    let advertisement = reader.advertisement(start).unwrap();
+    assert_eq!((advertisement.mode, advertisement.tap_rssi_threshold), (UnlockMode::Range, -70));
+    let mut phone = site.phone();
+    // 48 m away, heard at -90 dBm: refused, in both exchanges.
+    assert_eq!(unlock_at(&mut reader, &mut phone, -90, start), Reason::NotCloseEnough);
+    assert_eq!(reader.audit().last().unwrap().outcome, Outcome::Refused(Reason::NotCloseEnough));
+    assert_eq!(unlock_at(&mut reader, &mut phone, -65, start), Reason::Granted);
+    assert!(phone.secret.is_some());
+    assert_eq!(unlock_at(&mut reader, &mut phone, -90, start), Reason::NotCloseEnough, "fast exchange too");
+}
+
+#[test]
+fn a_range_reader_without_a_floor_opens_anywhere_in_radio_range_and_tap_readers_are_unchanged() {
+    let (site, mut reader, start) = range_reader(None);
+    assert_eq!(reader.advertisement(start).unwrap().tap_rssi_threshold, i8::MIN, "no maximum distance");
+    assert_eq!(unlock_at(&mut reader, &mut site.phone(), -95, start), Reason::Granted);
+
+    let site = Site::new();
+    let mut tap = Reader::new(&site.provisioning, DriftingClock::new(start, NOW, 0), start).unwrap();
+    assert_eq!(tap.advertisement(start).unwrap().tap_rssi_threshold, site.provisioning.tap_rssi_threshold);
+    assert_eq!(unlock_at(&mut tap, &mut site.phone(), -70, start), Reason::NotCloseEnough);
+    assert_eq!(unlock_at(&mut tap, &mut site.phone(), -40, start), Reason::Granted);
+}
+
+#[test]
+fn the_range_floor_is_optional_in_the_provisioning_json() {
+    let (site, _, _) = range_reader(Some(-72));
+    let json = site.provisioning.to_json().unwrap();
+    assert!(json.contains("\"range_rssi_floor\":-72"), "{json}");
+    assert_eq!(Provisioning::from_json(&json).unwrap().range_rssi_floor, Some(-72));
+    let without = Site::new().provisioning.to_json().unwrap();
+    assert!(!without.contains("range_rssi_floor"), "absent when none: the cloud's contract is unchanged");
+    assert_eq!(Provisioning::from_json(&without).unwrap().range_rssi_floor, None);
 }
