@@ -284,3 +284,66 @@ async fn tap_results_reach_the_audit_log_once_despite_failed_uploads_and_lost_an
     let unlocks = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "app.unlock").count();
     assert_eq!(unlocks, 3, "each tap once");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fake_reader_refusing_in_the_clear_does_not_make_the_phone_forget_its_fast_secret() {
+    use mobile_access_ble::sim::Position;
+    use mobile_access_protocol::{OrgId, OrganizationKey};
+    use mobile_access_reader::{Provisioning, VirtualReader, VirtualReaderOptions};
+
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    assert_eq!(world.button.tap().await.unwrap().exchange, ExchangeKind::Full);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // A keyless impostor copies the main entrance's reader id and stands at the door; the genuine
+    // reader is out of reach. It knows no session, so it refuses the fast request in the clear.
+    let genuine = world.site.reader(MAIN).unwrap();
+    genuine.move_to(Position::new(500.0, 0.0));
+    let rng = ring::rand::SystemRandom::new();
+    let rogue = OrganizationKey::generate(OrgId([0xee; 8]), &rng).unwrap();
+    let copied = &world.site.provisioning[MAIN];
+    let fake = Provisioning::generate(&rogue, copied.reader_id, copied.lock, "Main entrance", &rng).unwrap();
+    let at = VirtualReaderOptions::at(Position::new(0.0, 0.0), mobile_access_harness::world::wall_clock());
+    let impostor =
+        VirtualReader::spawn_as(&world.site.radio, mobile_access_ble::PeripheralId::new("impostor"), &fake, at)
+            .unwrap();
+    assert!(matches!(world.button.tap().await, Err(Error::ReaderNotGenuine(_))), "the impostor cannot prove itself");
+    drop(impostor);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // Back at the genuine reader, the phone still holds its secret: one fast round trip.
+    genuine.move_to(Position::new(0.0, 0.0));
+    let report = world.button.tap().await.unwrap();
+    assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Fast));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_range_reader_with_a_maximum_distance_is_not_tried_from_beyond_it() {
+    use mobile_access_ble::sim::Position;
+    use mobile_access_harness::world::AT_MEETING_ROOM;
+    use mobile_access_reader::{VirtualReader, VirtualReaderOptions};
+
+    let timeouts = Timeouts { tap: Duration::from_secs(2), ..Timeouts::default() };
+    let world = World::with_timeouts("ada_member", AT_MEETING_ROOM, timeouts).await;
+    world.button.refresh().await.unwrap();
+    // The meeting room's range reader, provisioned with a maximum distance of a few centimetres.
+    const MEETING: usize = 1;
+    world.site.reader(MEETING).unwrap().move_to(Position::new(500.0, 0.0));
+    let mut provisioning = world.site.provisioning[MEETING].clone();
+    provisioning.range_rssi_floor = Some(-45);
+    let at = VirtualReaderOptions::at(Position::new(12.0, 0.0), mobile_access_harness::world::wall_clock());
+    let bounded =
+        VirtualReader::spawn_as(&world.site.radio, mobile_access_ble::PeripheralId::new("bounded"), &provisioning, at)
+            .unwrap();
+
+    // 1.5 m away: the phone waits to come closer instead of trying (and being refused).
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::Timeout { phase: Phase::Scan });
+    assert!(bounded.audit().is_empty(), "nothing reached the reader");
+    assert!(world.states.take().contains(&KeyButtonState::TapRequired));
+
+    world.phone.move_to(Position::new(11.98, 0.0));
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked);
+    assert!(bounded.relay_is_open());
+}

@@ -62,12 +62,17 @@ struct ReaderProcess {
 }
 
 impl ReaderProcess {
-    fn start(env: &Environment, name: &str, provisioning: &str, data_dir: &Path, cloud: &str) -> Self {
+    /// Starts the reader; online (polling `cloud` every 2 s) or, without one, offline.
+    fn start(env: &Environment, name: &str, provisioning: &str, data_dir: &Path, cloud: Option<&str>) -> Self {
         std::fs::create_dir_all(data_dir).unwrap();
         let file = data_dir.join("provisioning.json");
         std::fs::write(&file, provisioning).unwrap();
-        let mut child = Command::new(&env.reader_bin)
-            .args(["run", "--adapter", READER_ADAPTER, "--poll-secs", "2", "--cloud", cloud])
+        let mut command = Command::new(&env.reader_bin);
+        command.args(["run", "--adapter", READER_ADAPTER, "--poll-secs", "2"]);
+        if let Some(cloud) = cloud {
+            command.args(["--cloud", cloud]);
+        }
+        let mut child = command
             .arg("--provisioning")
             .arg(&file)
             .arg("--data-dir")
@@ -275,7 +280,7 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
         "meeting-room",
         &provisioning(&cloud, MEETING_ROOM),
         &work.path().join("meeting"),
-        cloud.base_url(),
+        Some(cloud.base_url()),
     );
     let ada_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
     let (ada, ada_states) = key_button(&cloud, "ada_member", ada_storage.clone()).await;
@@ -362,12 +367,18 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
     meeting.cut_power();
     assert_eq!(std::fs::read_to_string(work.path().join("meeting/relay")).unwrap(), "closed\n");
     let _ = Command::new("btmgmt").args(["--index", "0", "power", "on"]).status();
+
+    scenario("the reader restarted (offline now): it still knows the revocation, and opens for others");
     let meeting = ReaderProcess::start(
         &env,
         "meeting-room-again",
         &provisioning(&cloud, MEETING_ROOM),
         &work.path().join("meeting"),
-        cloud.base_url(),
+        None,
+    );
+    assert!(
+        meeting.count("revocation_sequence=0") == 0 && meeting.count("revocation_sequence=") == 1,
+        "the restarted reader restored the revocation list it had polled"
     );
     let report = grace.tap().await.unwrap();
     assert_eq!(report.outcome, TapOutcome::Unlocked, "the retry unlocks");
@@ -380,7 +391,7 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
         "main-entrance",
         &provisioning(&cloud, MAIN_ENTRANCE),
         &work.path().join("main"),
-        cloud.base_url(),
+        Some(cloud.base_url()),
     );
     let result = grace.tap().await;
     println!("phone| tap at a tap-mode reader with unknown RSSI: {result:?}");
@@ -414,7 +425,7 @@ async fn real_stack_benchmark() {
         "meeting-room",
         &provisioning(&cloud, MEETING_ROOM),
         &work.path().join("meeting"),
-        cloud.base_url(),
+        Some(cloud.base_url()),
     );
     let (ada, _states) = key_button(&cloud, "ada_member", Arc::new(MemoryStorage::new())).await;
     ada.refresh().await.unwrap();

@@ -182,7 +182,7 @@ fn carried_list(cloud: &EmbeddedCloud, site: &Site) -> Vec<u8> {
 
 fn admin_reader_config(cloud: &EmbeddedCloud, provisioning: &mobile_access_reader::Provisioning) -> Value {
     let url = format!("{}/v1/reader/config", cloud.base_url());
-    let token = provisioning.reader_token.clone().unwrap().0;
+    let token = provisioning.reader_token.as_ref().unwrap().0.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {

@@ -8,8 +8,16 @@ use std::{fs, process::Command};
 
 use crate::{cargo, run, target_dir};
 
-const TARGETS: &[&str] =
-    &["advertisement", "certificate", "credential", "exchange", "message", "reassembler", "revocation_list"];
+const TARGETS: &[&str] = &[
+    "advertisement",
+    "certificate",
+    "credential",
+    "exchange",
+    "message",
+    "reassembler",
+    "revocation_list",
+    "reader_state",
+];
 const RUSTFLAGS: &str = "--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
     -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks";

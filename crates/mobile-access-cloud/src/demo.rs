@@ -21,7 +21,7 @@ use crate::{
 const DEMO_CREATED_AT: u32 = 1_685_577_600;
 
 /// A demo member and their session token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DemoMember {
     /// Display name.
     pub name: String,
@@ -38,7 +38,7 @@ pub struct DemoMember {
 }
 
 /// Everything the demo created, with the secrets needed to drive it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DemoSeed {
     /// The demo organization.
     pub org_id: String,
@@ -52,6 +52,28 @@ pub struct DemoSeed {
     pub members: Vec<DemoMember>,
     /// Reader provisioning objects (with their secret seeds), for virtual readers.
     pub readers: Vec<Provisioning>,
+}
+
+/// Names and groups only: no token, and no member id.
+impl std::fmt::Debug for DemoMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoMember")
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("access_groups", &self.access_groups)
+            .finish_non_exhaustive()
+    }
+}
+
+/// No token: members as above, readers as their (seed-redacting) provisioning.
+impl std::fmt::Debug for DemoSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoSeed")
+            .field("org_id", &self.org_id)
+            .field("members", &self.members)
+            .field("readers", &self.readers)
+            .finish_non_exhaustive()
+    }
 }
 
 fn member(external_id: &str, name: &str, groups: &[&str]) -> SyncedMember {

@@ -117,6 +117,16 @@ pub enum Error {
     /// Stored data violates an invariant the cloud keeps (e.g. an unknown enum value).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The server's clock reads earlier than a time it already signed: it refuses to sign (a
+    /// revocation list's time moves readers' clocks; keys carry validity windows) until its clock
+    /// is right again.
+    #[error("the server clock ({now}) is behind a time it already signed ({newest}): refusing to sign")]
+    ClockBehind {
+        /// The newest signed time.
+        newest: i64,
+        /// The server's clock now.
+        now: u32,
+    },
 }
 
 impl Error {
@@ -153,6 +163,7 @@ impl Error {
             | Self::Protocol(_)
             | Self::MasterKey(_)
             | Self::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::ClockBehind { .. } => (StatusCode::SERVICE_UNAVAILABLE, "clock_behind"),
         }
     }
 }

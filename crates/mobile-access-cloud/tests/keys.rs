@@ -172,3 +172,33 @@ async fn a_suspended_mobile_key_gets_no_new_keys_until_resumed_and_a_deleted_one
         cloud.post(&token, "/v1/me/keys", request).await.ok();
     });
 }
+
+#[tokio::test]
+async fn a_server_whose_clock_is_behind_a_time_it_signed_refuses_to_sign() {
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Acme", AFTER_DECEMBER_2023, None).await;
+        let (admin, integration) = (&org.admin_token, &org.integration_token);
+        let (door_id, provisioning) = cloud.door_with_reader(admin, "Main entrance", "tap").await;
+        cloud.group(admin, "Members", &[&door_id]).await;
+        let token = cloud.member(integration, "m1", &["Members"]).await;
+        let (_, public) = device();
+        let keys = json!({"device_public_key": public});
+        let reader_token = provisioning["reader_token"].as_str().unwrap().to_owned();
+        cloud.post(&token, "/v1/me/keys", keys.clone()).await.ok();
+        cloud.get(&reader_token, "/v1/reader/config").await.ok();
+        let signed_at = |offset: i64| {
+            let at = i64::from(mobile_access_cloud::store::now()) + offset;
+            sqlx::query("UPDATE organizations SET revocation_signed_at = $1")
+                .bind(at)
+                .execute(cloud.handle.store().pool())
+        };
+        // A list was already signed with a time an hour from now: this clock is an hour behind.
+        signed_at(3_600).await.unwrap();
+        cloud.post(&token, "/v1/me/keys", keys.clone()).await.expect(503, "clock_behind");
+        cloud.get(&reader_token, "/v1/reader/config").await.expect(503, "clock_behind");
+        // Replicas' clocks differ a little: within the slack it signs.
+        signed_at(30).await.unwrap();
+        cloud.post(&token, "/v1/me/keys", keys.clone()).await.ok();
+        cloud.get(&reader_token, "/v1/reader/config").await.ok();
+    });
+}

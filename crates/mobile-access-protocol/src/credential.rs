@@ -94,10 +94,17 @@ impl CredentialBody {
 }
 
 /// A signed credential with its exact encoding kept, so what is verified is what was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     body: CredentialBody,
     encoded: Vec<u8>,
+}
+
+/// The body only (its member id redacted): the encoding would spell the member id out.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential").field("body", &self.body).finish_non_exhaustive()
+    }
 }
 
 impl Credential {

@@ -6,6 +6,26 @@ use crate::{Error, Result};
 
 macro_rules! byte_id {
     ($(#[$doc:meta])* $name:ident, $len:literal) => {
+        byte_id!(@common $(#[$doc])* $name, $len);
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+    };
+    (redacted $(#[$doc:meta])* $name:ident, $len:literal) => {
+        byte_id!(@common $(#[$doc])* $name, $len);
+
+        /// Redacted: who a member is never lands in a debug print or a log line by accident
+        /// (`Display` still gives the hex, for the places that must name the member).
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+    (@common $(#[$doc:meta])* $name:ident, $len:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub [u8; $len]);
@@ -27,12 +47,6 @@ macro_rules! byte_id {
             }
         }
 
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), self)
-            }
-        }
-
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
@@ -50,6 +64,7 @@ byte_id!(
     OrgId, 8
 );
 byte_id!(
+    redacted
     /// The member a credential was issued to. Never sent in the clear.
     MemberId, 16
 );
@@ -65,6 +80,26 @@ byte_id!(
     /// A reader's rotating freshness nonce, advertised and echoed in fast requests.
     Nonce, 8
 );
+
+/// The two times a reader works with: its wall clock (validity windows, which may drift, be
+/// set, or be moved by signed time) and a monotonic reading (nonce rotation, which must never
+/// stall because someone set the wall clock back). The monotonic reading is any duration that
+/// only grows between calls to one responder, e.g. the time since the reader started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReaderTime {
+    /// The wall clock.
+    pub wall: Timestamp,
+    /// The monotonic reading.
+    pub monotonic: std::time::Duration,
+}
+
+/// A wall time alone, for callers without a separate monotonic clock (tests, tools): the
+/// monotonic reading is taken from it, so it is monotonic only if they never set it back.
+impl From<Timestamp> for ReaderTime {
+    fn from(wall: Timestamp) -> Self {
+        Self { wall, monotonic: std::time::Duration::from_secs(u64::from(wall.0)) }
+    }
+}
 
 /// A lock (door) within an organization. Credentials list the locks they open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,8 @@ use ring::{
     signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
 };
 
+use zeroize::Zeroize;
+
 use crate::{
     Error, Result,
     certificate::ReaderCertificate,
@@ -18,6 +20,7 @@ use crate::{
 /// Length of an uncompressed SEC1 P-256 public key (`0x04 ‖ X ‖ Y`).
 pub const DEVICE_PUBLIC_KEY_LEN: usize = 65;
 
+/// A fresh seed. The caller moves it into a key type that wipes it on drop.
 fn random_seed(rng: &dyn SecureRandom) -> Result<[u8; 32]> {
     let mut seed = [0u8; 32];
     rng.fill(&mut seed).map_err(|_| Error::Crypto("random generator failed"))?;
@@ -69,6 +72,12 @@ pub struct OrganizationKey {
     public: OrganizationPublicKey,
 }
 
+impl Drop for OrganizationKey {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
 impl std::fmt::Debug for OrganizationKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrganizationKey").field("public", &self.public).finish_non_exhaustive()
@@ -82,8 +91,12 @@ impl OrganizationKey {
     }
 
     /// Restores a key from the 32-byte seed the cloud keeps encrypted at rest.
-    pub fn from_seed(org: OrgId, seed: [u8; 32]) -> Result<Self> {
-        let pair = ed25519_from_seed(&seed)?;
+    pub fn from_seed(org: OrgId, mut seed: [u8; 32]) -> Result<Self> {
+        let pair = ed25519_from_seed(&seed);
+        let Ok(pair) = pair else {
+            seed.zeroize();
+            return Err(Error::InvalidKey("Ed25519 seed"));
+        };
         let mut key = [0u8; 32];
         key.copy_from_slice(pair.public_key().as_ref());
         Ok(Self { seed, pair, public: OrganizationPublicKey::new(org, key) })
@@ -125,6 +138,12 @@ pub struct ReaderKey {
     pair: Ed25519KeyPair,
 }
 
+impl Drop for ReaderKey {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
 impl std::fmt::Debug for ReaderKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReaderKey").field("public", &self.public()).finish_non_exhaustive()
@@ -140,6 +159,11 @@ impl ReaderKey {
     /// Restores a key from its 32-byte seed (provisioned into the reader's secure storage).
     pub fn from_seed(seed: [u8; 32]) -> Result<Self> {
         Ok(Self { pair: ed25519_from_seed(&seed)?, seed })
+    }
+
+    /// A copy of this key (the seed is copied into the new value, and both wipe it on drop).
+    pub fn duplicate(&self) -> Result<Self> {
+        Self::from_seed(self.seed)
     }
 
     /// The seed, for provisioning. Secret: never log it.
@@ -193,6 +217,12 @@ pub struct SoftwareDeviceKey {
     pkcs8: Vec<u8>,
     pair: EcdsaKeyPair,
     rng: ring::rand::SystemRandom,
+}
+
+impl Drop for SoftwareDeviceKey {
+    fn drop(&mut self) {
+        self.pkcs8.zeroize();
+    }
 }
 
 impl std::fmt::Debug for SoftwareDeviceKey {

@@ -31,7 +31,7 @@ pub use advertisement::{ADVERTISEMENT_AD_LEN, ADVERTISEMENT_PAYLOAD_LEN, Adverti
 pub use certificate::{READER_CERTIFICATE_LEN, ReaderCertificate};
 pub use credential::{CREDENTIAL_MAX_LEN, CREDENTIAL_MIN_LEN, Credential, CredentialBody, MAX_LOCKS, Validity};
 pub use error::{Error, Reason};
-pub use ids::{CredentialId, KeyId, LockId, MemberId, Nonce, OrgId, ReaderId, Timestamp};
+pub use ids::{CredentialId, KeyId, LockId, MemberId, Nonce, OrgId, ReaderId, ReaderTime, Timestamp};
 pub use keys::{
     DEVICE_PUBLIC_KEY_LEN, DevicePublicKey, DeviceSigner, OrganizationKey, OrganizationPublicKey, ReaderKey,
     SoftwareDeviceKey,

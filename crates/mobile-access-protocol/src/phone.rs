@@ -32,6 +32,12 @@ pub struct FastSecret {
     secret: Secret,
 }
 
+impl Drop for FastSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
 impl std::fmt::Debug for FastSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FastSecret")

@@ -6,7 +6,7 @@
 //! its key, the organization's trust anchors, the minimum revocation epoch): no network at the
 //! door. It does not measure distance; a tap-mode reader checks proximity before calling it.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, time::Duration};
 
 use ring::{agreement::EphemeralPrivateKey, rand::SecureRandom};
 
@@ -15,7 +15,7 @@ use crate::{
     advertisement::{Advertisement, UnlockMode},
     certificate::ReaderCertificate,
     credential::{CREDENTIAL_MAX_LEN, Credential, CredentialBody},
-    ids::{CredentialId, MemberId, Nonce, Timestamp},
+    ids::{CredentialId, MemberId, Nonce, ReaderTime, Timestamp},
     keys::{OrganizationPublicKey, ReaderKey},
     message::{Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
     phone::{ACTION_UNLOCK, fast_request_aad, seal_reason},
@@ -43,12 +43,24 @@ pub struct ReaderConfig {
     /// Fast-exchange secrets kept (most recently used first); the oldest is forgotten beyond it
     /// and its phone falls back to a full exchange.
     pub session_capacity: usize,
-    /// Seconds an advertised nonce lives if no answer rotates it first.
-    pub nonce_lifetime: u32,
+    /// How long an advertised nonce is current if no answer rotates it first (monotonic time).
+    pub nonce_lifetime: Duration,
+    /// How long a nonce is still accepted after it stopped being current, for a phone that read
+    /// it just before it rotated. A fast request is accepted at most `nonce_lifetime +
+    /// nonce_grace` after its nonce was first advertised: that is how long a request captured
+    /// by a fake reader stays useful.
+    pub nonce_grace: Duration,
 }
 
+/// Default [`ReaderConfig::nonce_lifetime`]: 500 ms.
+pub const NONCE_LIFETIME: Duration = Duration::from_millis(500);
+/// Default [`ReaderConfig::nonce_grace`]: 500 ms, so a captured fast request is useless one
+/// second after its nonce was first advertised.
+pub const NONCE_GRACE: Duration = Duration::from_millis(500);
+
 impl ReaderConfig {
-    /// Defaults for the tunables: 256 sessions, nonces live 30 s.
+    /// Defaults for the tunables: 256 sessions, nonces current for [`NONCE_LIFETIME`] and
+    /// accepted for [`NONCE_GRACE`] after.
     pub fn new(certificate: ReaderCertificate, key: ReaderKey, trust: Vec<OrganizationPublicKey>) -> Self {
         Self {
             certificate,
@@ -59,7 +71,8 @@ impl ReaderConfig {
             tap_rssi_threshold: -55,
             tx_power: -59,
             session_capacity: 256,
-            nonce_lifetime: 30,
+            nonce_lifetime: NONCE_LIFETIME,
+            nonce_grace: NONCE_GRACE,
         }
     }
 }
@@ -104,6 +117,9 @@ pub enum ListOutcome {
     NotNewer,
     /// Not signed by a key the reader trusts for its organization: ignored.
     Untrusted,
+    /// Genuine, but its signed time is further ahead of the reader's clock than the reader
+    /// lets signed time move it (a cloud with a wrong clock): refused whole, nothing changes.
+    TooFarAhead,
 }
 
 /// Per-connection state: a full exchange's keys between its two round trips.
@@ -123,14 +139,22 @@ struct Session {
     credential: CredentialBody,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
 /// The reader's exchange logic and its memory: fast-exchange sessions, the advertised nonce and
 /// the requests already answered under it.
 pub struct Responder {
     config: ReaderConfig,
     sessions: VecDeque<Session>,
     nonce: Nonce,
-    previous_nonce: Option<Nonce>,
-    nonce_born: Timestamp,
+    /// Monotonic reading when `nonce` became current.
+    nonce_born: Duration,
+    /// The nonce before, and the monotonic reading at which it stopped being current.
+    previous_nonce: Option<(Nonce, Duration)>,
     answered: Vec<(Nonce, [u8; PHONE_NONCE_LEN])>,
     revocation_sequence: u32,
     revoked: Vec<CredentialId>,
@@ -147,13 +171,13 @@ impl std::fmt::Debug for Responder {
 
 impl Responder {
     /// A reader starting at `now` with a fresh nonce.
-    pub fn new(config: ReaderConfig, now: Timestamp, rng: &dyn SecureRandom) -> Result<Self> {
+    pub fn new(config: ReaderConfig, now: impl Into<ReaderTime>, rng: &dyn SecureRandom) -> Result<Self> {
         Ok(Self {
             config,
             sessions: VecDeque::new(),
             nonce: Nonce::random(rng)?,
             previous_nonce: None,
-            nonce_born: now,
+            nonce_born: now.into().monotonic,
             answered: Vec::new(),
             revocation_sequence: 0,
             revoked: Vec::new(),
@@ -195,16 +219,33 @@ impl Responder {
         self.revocation_sequence
     }
 
+    /// The revoked credential ids of the newest list applied, ascending.
+    pub fn revoked(&self) -> &[CredentialId] {
+        &self.revoked
+    }
+
+    /// Restores what a reader persisted of the newest list it applied (sequence, revoked ids,
+    /// epoch) after a restart. Like a list, it only ever tightens: a sequence not above the one
+    /// held changes nothing, and the epoch never falls.
+    pub fn restore_revocation(&mut self, sequence: u32, mut revoked: Vec<CredentialId>, min_epoch: u32) {
+        self.set_min_epoch(min_epoch);
+        if sequence > self.revocation_sequence {
+            revoked.sort();
+            revoked.dedup();
+            self.revocation_sequence = sequence;
+            self.revoked = revoked;
+        }
+    }
+
     /// Number of fast-exchange sessions held.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
 
-    /// What to advertise now; rotates the nonce if it outlived its lifetime.
-    pub fn advertisement(&mut self, now: Timestamp, rng: &dyn SecureRandom) -> Result<Advertisement> {
-        if now.since(self.nonce_born) >= self.config.nonce_lifetime {
-            self.rotate_nonce(now, rng)?;
-        }
+    /// What to advertise now; rotates the nonce if it outlived its lifetime. Call it at least
+    /// every [`ReaderConfig::nonce_lifetime`] while advertising, so phones read a current nonce.
+    pub fn advertisement(&mut self, now: impl Into<ReaderTime>, rng: &dyn SecureRandom) -> Result<Advertisement> {
+        self.age_nonce(now.into().monotonic, rng)?;
         Ok(Advertisement {
             reader: self.config.certificate.reader,
             nonce: self.nonce,
@@ -214,13 +255,35 @@ impl Responder {
         })
     }
 
-    fn rotate_nonce(&mut self, now: Timestamp, rng: &dyn SecureRandom) -> Result<()> {
+    /// Rotates the nonce if it outlived its lifetime on the monotonic clock (or that clock went
+    /// back, which a caller must not do: rotating is the safe answer). The retired nonce counts
+    /// as retired when its lifetime ended, not when this noticed, so its grace never stretches.
+    fn age_nonce(&mut self, monotonic: Duration, rng: &dyn SecureRandom) -> Result<()> {
+        let expires = self.nonce_born.saturating_add(self.config.nonce_lifetime);
+        if monotonic >= expires {
+            self.rotate_nonce(monotonic, expires, rng)?;
+        } else if monotonic < self.nonce_born {
+            self.rotate_nonce(monotonic, monotonic, rng)?;
+        }
+        Ok(())
+    }
+
+    fn rotate_nonce(&mut self, monotonic: Duration, retired_at: Duration, rng: &dyn SecureRandom) -> Result<()> {
         let fresh = Nonce::random(rng)?;
-        self.previous_nonce = Some(std::mem::replace(&mut self.nonce, fresh));
-        self.nonce_born = now;
-        let live = [Some(self.nonce), self.previous_nonce];
+        self.previous_nonce = Some((std::mem::replace(&mut self.nonce, fresh), retired_at));
+        self.nonce_born = monotonic;
+        let live = [Some(self.nonce), self.previous_nonce.map(|(n, _)| n)];
         self.answered.retain(|(nonce, _)| live.contains(&Some(*nonce)));
         Ok(())
+    }
+
+    /// True if a fast request under `nonce` is still fresh: the current nonce, or the previous
+    /// one within its grace.
+    fn accepts(&self, nonce: Nonce, monotonic: Duration) -> bool {
+        nonce == self.nonce
+            || self.previous_nonce.is_some_and(|(previous, retired)| {
+                previous == nonce && monotonic < retired.saturating_add(self.config.nonce_grace)
+            })
     }
 
     /// Answers one request from the phone on `connection`.
@@ -228,9 +291,13 @@ impl Responder {
         &mut self,
         connection: &mut Connection,
         request: &[u8],
-        now: Timestamp,
+        now: impl Into<ReaderTime>,
         rng: &dyn SecureRandom,
     ) -> Reply {
+        let now = now.into();
+        if self.age_nonce(now.monotonic, rng).is_err() {
+            return reject(Reason::ReaderError, kind_of(request));
+        }
         let Ok(message) = Message::decode(request) else {
             return reject(Reason::Malformed, kind_of(request));
         };
@@ -285,7 +352,8 @@ impl Responder {
         Ok((reply, keys))
     }
 
-    fn full_auth(&mut self, keys: HandshakeKeys, sealed: &[u8], now: Timestamp, rng: &dyn SecureRandom) -> Reply {
+    fn full_auth(&mut self, keys: HandshakeKeys, sealed: &[u8], time: ReaderTime, rng: &dyn SecureRandom) -> Reply {
+        let now = time.wall;
         let header = Message::header(MessageType::FullAuth);
         let Some(plain) = schedule::open(&keys.phone_to_reader, &header, sealed) else {
             return reject(Reason::Malformed, ExchangeKind::Full);
@@ -303,15 +371,22 @@ impl Responder {
         }
         let reason = self.judge_full(&credential, &keys, &signature, now);
         let body = credential.body();
-        let decision =
-            Decision { reason, kind: ExchangeKind::Full, credential: Some(body.id), member: Some(body.member) };
+        // Only a credential whose organization signature verified names anyone: an unverified one
+        // is whatever the sender typed, and must never put a member's name in the record.
+        let verified = !matches!(reason, Reason::WrongOrganizationKey | Reason::BadCredentialSignature);
+        let decision = Decision {
+            reason,
+            kind: ExchangeKind::Full,
+            credential: verified.then_some(body.id),
+            member: verified.then_some(body.member),
+        };
         let Ok(sealed) = seal_reason(&keys.reader_to_phone, MessageType::FullResult, reason) else {
             return reject(Reason::ReaderError, ExchangeKind::Full);
         };
         if reason.is_granted() {
             self.remember(Session { secret: keys.persistent, credential: body.clone() });
         }
-        let _ = self.rotate_nonce(now, rng);
+        let _ = self.rotate_nonce(time.monotonic, time.monotonic, rng);
         finish(Message::FullResult { sealed }, decision)
     }
 
@@ -364,10 +439,11 @@ impl Responder {
         reader_nonce: Nonce,
         phone_nonce: [u8; PHONE_NONCE_LEN],
         sealed: &[u8],
-        now: Timestamp,
+        time: ReaderTime,
         rng: &dyn SecureRandom,
     ) -> Reply {
-        if reader_nonce != self.nonce && Some(reader_nonce) != self.previous_nonce {
+        let now = time.wall;
+        if !self.accepts(reader_nonce, time.monotonic) {
             return reject(Reason::StaleNonce, ExchangeKind::Fast);
         }
         if self.answered.contains(&(reader_nonce, phone_nonce)) {
@@ -402,7 +478,7 @@ impl Responder {
             return reject(Reason::ReaderError, ExchangeKind::Fast);
         };
         self.answered.push((reader_nonce, phone_nonce));
-        let _ = self.rotate_nonce(now, rng);
+        let _ = self.rotate_nonce(time.monotonic, time.monotonic, rng);
         finish(Message::FastResult { sealed }, decision)
     }
 }

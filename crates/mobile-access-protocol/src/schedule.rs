@@ -12,6 +12,8 @@ use ring::{
     rand::SecureRandom,
 };
 
+use zeroize::Zeroize;
+
 use crate::{
     Error, Result,
     ids::{Nonce, ReaderId},
@@ -67,6 +69,14 @@ pub(crate) struct HandshakeKeys {
     pub persistent: Secret,
 }
 
+impl Drop for HandshakeKeys {
+    fn drop(&mut self) {
+        self.phone_to_reader.zeroize();
+        self.reader_to_phone.zeroize();
+        self.persistent.zeroize();
+    }
+}
+
 impl HandshakeKeys {
     /// Agrees on the shared secret and derives the keys. `full_hello` and `reader_hello` are the
     /// exact bytes sent, so any change to either gives both sides different keys.
@@ -103,6 +113,13 @@ pub(crate) struct FastKeys {
     pub request: Secret,
     /// Reader → phone.
     pub response: Secret,
+}
+
+impl Drop for FastKeys {
+    fn drop(&mut self) {
+        self.request.zeroize();
+        self.response.zeroize();
+    }
 }
 
 impl FastKeys {

@@ -4,13 +4,13 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use mobile_access_protocol::{
-    Credential, Error, MessageType, OrgId, OrganizationKey, Reason, SoftwareDeviceKey, Timestamp, Validity,
+    Credential, Error, MessageType, OrgId, OrganizationKey, ReaderTime, Reason, SoftwareDeviceKey, Timestamp, Validity,
     framing::packet_count,
-    phone::FullExchange,
-    reader::{Connection, ExchangeKind},
+    phone::{FastExchange, FullExchange},
+    reader::{Connection, ExchangeKind, NONCE_GRACE, NONCE_LIFETIME},
 };
 use support::*;
 
@@ -76,12 +76,16 @@ fn a_recorded_fast_request_replayed_to_the_same_reader_is_refused() {
     assert_eq!(recorded.phone.unwrap(), Reason::Granted);
     let request = recorded.air.from(Direction::ToReader)[0].to_vec();
     let rng = rng();
+    let at = |ms: u64| ReaderTime {
+        wall: NOW,
+        monotonic: Duration::from_secs(u64::from(NOW.0)) + Duration::from_millis(ms),
+    };
     // Right away (its nonce is still accepted as the previous one): refused as a replay.
-    let replay = door.handle(&mut Connection::default(), &request, NOW.plus(1), &rng);
+    let replay = door.handle(&mut Connection::default(), &request, at(100), &rng);
     assert_eq!(replay.decision.unwrap().reason, Reason::Replay);
     // After another unlock rotated the nonce twice over: refused as stale.
-    assert_eq!(fast(&secret, &phone.credential, &mut door, NOW.plus(2)).phone.unwrap(), Reason::Granted);
-    let replay = door.handle(&mut Connection::default(), &request, NOW.plus(3), &rng);
+    assert_eq!(fast(&secret, &phone.credential, &mut door, NOW).phone.unwrap(), Reason::Granted);
+    let replay = door.handle(&mut Connection::default(), &request, at(200), &rng);
     assert_eq!(replay.decision.unwrap().reason, Reason::StaleNonce);
     // After the nonce lifetime with no traffic at all: stale as well.
     let mut quiet = reader(&org, 2, 10);
@@ -92,6 +96,44 @@ fn a_recorded_fast_request_replayed_to_the_same_reader_is_refused() {
     quiet.advertisement(NOW.plus(62), &rng).unwrap();
     let replay = quiet.handle(&mut Connection::default(), &request, NOW.plus(62), &rng);
     assert_eq!(replay.decision.unwrap().reason, Reason::StaleNonce);
+}
+
+/// The harvest attack: a keyless fake reader copies the genuine reader's id and current nonce into
+/// its own advertisement, collects the phone's fast request and delivers it later. It opens the
+/// door only within the nonce's lifetime and grace (one second in all, monotonic time, whatever
+/// the reader's wall clock does): a live relay, not a stored request.
+#[test]
+fn a_fast_request_captured_by_a_fake_reader_is_useless_one_second_after_its_nonce_appeared() {
+    let org = org_key([1; 8]);
+    let phone = phone(&org, 7, &[10]);
+    let rng = rng();
+    let base = Duration::from_secs(u64::from(NOW.0) + 10);
+    let at = |ms: u64, wall: Timestamp| ReaderTime { wall, monotonic: base + Duration::from_millis(ms) };
+    assert!(NONCE_LIFETIME + NONCE_GRACE <= Duration::from_secs(1), "the stated capture window");
+    for (delay_ms, wall, expected) in [
+        (300, NOW, Reason::Granted),
+        (999, NOW, Reason::Granted),
+        (1_000, NOW, Reason::StaleNonce),
+        (59_000, NOW, Reason::StaleNonce),
+        // The wall clock set back an hour does not stop the nonce from rotating.
+        (1_000, Timestamp(NOW.0 - 3_600), Reason::StaleNonce),
+    ] {
+        let mut door = reader(&org, 1, 10);
+        let secret = enrol(&phone, &mut door, NOW);
+        // The genuine reader advertises; its nonce rotates every 500 ms of monotonic time.
+        let first = door.advertisement(at(0, NOW), &rng).unwrap();
+        let advertised = door.advertisement(at(500, NOW), &rng).unwrap();
+        assert_ne!(first.nonce, advertised.nonce, "rotates on the monotonic clock");
+        let (_, captured) = FastExchange::start(&secret, &phone.credential, &advertised, &rng).unwrap();
+        // The genuine reader keeps advertising in the meantime, as it does every 20 ms.
+        let mut t = 500;
+        while t < 500 + delay_ms {
+            door.advertisement(at(t, wall), &rng).unwrap();
+            t += 20;
+        }
+        let reply = door.handle(&mut Connection::default(), &captured, at(500 + delay_ms, wall), &rng);
+        assert_eq!(reply.decision.unwrap().reason, expected, "delivered {delay_ms} ms after its nonce appeared");
+    }
 }
 
 #[test]

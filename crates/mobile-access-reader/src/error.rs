@@ -18,6 +18,23 @@ pub enum Error {
     /// key; no trust anchor for the certificate's organization; ...).
     #[error("inconsistent provisioning: {0}")]
     Inconsistent(&'static str),
+    /// The reader's persisted state is damaged (torn, corrupted, truncated, or of an unknown
+    /// format): the reader refuses to start rather than forget revocations. An operator restores
+    /// the file from a backup or deletes it knowingly (the reader then re-learns from the cloud).
+    #[error("reader state damaged, refusing to start: {0}")]
+    StateDamaged(String),
+    /// The persisted state belongs to another reader (another id or organization): a data
+    /// directory copied between readers, refused rather than mixed.
+    #[error("reader state belongs to reader {found}, not {expected}")]
+    StateOfAnotherReader {
+        /// This reader.
+        expected: String,
+        /// The reader named in the state.
+        found: String,
+    },
+    /// Reading or writing the state failed (disk full, permissions...).
+    #[error("reader state storage: {0}")]
+    Storage(String),
     /// The protocol crate refused a value (certificate encoding, key seed, random generator).
     #[error(transparent)]
     Protocol(#[from] mobile_access_protocol::Error),

@@ -8,6 +8,11 @@
 //! the simulated radio of `mobile-access-ble`; with `link`, `ReaderLink` keeps an online reader in
 //! step with the access cloud; with `bluez`, `bluez::BluezReader` runs it on a real Linux
 //! Bluetooth stack, and the `mobile-access-reader` binary is a reader anyone can put on a door.
+//!
+//! A reader keeps what must survive a reboot (revocation list, epoch, clock floor, tamper
+//! state, audit sequence and unacknowledged events) through a [`ReaderStateStore`]:
+//! [`Reader::restore`] with a [`FileStateStore`] in the reader's data directory. See the
+//! `state` module docs ([`ReaderState`]) for what is kept and the file format.
 
 mod audit;
 #[cfg(all(feature = "bluez", target_os = "linux"))]
@@ -22,6 +27,7 @@ mod nfc;
 mod provisioning;
 mod reader;
 pub mod relay;
+mod state;
 #[cfg(feature = "sim")]
 mod virtual_reader;
 
@@ -33,7 +39,8 @@ pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
 pub use link::{ReaderLink, SharedReader, UploadReport};
 pub use nfc::{NFC_RANGE_M, PassPresenter, TapResult, WALLET_READER_MODEL};
 pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
-pub use reader::{Answer, PendingDecision, Reader};
+pub use reader::{Answer, MAX_SIGNED_TIME_LEAD, PendingDecision, Reader};
+pub use state::{FileStateStore, MAX_STATE_LEN, MemoryStateStore, ReaderState, ReaderStateStore};
 #[cfg(feature = "sim")]
 pub use virtual_reader::{VirtualReader, VirtualReaderOptions};
 

@@ -199,6 +199,10 @@ impl ReaderLink {
             total.duplicates += report.duplicates;
         }
         *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((boot, next));
+        // The reader no longer keeps acknowledged attempts across restarts.
+        if let Err(error) = reader.with_reader(|r, now| r.acknowledge_events(next, now)) {
+            tracing::warn!(%error, "acknowledged attempts not saved");
+        }
         Ok(total)
     }
 

@@ -10,7 +10,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use mobile_access_protocol::Timestamp;
 use mobile_access_reader::{
-    DriftingClock, Provisioning, Reader, ReaderLink, SharedReader,
+    DriftingClock, FileStateStore, Provisioning, Reader, ReaderLink, SharedReader,
     bluez::BluezReader,
     relay::{FileRelay, GpioLine, GpioRelay, Relay},
 };
@@ -116,6 +116,8 @@ fn run(
             reader = %provisioning.reader_id,
             door = %provisioning.door_name,
             mode = ?provisioning.mode,
+            revocation_sequence = reader.revocation_sequence(),
+            pending_attempts = reader.audit().len(),
             "starting"
         );
         let reader = BluezReader::start(reader, &adapter, relay).await.map_err(|e| e.to_string())?;

@@ -35,6 +35,12 @@ impl From<Mode> for UnlockMode {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReaderSeed(pub [u8; 32]);
 
+impl Drop for ReaderSeed {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for ReaderSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ReaderSeed(<redacted>)")
@@ -45,6 +51,12 @@ impl std::fmt::Debug for ReaderSeed {
 /// shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReaderToken(pub String);
+
+impl Drop for ReaderToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for ReaderToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +96,11 @@ pub struct Provisioning {
     pub mode: Mode,
     /// RSSI (dBm) at tap distance: a tap-mode reader refuses phones it hears below it.
     pub tap_rssi_threshold: i8,
+    /// A range-mode reader's maximum distance, as the weakest RSSI (dBm) it accepts: phones it
+    /// hears below it (or cannot measure) are refused with `NotCloseEnough`, and phones skip it
+    /// beyond it. `None`: no maximum distance, anywhere in radio range (the operator's explicit
+    /// choice). Ignored in tap mode. Optional in the JSON (`range_rssi_floor`).
+    pub range_rssi_floor: Option<i8>,
     /// Calibrated TX power at 1 m (dBm), advertised for phones to rank readers by distance.
     pub tx_power: i8,
     /// Whether the tamper switch blocks unlocking once tripped.
@@ -135,6 +152,7 @@ impl Provisioning {
             model: "Reader Pro 2.1".to_owned(),
             mode: Mode::Tap,
             tap_rssi_threshold: -55,
+            range_rssi_floor: None,
             tx_power: -59,
             tamper_protection: true,
             relay_open_ms: 5000,
@@ -187,6 +205,8 @@ mod wire {
         pub(super) model: String,
         pub(super) mode: super::Mode,
         pub(super) tap_rssi_threshold: i8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) range_rssi_floor: Option<i8>,
         pub(super) tx_power: i8,
         pub(super) tamper_protection: bool,
         pub(super) relay_open_ms: u32,
@@ -227,6 +247,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
             model: w.model,
             mode: w.mode,
             tap_rssi_threshold: w.tap_rssi_threshold,
+            range_rssi_floor: w.range_rssi_floor,
             tx_power: w.tx_power,
             tamper_protection: w.tamper_protection,
             relay_open_ms: w.relay_open_ms,
@@ -248,6 +269,7 @@ impl From<Provisioning> for wire::Provisioning {
             model: p.model,
             mode: p.mode,
             tap_rssi_threshold: p.tap_rssi_threshold,
+            range_rssi_floor: p.range_rssi_floor,
             tx_power: p.tx_power,
             tamper_protection: p.tamper_protection,
             relay_open_ms: p.relay_open_ms,
@@ -259,7 +281,7 @@ impl From<Provisioning> for wire::Provisioning {
                 .map(|a| wire::Anchor { org: hex::encode(&a.org.0), public_key: hex::encode(&a.public_key) })
                 .collect(),
             revocation_epoch: p.revocation_epoch,
-            reader_token: p.reader_token.map(|t| t.0),
+            reader_token: p.reader_token.map(|mut t| std::mem::take(&mut t.0)),
         }
     }
 }

@@ -7,14 +7,26 @@ use std::{
 };
 
 use mobile_access_protocol::{
-    Advertisement, CredentialId, Message, MessageType, ReaderId, Reason, SignedRevocationList,
+    Advertisement, CredentialId, Message, MessageType, ReaderId, ReaderTime, Reason, SignedRevocationList,
     reader::{Connection, Decision, ExchangeKind, ListOutcome, ReaderConfig, Responder},
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{
-    AuditEntry, AuditLog, DriftingClock, Feedback, FeedbackEvent, Light, Mode, Outcome, Provisioning, Result, Sound,
+    AuditEntry, AuditLog, DriftingClock, Error, Feedback, FeedbackEvent, Light, Mode, Outcome, Provisioning,
+    ReaderState, ReaderStateStore, Result, Sound, hex,
 };
+
+/// How far ahead of the reader's clock a revocation list's signed time may be, in seconds: two
+/// hours. Within it, the signed time moves a lagging clock forward (a year of a 100 ppm crystal
+/// is under an hour); beyond it the list is refused ([`ListOutcome::TooFarAhead`]) and the clock
+/// does not move. So one list from a cloud with a wrong clock moves a reader's clock by at most
+/// this much, and replaying that list moves it no further (the clock is then at its time).
+pub const MAX_SIGNED_TIME_LEAD: u32 = 2 * 3600;
+
+/// How often, at most, the clock floor alone is saved (a reader also saves it with every other
+/// change): an hour, so a restarted reader's clock is never more than that behind what it knew.
+const FLOOR_SAVE_PERIOD: u32 = 3600;
 
 /// A decision the reader made but has not acted on: it acts once it knows whether the phone
 /// received the answer ([`Reader::conclude`]), so the relay never opens on an exchange the
@@ -49,6 +61,7 @@ pub struct Reader {
     model: String,
     mode: Mode,
     tap_rssi_threshold: i8,
+    range_rssi_floor: Option<i8>,
     tamper_protection: bool,
     relay_open: Duration,
     responder: Responder,
@@ -60,6 +73,11 @@ pub struct Reader {
     feedback: Vec<FeedbackEvent>,
     boot: u64,
     revocation_reasons: HashMap<CredentialId, Reason>,
+    store: Option<Box<dyn ReaderStateStore>>,
+    saved_floor: mobile_access_protocol::Timestamp,
+    /// The instant the reader started: the origin of the monotonic time nonces rotate on, so
+    /// setting the wall clock back never stalls a nonce.
+    started: Instant,
 }
 
 impl std::fmt::Debug for Reader {
@@ -74,7 +92,8 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// A reader as provisioned, its clock as given, starting at `now`.
+    /// A reader as provisioned, its clock as given, starting at `now`, keeping nothing across
+    /// restarts (tests and simulations; a real reader uses [`Reader::restore`]).
     pub fn new(provisioning: &Provisioning, clock: DriftingClock, now: Instant) -> Result<Self> {
         let key = provisioning.reader_key()?;
         let mut config = ReaderConfig::new(
@@ -84,17 +103,24 @@ impl Reader {
         );
         config.min_epoch = provisioning.revocation_epoch;
         config.mode = provisioning.mode.into();
-        config.tap_rssi_threshold = provisioning.tap_rssi_threshold;
+        // The advertisement's RSSI byte: the tap threshold in tap mode, the maximum distance in
+        // range mode (i8::MIN: none), so phones skip a range reader they are too far from.
+        config.tap_rssi_threshold = match provisioning.mode {
+            Mode::Tap => provisioning.tap_rssi_threshold,
+            Mode::Range => provisioning.range_rssi_floor.unwrap_or(i8::MIN),
+        };
         config.tx_power = provisioning.tx_power;
         let rng = SystemRandom::new();
-        let responder = Responder::new(config, clock.now(now), &rng)?;
+        let responder = Responder::new(config, ReaderTime { wall: clock.now(now), monotonic: Duration::ZERO }, &rng)?;
         let mut boot = [0u8; 8];
         rng.fill(&mut boot).map_err(|_| mobile_access_protocol::Error::Crypto("random generator failed"))?;
+        let saved_floor = clock.now(now);
         Ok(Self {
             id: provisioning.reader_id,
             model: provisioning.model.clone(),
             mode: provisioning.mode,
             tap_rssi_threshold: provisioning.tap_rssi_threshold,
+            range_rssi_floor: provisioning.range_rssi_floor,
             tamper_protection: provisioning.tamper_protection,
             relay_open: Duration::from_millis(u64::from(provisioning.relay_open_ms)),
             responder,
@@ -106,7 +132,121 @@ impl Reader {
             feedback: Vec::new(),
             boot: u64::from_be_bytes(boot),
             revocation_reasons: HashMap::new(),
+            store: None,
+            saved_floor,
+            started: now,
         })
+    }
+
+    /// A reader as provisioned that keeps its state in `store`: what the store holds is
+    /// restored (revocation list, epoch, clock floor, tamper state, audit sequence and
+    /// unacknowledged events, boot id), and every later change is saved before the call that
+    /// made it returns. On first start (an empty store) the initial state is saved at once.
+    ///
+    /// Refuses to start, rather than silently forget, when the saved state is damaged
+    /// ([`Error::StateDamaged`]), belongs to another reader ([`Error::StateOfAnotherReader`]),
+    /// or cannot be read or written ([`Error::Storage`]).
+    pub fn restore(
+        provisioning: &Provisioning,
+        clock: DriftingClock,
+        now: Instant,
+        store: Box<dyn ReaderStateStore>,
+    ) -> Result<Self> {
+        let mut reader = Self::new(provisioning, clock, now)?;
+        if let Some(bytes) = store.load()? {
+            let state = ReaderState::decode(&bytes)?;
+            let org = provisioning.certificate.org;
+            if state.reader != reader.id || state.org != org {
+                return Err(Error::StateOfAnotherReader {
+                    expected: format!("{}/{}", hex::encode(&org.0), reader.id),
+                    found: format!("{}/{}", hex::encode(&state.org.0), state.reader),
+                });
+            }
+            reader.apply_state(state, now);
+        }
+        reader.store = Some(store);
+        reader.save(now)?;
+        Ok(reader)
+    }
+
+    fn apply_state(&mut self, state: ReaderState, now: Instant) {
+        self.responder.restore_revocation(state.revocation_sequence, state.revoked.clone(), state.min_epoch);
+        if self.clock.now(now) < state.clock_floor {
+            tracing::warn!(reader = %self.id, "clock behind its saved floor: moved up to it");
+            self.clock.set(now, state.clock_floor);
+        }
+        self.tampered = state.tampered;
+        self.boot = state.boot;
+        self.audit = AuditLog::restore(AuditLog::DEFAULT_CAPACITY, state.events.clone(), state.audit_counters());
+        self.revocation_reasons = state.revocation_reasons.into_iter().collect();
+    }
+
+    /// What this reader would persist now.
+    pub fn state(&self, now: Instant) -> ReaderState {
+        self.snapshot(self.clock.now(now))
+    }
+
+    fn snapshot(&self, clock_floor: mobile_access_protocol::Timestamp) -> ReaderState {
+        let counters = self.audit.counters();
+        let mut reasons: Vec<_> = self.revocation_reasons.iter().map(|(id, reason)| (*id, *reason)).collect();
+        reasons.sort_by_key(|(id, _)| *id);
+        ReaderState {
+            reader: self.id,
+            org: self.responder.config().certificate.org,
+            boot: self.boot,
+            revocation_sequence: self.responder.revocation_sequence(),
+            revoked: self.responder.revoked().to_vec(),
+            min_epoch: self.responder.config().min_epoch,
+            clock_floor,
+            tampered: self.tampered,
+            audit_next: counters.next,
+            audit_acknowledged: counters.acknowledged,
+            audit_dropped: counters.dropped,
+            audit_dropped_authenticated: counters.dropped_authenticated,
+            events: self.audit.unacknowledged().map(|(seq, entry)| (seq, entry.clone())).collect(),
+            revocation_reasons: reasons,
+        }
+    }
+
+    /// Saves the state now (a reader with a store saves after every change by itself; a host
+    /// calls this to learn whether saving works, e.g. before reporting healthy).
+    pub fn save(&mut self, now: Instant) -> Result<()> {
+        self.save_with_floor(self.clock.now(now))
+    }
+
+    fn save_with_floor(&mut self, floor: mobile_access_protocol::Timestamp) -> Result<()> {
+        if self.store.is_none() {
+            return Ok(());
+        }
+        let bytes = self.snapshot(floor).encode();
+        if let Some(store) = self.store.as_mut() {
+            store.save(&bytes)?;
+        }
+        self.saved_floor = floor;
+        Ok(())
+    }
+
+    /// Saves after a change the caller cannot be told about (its method returns nothing): a
+    /// failure is logged as an error and retried with the next change.
+    fn persist(&mut self, now: Instant) {
+        let result = self.save(now);
+        self.log_failure(result);
+    }
+
+    /// Likewise, for a change made without an instant: the clock floor stays as last saved.
+    fn persist_floorless(&mut self) {
+        let result = self.save_with_floor(self.saved_floor);
+        self.log_failure(result);
+    }
+
+    fn log_failure(&self, result: Result<()>) {
+        if let Err(error) = result {
+            tracing::error!(reader = %self.id, %error, "could not save the reader state");
+        }
+    }
+
+    fn time(&self, now: Instant) -> ReaderTime {
+        ReaderTime { wall: self.clock.now(now), monotonic: now.saturating_duration_since(self.started) }
     }
 
     /// The reader's id.
@@ -116,7 +256,7 @@ impl Reader {
 
     /// What to advertise now (the nonce rotates after every sealed answer and when it ages).
     pub fn advertisement(&mut self, now: Instant) -> Result<Advertisement> {
-        Ok(self.responder.advertisement(self.clock.now(now), &self.rng)?)
+        Ok(self.responder.advertisement(self.time(now), &self.rng)?)
     }
 
     /// The reader's hardware model.
@@ -160,6 +300,13 @@ impl Reader {
                 Some(_) => {}
             }
         }
+        // A range reader's maximum distance, when the operator set one. Fails closed: an RSSI the
+        // reader cannot measure must count as beyond it whenever a floor is set.
+        if self.mode == Mode::Range
+            && self.range_rssi_floor.is_some_and(|floor| rssi.is_none_or(|dbm| dbm < i16::from(floor)))
+        {
+            return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+        }
         self.handle_request(connection, request, rssi, now)
     }
 
@@ -175,7 +322,7 @@ impl Reader {
         if self.tamper_protection && self.tampered {
             return self.refuse(kind, Reason::Tampered, rssi);
         }
-        let reply = self.responder.handle(connection, request, self.clock.now(now), &self.rng);
+        let reply = self.responder.handle(connection, request, self.time(now), &self.rng);
         Answer { bytes: reply.bytes, pending: reply.decision.map(|decision| PendingDecision { decision, rssi }) }
     }
 
@@ -201,12 +348,15 @@ impl Reader {
     /// relay, light, sound, audit.
     pub fn conclude(&mut self, pending: PendingDecision, delivered: bool, now: Instant) {
         self.conclude_delivered(pending, delivered, now);
+        self.persist(now);
     }
 
     /// Concludes an NFC exchange (the field carries the answer or nothing) and returns the
     /// reason as logged.
     pub(crate) fn conclude_refined(&mut self, pending: PendingDecision, now: Instant) -> Reason {
-        self.conclude_delivered(pending, true, now)
+        let reason = self.conclude_delivered(pending, true, now);
+        self.persist(now);
+        reason
     }
 
     fn conclude_delivered(&mut self, pending: PendingDecision, delivered: bool, now: Instant) -> Reason {
@@ -254,6 +404,9 @@ impl Reader {
             self.relay_open_until = None;
             self.emit(now, Feedback::RelayClosed);
         }
+        if self.store.is_some() && self.clock.now(now).since(self.saved_floor) >= FLOOR_SAVE_PERIOD {
+            self.persist(now);
+        }
     }
 
     /// When the open relay closes, if it is open.
@@ -271,11 +424,13 @@ impl Reader {
     pub fn trip_tamper(&mut self) {
         tracing::warn!(reader = %self.id, protection = self.tamper_protection, "tamper switch tripped");
         self.tampered = true;
+        self.persist_floorless();
     }
 
     /// An installer re-mounted the reader and reset the tamper state.
     pub fn reset_tamper(&mut self) {
         self.tampered = false;
+        self.persist_floorless();
     }
 
     /// True if the tamper switch tripped and was not reset.
@@ -286,23 +441,43 @@ impl Reader {
     /// Raises the minimum revocation epoch (never lowers it).
     pub fn set_revocation_epoch(&mut self, epoch: u32) {
         self.responder.set_min_epoch(epoch);
+        self.persist_floorless();
     }
 
     /// Applies a signed revocation list, from the cloud while online or written by a phone
     /// before its request: a newer list signed by the organization replaces the revoked set and
     /// may raise the epoch, and the list's signed time moves the clock forward if it lags (never
-    /// back). Lists that do not verify change nothing.
+    /// back). Lists that do not verify change nothing. A genuine list whose signed time is more
+    /// than [`MAX_SIGNED_TIME_LEAD`] ahead of the reader's clock is refused whole
+    /// ([`ListOutcome::TooFarAhead`]): a cloud with a wrong clock cannot expire every key.
+    ///
+    /// With a store, an applied list is saved before this returns; a failed save is an
+    /// [`Error::Storage`] (the list is applied in memory all the same).
     pub fn apply_revocation_list(&mut self, bytes: &[u8], now: Instant) -> Result<ListOutcome> {
         let list = SignedRevocationList::decode(bytes)?;
+        let signed_time = list.list().issued_at;
+        let clock = self.clock.now(now);
+        let trusted = list.list().org == self.responder.config().certificate.org
+            && self.responder.config().trust.iter().any(|anchor| list.verify(anchor));
+        if trusted && signed_time.since(clock) > MAX_SIGNED_TIME_LEAD {
+            tracing::warn!(
+                reader = %self.id,
+                ahead_secs = signed_time.since(clock),
+                "revocation list signed too far in the future: refused"
+            );
+            return Ok(ListOutcome::TooFarAhead);
+        }
         let outcome = self.responder.apply_revocation_list(&list);
-        if outcome != ListOutcome::Untrusted {
-            let signed_time = list.list().issued_at;
-            if signed_time > self.clock.now(now) {
-                tracing::info!(reader = %self.id, "signed time moved the clock forward");
-                self.clock.set(now, signed_time);
-            }
+        let mut changed = outcome == ListOutcome::Applied;
+        if outcome != ListOutcome::Untrusted && signed_time > clock {
+            tracing::info!(reader = %self.id, "signed time moved the clock forward");
+            self.clock.set(now, signed_time);
+            changed = true;
         }
         tracing::debug!(reader = %self.id, ?outcome, sequence = list.list().sequence, "revocation list");
+        if changed {
+            self.save(now)?;
+        }
         Ok(outcome)
     }
 
@@ -311,7 +486,17 @@ impl Reader {
     /// it (e.g. [`Reason::PassSuspended`]) instead of the bare [`Reason::Revoked`]. Replaces the
     /// map held; the list alone still decides what is refused.
     pub fn set_revocation_reasons(&mut self, reasons: HashMap<CredentialId, Reason>) {
-        self.revocation_reasons = reasons;
+        if reasons != self.revocation_reasons {
+            self.revocation_reasons = reasons;
+            self.persist_floorless();
+        }
+    }
+
+    /// The cloud stored every audit event below sequence `next` (of this reader's boot id): they
+    /// are no longer kept across restarts. Saved before this returns.
+    pub fn acknowledge_events(&mut self, next: u64, now: Instant) -> Result<()> {
+        self.audit.acknowledge(next);
+        self.save(now)
     }
 
     /// The sequence of the newest revocation list applied.
@@ -319,8 +504,9 @@ impl Reader {
         self.responder.revocation_sequence()
     }
 
-    /// A random number drawn at start-up: with an audit entry's sequence number it makes an event
-    /// id that stays unique across restarts (the in-memory log starts again at 0).
+    /// A random number drawn at first start: with an audit entry's sequence number it makes an
+    /// event id. A reader with a store keeps both across restarts (the sequence continues), so
+    /// an event keeps its id; a reader without one draws a new boot id and starts again at 0.
     pub fn boot_id(&self) -> u64 {
         self.boot
     }
@@ -333,6 +519,7 @@ impl Reader {
     /// Sets the reader's clock.
     pub fn set_time(&mut self, now: Instant, time: mobile_access_protocol::Timestamp) {
         self.clock.set(now, time);
+        self.persist(now);
     }
 
     /// The audit log.

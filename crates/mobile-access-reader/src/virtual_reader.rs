@@ -92,12 +92,24 @@ impl VirtualReader {
     /// Puts a reader provisioned with `provisioning` on `radio`. Must run inside the tokio
     /// runtime the radio uses.
     pub fn spawn(radio: &SimRadio, provisioning: &Provisioning, options: VirtualReaderOptions) -> Result<Self> {
+        let id = PeripheralId::new(hex::encode(&provisioning.reader_id.0));
+        Self::spawn_as(radio, id, provisioning, options)
+    }
+
+    /// Like [`VirtualReader::spawn`], on the radio as `id` instead of its reader id: another
+    /// device advertising the same reader id (an impostor copying a genuine reader's id, as an
+    /// attacker's own radio would).
+    pub fn spawn_as(
+        radio: &SimRadio,
+        id: PeripheralId,
+        provisioning: &Provisioning,
+        options: VirtualReaderOptions,
+    ) -> Result<Self> {
         let start = now();
         let clock = DriftingClock::new(start, options.time, options.drift_ppm);
         let reader = Reader::new(provisioning, clock, start)?;
         let (feedback, _) = broadcast::channel(256);
         let shared = Arc::new(Shared { reader: Mutex::new(reader), feedback });
-        let id = PeripheralId::new(hex::encode(&provisioning.reader_id.0));
         let config = PeripheralConfig {
             id: id.clone(),
             position: options.position,

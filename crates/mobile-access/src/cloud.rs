@@ -50,7 +50,7 @@ impl CloudConfig {
 }
 
 /// `GET /v1/me/access`: what decides whether the Key Button shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessInfo {
     /// The member's id in the cloud.
     pub member_id: String,
@@ -70,6 +70,22 @@ pub struct AccessInfo {
     pub unlock_method: String,
     /// How long a downloaded key stays valid.
     pub key_validity_secs: u64,
+}
+
+/// Everything but the member id and name: a debug print or log line never says who it was.
+impl std::fmt::Debug for AccessInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessInfo")
+            .field("member_id", &"<redacted>")
+            .field("mobile_access_enabled", &self.mobile_access_enabled)
+            .field("access_groups", &self.access_groups.len())
+            .field("has_access_group", &self.has_access_group)
+            .field("status", &self.status)
+            .field("managed", &self.managed)
+            .field("unlock_method", &self.unlock_method)
+            .field("key_validity_secs", &self.key_validity_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AccessInfo {
@@ -183,6 +199,13 @@ struct Inner {
     http: reqwest::Client,
     runtime: NetworkRuntime,
     requests: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut token = self.token.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        zeroize::Zeroize::zeroize(&mut *token);
+    }
 }
 
 impl std::fmt::Debug for CloudClient {

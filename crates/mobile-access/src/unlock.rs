@@ -123,7 +123,7 @@ impl Door<'_> {
             // Listen a little longer for a nearer reader, unless it is our only one or the phone
             // is already at tap distance of this one (nothing is nearer than touching it).
             let deadline = Instant::now() + timeouts.ranking_window;
-            while keys.readers().len() > 1 && !touching(&best.advertisement, best_rssi) {
+            while keys.readers().len() > 1 && !(best.reader.tap && touching(&best.advertisement, best_rssi)) {
                 let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
                 if let Some(target) = ours(keys, &event)
                     && nearer(path_loss(&target.advertisement, event.rssi), path_loss(&best.advertisement, best_rssi))
@@ -132,7 +132,8 @@ impl Door<'_> {
                 }
             }
             debug!(reader = %best.reader.id, rssi = %best_rssi, tap = best.reader.tap, "nearest reader");
-            if best.reader.tap && too_far(&best.advertisement, best_rssi) {
+            // A tap reader's threshold, or a range reader's maximum distance (−128: none).
+            if too_far(&best.advertisement, best_rssi) {
                 report(KeyButtonState::TapRequired);
                 // Until the phone is measured at tap distance, or no longer measured at all (the
                 // reader then decides).
@@ -193,8 +194,10 @@ impl Door<'_> {
                     Err(mobile_access_protocol::Error::UnverifiedRejection(
                         why @ (Reason::UnknownSession | Reason::StaleNonce | Reason::Replay),
                     )) => {
+                        // A clear refusal is unauthenticated: anyone can send it, so the secret
+                        // is kept (a fake reader must not force full exchanges on later taps).
+                        // Only the full exchange's authenticated grant replaces it.
                         info!(reader = %target.reader.id, %why, "fast exchange refused; running a full one");
-                        keyring.set_fast_secret(target.reader.id, None)?;
                         let answer = self.full(&mut channel, None, target.reader.id, credential, &rng).await;
                         let _ = channel.close().await;
                         return answer;

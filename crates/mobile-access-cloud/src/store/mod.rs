@@ -54,11 +54,13 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/sqlite/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/sqlite/0003_wallet.sql")),
+    (4, "signed_time", include_str!("../../migrations/sqlite/0004_signed_time.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/postgres/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/postgres/0003_wallet.sql")),
+    (4, "signed_time", include_str!("../../migrations/postgres/0004_signed_time.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

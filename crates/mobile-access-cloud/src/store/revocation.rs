@@ -92,15 +92,37 @@ fn placeholder(backend: Backend, n: usize) -> String {
     super::bulk::placeholder(backend, n)
 }
 
+/// How far behind the newest signed time the clock may read and still sign: replicas' clocks
+/// differ by a little; a clock further behind is wrong.
+pub const CLOCK_SLACK_SECS: i64 = 60;
+
 impl Store {
-    /// The organization's revocation list, signed now.
+    /// The organization's revocation list, signed now. Refused with [`Error::ClockBehind`] when
+    /// the clock reads more than [`CLOCK_SLACK_SECS`] earlier than a list already signed: the
+    /// signed time is what moves readers' clocks, so a server that knows its clock is wrong does
+    /// not sign with it.
     pub async fn revocation_list(&self, org_id: &str) -> Result<SignedRevocationList> {
         let signer = self.signer(org_id).await?;
         let at = now();
-        let sequence: i64 = sqlx::query_scalar("SELECT revocation_sequence FROM organizations WHERE id = $1")
+        let row = sqlx::query("SELECT revocation_sequence, revocation_signed_at FROM organizations WHERE id = $1")
             .bind(org_id)
             .fetch_one(&self.pool)
             .await?;
+        let sequence = row.int("revocation_sequence")?;
+        let newest = row.int("revocation_signed_at")?;
+        if i64::from(at) + CLOCK_SLACK_SECS < newest {
+            tracing::error!(org = org_id, newest, now = at, "server clock behind a time it signed: refusing to sign");
+            return Err(Error::ClockBehind { newest, now: at });
+        }
+        if i64::from(at) > newest {
+            sqlx::query(
+                "UPDATE organizations SET revocation_signed_at = $1 WHERE id = $2 AND revocation_signed_at < $1",
+            )
+            .bind(i64::from(at))
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        }
         let rows = sqlx::query("SELECT id FROM revocations WHERE org_id = $1 AND not_after > $2 ORDER BY id LIMIT $3")
             .bind(org_id)
             .bind(i64::from(at))
