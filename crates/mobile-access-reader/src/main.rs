@@ -110,8 +110,11 @@ fn run(
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let start = std::time::Instant::now();
-        let reader =
-            Reader::new(&provisioning, DriftingClock::new(start, wall_clock(), 0), start).map_err(|e| e.to_string())?;
+        // Revocations, epoch, clock floor, tamper state and unacknowledged attempts survive a
+        // restart; a damaged state file stops the reader here, with the reason.
+        let store = FileStateStore::new(&data_dir).map_err(|e| e.to_string())?;
+        let reader = Reader::restore(&provisioning, DriftingClock::new(start, wall_clock(), 0), start, Box::new(store))
+            .map_err(|e| e.to_string())?;
         tracing::info!(
             reader = %provisioning.reader_id,
             door = %provisioning.door_name,
