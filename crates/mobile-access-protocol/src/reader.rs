@@ -189,6 +189,15 @@ impl Responder {
         &self.config
     }
 
+    /// Sets how long each advertised nonce is current and how long it is still accepted after
+    /// it rotated: a captured fast request is useless `lifetime + grace` after its nonce first
+    /// appeared. Radios whose connection set-up takes longer than the default second (an
+    /// emulated stack) need more; the window is also the longest a harvested request stays live.
+    pub fn set_nonce_timing(&mut self, lifetime: Duration, grace: Duration) {
+        self.config.nonce_lifetime = lifetime;
+        self.config.nonce_grace = grace;
+    }
+
     /// Raises (never lowers) the minimum revocation epoch: from now on older credentials are
     /// refused, in full and fast exchanges alike.
     pub fn set_min_epoch(&mut self, epoch: u32) {

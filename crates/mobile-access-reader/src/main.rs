@@ -49,6 +49,11 @@ enum Command {
         /// Seconds between configuration polls and audit uploads while online.
         #[arg(long, default_value_t = 30)]
         poll_secs: u64,
+        /// How long, in milliseconds, a phone's fast request stays valid after the nonce it
+        /// answers first appeared on the air: the window in which a request captured by a fake
+        /// reader could still open the door. Raise it only where connection set-up is slow.
+        #[arg(long, default_value_t = 1000)]
+        nonce_window_ms: u64,
     },
 }
 
@@ -60,9 +65,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stdout)
         .init();
     let result = match cli.command {
-        Command::Run { provisioning, adapter, cloud, data_dir, relay, poll_secs } => {
-            run(provisioning, adapter, cloud, data_dir, relay, Duration::from_secs(poll_secs.max(1)))
-        }
+        Command::Run { provisioning, adapter, cloud, data_dir, relay, poll_secs, nonce_window_ms } => run(
+            provisioning,
+            adapter,
+            cloud,
+            data_dir,
+            relay,
+            Duration::from_secs(poll_secs.max(1)),
+            Duration::from_millis(nonce_window_ms.max(100)),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,6 +105,7 @@ fn run(
     data_dir: PathBuf,
     relay_spec: String,
     poll: Duration,
+    nonce_window: Duration,
 ) -> Result<(), String> {
     let json = std::fs::read_to_string(&provisioning).map_err(|e| format!("{}: {e}", provisioning.display()))?;
     let provisioning = Provisioning::from_json(&json).map_err(|e| e.to_string())?;
@@ -113,8 +125,10 @@ fn run(
         // Revocations, epoch, clock floor, tamper state and unacknowledged attempts survive a
         // restart; a damaged state file stops the reader here, with the reason.
         let store = FileStateStore::new(&data_dir).map_err(|e| e.to_string())?;
-        let reader = Reader::restore(&provisioning, DriftingClock::new(start, wall_clock(), 0), start, Box::new(store))
-            .map_err(|e| e.to_string())?;
+        let mut reader =
+            Reader::restore(&provisioning, DriftingClock::new(start, wall_clock(), 0), start, Box::new(store))
+                .map_err(|e| e.to_string())?;
+        reader.set_nonce_window(nonce_window);
         tracing::info!(
             reader = %provisioning.reader_id,
             door = %provisioning.door_name,

@@ -438,6 +438,13 @@ impl Reader {
         self.tampered
     }
 
+    /// How long a fast request's nonce stays accepted after it first appeared in the
+    /// advertisement (default 1 s: the capture window of a harvested request). Half of it the
+    /// nonce is current, half it is the previous one.
+    pub fn set_nonce_window(&mut self, window: Duration) {
+        self.responder.set_nonce_timing(window / 2, window - window / 2);
+    }
+
     /// Raises the minimum revocation epoch (never lowers it).
     pub fn set_revocation_epoch(&mut self, epoch: u32) {
         self.responder.set_min_epoch(epoch);
