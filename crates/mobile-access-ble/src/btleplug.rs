@@ -150,6 +150,24 @@ impl Central for BtleplugCentral {
             self.adapter.events().await.map_err(|e| map_error(e, None))
         })
         .await?;
+        // BlueZ keeps what devices advertised before and reports it again when a scan starts, as
+        // if just received: a reader's nonce from an earlier tap, which it no longer accepts
+        // (seen on BlueZ 5.66). What is cached now is skipped until the device advertises
+        // something new; a reader's nonce rotates within a second, so a live one is soon heard.
+        let mut stale = HashMap::new();
+        if let Ok(cached) = guarded("scanning", OPERATION_TIMEOUT, async {
+            self.adapter.peripherals().await.map_err(|e| map_error(e, None))
+        })
+        .await
+        {
+            for peripheral in cached {
+                if let Ok(Some(properties)) = peripheral.properties().await
+                    && let Some(data) = properties.service_data.get(&Uuid::from_u128(SERVICE_UUID))
+                {
+                    stale.insert(peripheral.id(), data.clone());
+                }
+            }
+        }
         let services = filter.services.iter().map(|s| Uuid::from_u128(*s)).collect();
         guarded("scanning", OPERATION_TIMEOUT, async {
             self.adapter.start_scan(api::ScanFilter { services }).await.map_err(|e| map_error(e, None))
@@ -166,6 +184,12 @@ impl Central for BtleplugCentral {
                 let id = PeripheralId::new(platform_id.to_string());
                 // BlueZ merges the scan filters of every client on the system: filter again.
                 let Some(event) = scan_event(id.clone(), &properties, &filter, Instant::now()) else { continue };
+                if let Some(cached) = stale.get(platform_id) {
+                    if event.service_data.as_ref() == Some(cached) {
+                        continue;
+                    }
+                    stale.remove(platform_id);
+                }
                 known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
                 if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(event) {
                     break;
