@@ -347,29 +347,25 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
     assert!(meeting.wait_for("red light, error sound (this key was revoked", WAIT), "red light with the reason");
     assert_eq!(meeting.relay_opened(), opened, "the door stayed shut");
 
-    scenario("a disconnect mid-exchange: clear error, relay shut, a retry once the reader is back unlocks");
+    scenario("the reader hangs mid-exchange: clear error, relay shut, a retry once the reader is back unlocks");
     let grace_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
     let (grace, _grace_states) = key_button(&cloud, "grace_staff", grace_storage.clone()).await;
     grace.refresh().await.unwrap();
-    let hellos = meeting.count("kind=full hello");
     let opened = meeting.relay_opened();
-    let tap = tokio::spawn(async move {
-        let result = grace.tap().await;
-        (grace, result)
-    });
-    assert!(meeting.wait_for_count("kind=full hello", hellos + 1, WAIT), "Grace's phone began an exchange");
+    // The reader's process freezes: its advertisement and GATT database stay with bluetoothd, so
+    // the phone finds it, connects and writes its request, which nothing answers. (Freezing it
+    // on a log line instead races an exchange that takes a quarter of a second.)
     meeting.signal("STOP");
-    // The reader's process froze mid-exchange; its controller then goes off the air as a power
-    // cut would take it.
-    let _ = Command::new("btmgmt").args(["--index", "0", "power", "off"]).status();
-    let (grace, result) = tap.await.unwrap();
-    println!("phone| tap with the reader gone: {result:?}");
+    let result = grace.tap().await;
+    println!("phone| tap with the reader hung: {result:?}");
     let error = result.expect_err("no unlock without a reader");
-    assert!(!error.to_string().is_empty());
+    assert!(
+        matches!(error, mobile_access::Error::Timeout { .. } | mobile_access::Error::Bluetooth(_)),
+        "a clear error: {error:?}"
+    );
     assert_eq!(meeting.relay_opened(), opened, "the relay never opened for the interrupted exchange");
     meeting.cut_power();
     assert_eq!(std::fs::read_to_string(work.path().join("meeting/relay")).unwrap(), "closed\n");
-    let _ = Command::new("btmgmt").args(["--index", "0", "power", "on"]).status();
 
     scenario("the reader restarted (offline now): it still knows the revocation, and opens for others");
     let meeting = ReaderProcess::start(
