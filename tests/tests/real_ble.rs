@@ -359,8 +359,15 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
     let result = grace.tap().await;
     println!("phone| tap with the reader hung: {result:?}");
     let error = result.expect_err("no unlock without a reader");
+    // Either the phone heard only the advertisement BlueZ had cached (a hung reader's nonce no
+    // longer rotates, so nothing fresh is on the air) or it connected and got no answer.
     assert!(
-        matches!(error, mobile_access::Error::Timeout { .. } | mobile_access::Error::Bluetooth(_)),
+        matches!(
+            error,
+            mobile_access::Error::NoReaderFound
+                | mobile_access::Error::Timeout { .. }
+                | mobile_access::Error::Bluetooth(_)
+        ),
         "a clear error: {error:?}"
     );
     assert_eq!(meeting.relay_opened(), opened, "the relay never opened for the interrupted exchange");
