@@ -373,6 +373,11 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
     assert_eq!(meeting.relay_opened(), opened, "the relay never opened for the interrupted exchange");
     meeting.cut_power();
     assert_eq!(std::fs::read_to_string(work.path().join("meeting/relay")).unwrap(), "closed\n");
+    // The board reboots: its controller resets, dropping any link the phone still had.
+    for state in ["off", "on"] {
+        let status = Command::new("btmgmt").args(["--index", "0", "power", state]).status().unwrap();
+        assert!(status.success(), "btmgmt power {state}");
+    }
 
     scenario("the reader restarted (offline now): it still knows the revocation, and opens for others");
     let meeting = ReaderProcess::start(

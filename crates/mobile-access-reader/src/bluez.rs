@@ -139,7 +139,10 @@ impl BluezReader {
             reader: Mutex::new(reader),
             relay: Mutex::new(relay),
             notifier: tokio::sync::Mutex::new(None),
-            readvertise: std::sync::atomic::AtomicBool::new(false),
+            // Registered once more as soon as no phone is connected: a phone still linked to the
+            // adapter from before a restart would otherwise leave the first registration
+            // non-connectable.
+            readvertise: std::sync::atomic::AtomicBool::new(true),
         });
 
         let (writes, received) = mpsc::unbounded_channel();
