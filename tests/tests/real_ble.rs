@@ -71,7 +71,7 @@ impl ReaderProcess {
         // Connection set-up on controllers emulated on an emulated CPU takes seconds where a
         // phone takes a tenth of one: the fast request's nonce window is widened to match
         // (emulator time, not radio time; the 1 s default is tested on the simulated radio).
-        command.args(["run", "--adapter", READER_ADAPTER, "--poll-secs", "2", "--nonce-window-ms", "15000"]);
+        command.args(["run", "--adapter", READER_ADAPTER, "--poll-secs", "2", "--nonce-window-ms", "60000"]);
         if let Some(cloud) = cloud {
             command.args(["--cloud", cloud]);
         }
