@@ -171,7 +171,21 @@ impl Door<'_> {
         let rng = SystemRandom::new();
         let started = Instant::now();
         let link = within(Phase::Connect, timeouts.connect, async {
-            central.connect(&target.peripheral).await.map_err(ble_error)
+            match central.connect(&target.peripheral).await {
+                // A failed GATT connection is often transient on real stacks (Android's status
+                // 133; on BlueZ a bluez-async worker dying mid-discovery): one more attempt,
+                // within the same time limit.
+                Err(
+                    error @ (mobile_access_ble::Error::Timeout(_)
+                    | mobile_access_ble::Error::Backend(_)
+                    | mobile_access_ble::Error::Disconnected { .. }),
+                ) => {
+                    info!(%error, "connect failed; trying once more");
+                    central.connect(&target.peripheral).await
+                }
+                other => other,
+            }
+            .map_err(ble_error)
         })
         .instrument(info_span!("connect", reader = %target.reader.id))
         .await?;
