@@ -30,6 +30,7 @@ use mobile_access_protocol::Reason;
 
 /// Set by the VM's start-up script: where the reader binary is and where to leave captures.
 const READER_BIN: &str = "MOBILE_ACCESS_READER_BIN";
+const HARNESS_BIN: &str = "MOBILE_ACCESS_HARNESS_BIN";
 const OUT_DIR: &str = "MOBILE_ACCESS_REAL_BLE_OUT";
 /// The controllers: the reader's and the phone's.
 const READER_ADAPTER: &str = "hci0";
@@ -42,6 +43,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 struct Environment {
     reader_bin: PathBuf,
+    harness_bin: PathBuf,
     out: PathBuf,
 }
 
@@ -49,6 +51,7 @@ impl Environment {
     fn from_env() -> Option<Self> {
         Some(Self {
             reader_bin: std::env::var_os(READER_BIN)?.into(),
+            harness_bin: std::env::var_os(HARNESS_BIN)?.into(),
             out: std::env::var_os(OUT_DIR).map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
         })
     }
@@ -262,6 +265,18 @@ fn admin(cloud: &EmbeddedCloud, method: reqwest::Method, path: &str) -> serde_js
     .unwrap()
 }
 
+/// Runs the desktop harness (`mobile-access-harness --json ARGS`) as a developer would, on the
+/// phone's controller; its JSON lines.
+fn harness(env: &Environment, args: &[&str]) -> Vec<serde_json::Value> {
+    let output = Command::new(&env.harness_bin).arg("--json").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines().chain(String::from_utf8_lossy(&output.stderr).lines()) {
+        println!("harness| {line}");
+    }
+    assert!(output.status.success(), "mobile-access-harness {args:?} exited with {}", output.status);
+    stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
 fn scenario(name: &str) {
     println!("\nreal-ble scenario: {name}");
 }
@@ -322,6 +337,28 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
         "MTU exchange 1 pair, no discovery (cached GATT layout), CCCD write 1 pair, revocation list 1-3 writes, \
          FastRequest 1 write, FastResult 1 notification",
     );
+
+    scenario("the desktop harness through btleplug: `scan` finds the reader, `unlock` opens it");
+    let seen = harness(&env, &["scan", "--adapter", PHONE_ADAPTER, "--seconds", "8"]);
+    let meeting_id = cloud.seed().readers[MEETING_ROOM].reader_id.clone();
+    assert!(
+        seen.iter().any(|line| line["reader"] == meeting_id.as_str() && line["rssi"].is_null()),
+        "scan lists the meeting room's reader, its RSSI unknown on emulated controllers: {seen:?}"
+    );
+    let opened = meeting.relay_opened();
+    let token = cloud.member("grace_staff").unwrap().token.clone();
+    let keys = work.path().join("harness-keys");
+    let keys_arg = keys.display().to_string();
+    let unlocked = harness(
+        &env,
+        &["unlock", "--adapter", PHONE_ADAPTER, "--cloud", cloud.base_url(), "--token", &token, "--keys", &keys_arg],
+    );
+    assert!(
+        unlocked.iter().any(|line| line["ok"] == true && line["outcome"] == "Unlocked"),
+        "the harness unlocked: {unlocked:?}"
+    );
+    assert!(meeting.wait_for_count("relay opened", opened + 1, WAIT));
+    assert!(meeting.wait_for_count("relay closed", opened + 1, WAIT));
 
     scenario("a member whose key was suspended: the reader, told by its poll, refuses with a red light");
     let credentials = admin(&cloud, reqwest::Method::GET, "/v1/admin/credentials");

@@ -3,7 +3,8 @@
 //! needed) with the host's filesystem shared read-only through virtme-ng; inside it,
 //! `real-ble/guest.sh` brings up bluetoothd and two controllers emulated by BlueZ's `btvirt`, and
 //! runs the end-to-end test `tests/tests/real_ble.rs` (the embedded cloud, the BlueZ reader
-//! binary on hci0, the SDK through btleplug on hci1). The VM gets no network device.
+//! binary on hci0, the SDK and the desktop harness's `scan`/`unlock` through btleplug on hci1).
+//! The VM gets no network device.
 //!
 //! `cargo xtask test` runs it when the VM's packages are installed and says in one loud line that
 //! it skipped it otherwise (`.ci/run` installs them). A boot whose stack never came up (the
@@ -73,6 +74,12 @@ fn newest_kernel_with_vhci() -> Option<PathBuf> {
     kernels.pop().map(|(_, path)| path)
 }
 
+/// The programs the test drives inside the VM: the BlueZ reader and the desktop harness.
+struct Binaries {
+    reader: PathBuf,
+    harness: PathBuf,
+}
+
 /// The part of `cargo xtask test`: runs once, or says loudly why it could not.
 ///
 /// Quarantined: a failure is reported loudly but does not fail `cargo xtask test` until the
@@ -125,7 +132,13 @@ fn run_all(tools: &Tools, runs: usize, only: Option<&str>) -> Result<(), String>
     reader.args(["build", "--locked", "-p", "mobile-access-reader", "--features", "bluez", "--bin"]);
     reader.arg("mobile-access-reader");
     run(reader)?;
-    let reader_bin = target_dir()?.join("debug/mobile-access-reader");
+    let mut harness = cargo();
+    harness.args(["build", "--locked", "-p", "mobile-access-harness", "--bin", "mobile-access-harness"]);
+    run(harness)?;
+    let bins = Binaries {
+        reader: target_dir()?.join("debug/mobile-access-reader"),
+        harness: target_dir()?.join("debug/mobile-access-harness"),
+    };
     let test_bin = build_test()?;
     let mut passed = 0;
     for index in 1..=runs {
@@ -138,7 +151,7 @@ fn run_all(tools: &Tools, runs: usize, only: Option<&str>) -> Result<(), String>
             None => test.push("every_unlock_path_on_bluez_with_emulated_controllers".to_owned()),
         }
         let started = Instant::now();
-        let code = boot_until_ready(tools, &reader_bin, &out, &test)?;
+        let code = boot_until_ready(tools, &bins, &out, &test)?;
         eprintln!("xtask: real-stack run {index}/{runs} ended with {code} after {:.0?}", started.elapsed());
         if code != 0 {
             return Err(format!(
@@ -173,9 +186,9 @@ fn build_test() -> Result<PathBuf, String> {
 }
 
 /// Boots the VM until the stack comes up (at most [`BOOTS`] times); the test's exit code.
-fn boot_until_ready(tools: &Tools, reader_bin: &Path, out: &Path, test: &[String]) -> Result<i32, String> {
+fn boot_until_ready(tools: &Tools, bins: &Binaries, out: &Path, test: &[String]) -> Result<i32, String> {
     for boot in 1..=BOOTS {
-        let code = boot_vm(tools, reader_bin, out, test)?;
+        let code = boot_vm(tools, bins, out, test)?;
         if !SETUP_FAILURES.contains(&code) {
             return Ok(code);
         }
@@ -186,13 +199,14 @@ fn boot_until_ready(tools: &Tools, reader_bin: &Path, out: &Path, test: &[String
 
 /// One boot: runs the guest script with `test`, echoing the VM's console; returns the exit code
 /// the guest recorded (or a setup failure when it recorded none).
-fn boot_vm(tools: &Tools, reader_bin: &Path, out: &Path, test: &[String]) -> Result<i32, String> {
+fn boot_vm(tools: &Tools, bins: &Binaries, out: &Path, test: &[String]) -> Result<i32, String> {
     let exit_file = out.join("exit-code");
     let _ = fs::remove_file(&exit_file);
     let guest = root().join("xtask/real-ble/guest.sh");
     let exec = format!(
-        "MOBILE_ACCESS_READER_BIN={} MOBILE_ACCESS_REAL_BLE_OUT={} RUST_BACKTRACE=1 sh {} {}",
-        reader_bin.display(),
+        "MOBILE_ACCESS_READER_BIN={} MOBILE_ACCESS_HARNESS_BIN={} MOBILE_ACCESS_REAL_BLE_OUT={} RUST_BACKTRACE=1 sh {} {}",
+        bins.reader.display(),
+        bins.harness.display(),
         out.display(),
         guest.display(),
         test.join(" ")
