@@ -9,7 +9,8 @@ use libfuzzer_sys::fuzz_target;
 use mobile_access_protocol::{
     Credential, CredentialBody, CredentialId, DeviceSigner, LockId, MemberId, OrgId, OrganizationKey, ReaderId,
     ReaderKey, SoftwareDeviceKey, Timestamp, Validity,
-    phone::FullExchange,
+    Nonce,
+    phone::Exchange,
     reader::{Connection, ReaderConfig, Responder},
 };
 use ring::rand::SystemRandom;
@@ -52,12 +53,17 @@ fuzz_target!(|data: &[u8]| {
         Responder::new(ReaderConfig::new(certificate, reader_key, vec![f.org.public()]), Timestamp(10), &rng)
             .expect("responder");
     let mut connection = Connection::default();
-    // The reader: each 0xFF-separated chunk is one request on the same connection.
+    // The reader: each 0xFF-separated chunk is one request on the same connection, or a sealed
+    // revocation list handed over after an answer.
     for request in data.split(|&b| b == 0xFF) {
+        if mobile_access_protocol::is_list_delivery(request) {
+            assert!(responder.open_list_delivery(&mut connection, request).is_err(), "a forged list opened");
+            continue;
+        }
         let reply = responder.handle(&mut connection, request, Timestamp(10), &rng);
         assert!(!reply.decision.is_some_and(|d| d.reason.is_granted()), "granted on fuzzed bytes");
     }
-    // The phone: the input as a ReaderHello can never pass the reader's proof.
-    let (exchange, _hello) = FullExchange::start(ReaderId([4; 8]), &rng).expect("start");
-    assert!(exchange.on_reader_hello(data, &[f.org.public()], &f.credential, &f.device).is_err());
+    // The phone: the input as the reader's first answer can never pass the reader's proof.
+    let (exchange, _hello) = Exchange::start(ReaderId([4; 8]), Nonce([0; 8]), None, &rng).expect("start");
+    assert!(exchange.on_reply(data, &[f.org.public()], &f.credential, &f.device).is_err());
 });

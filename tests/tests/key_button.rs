@@ -347,3 +347,85 @@ async fn a_range_reader_with_a_maximum_distance_is_not_tried_from_beyond_it() {
     assert_eq!(report.outcome, TapOutcome::Unlocked);
     assert!(bounded.relay_is_open());
 }
+
+/// What a phone writes, per tap: the values of its ATT writes (fragments included).
+fn phone_writes(radio: &mobile_access_ble::sim::SimRadio) -> Vec<Vec<u8>> {
+    use mobile_access_ble::sim::{AirDirection, AirPdu};
+    radio
+        .recording()
+        .into_iter()
+        .filter(|p| p.direction == AirDirection::ToPeripheral)
+        .filter_map(|p| match p.pdu {
+            AirPdu::Write { value, .. } => Some(value),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Nothing a phone writes links two of its taps or tells two members apart: over Ada's first
+/// (full) and later (fast) taps and Grace's, at the same door, no 8 bytes repeat between any
+/// two taps, each kind of tap writes the same lengths whoever taps, and the organization's
+/// signed revocation list the phones carry (a reader that is behind gets it) never crosses the
+/// air in the clear.
+#[tokio::test(start_paused = true)]
+async fn nothing_a_phone_writes_links_its_taps_or_tells_members_apart() {
+    use std::collections::HashSet;
+
+    use mobile_access_harness::world::{key_button, new_phone_storage};
+
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let grace_token = world.cloud.member("grace_staff").unwrap().token.clone();
+    let grace_phone = world.site.phone(AT_MAIN_ENTRANCE);
+    let grace = key_button(world.cloud.base_url(), &grace_token, grace_phone, new_phone_storage(), Timeouts::default())
+        .unwrap();
+    grace.set_screen(Screen::Home);
+    // Something revoked and restored: both phones carry a signed list newer than the reader's.
+    grace.refresh().await.unwrap();
+    let credentials = world.admin(reqwest::Method::GET, "/v1/admin/credentials", None);
+    let grace_id = world.cloud.member("grace_staff").unwrap().member_id.clone();
+    let key = credentials["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "mobile_key" && c["member_id"] == grace_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world.admin(reqwest::Method::POST, &format!("/v1/admin/credentials/{key}/suspend"), None);
+    world.admin(reqwest::Method::POST, &format!("/v1/admin/credentials/{key}/resume"), None);
+
+    let mut taps: Vec<(&str, ExchangeKind, Vec<Vec<u8>>)> = Vec::new();
+    for (who, button) in [("ada", &world.button), ("grace", &grace), ("ada", &world.button), ("grace", &grace)] {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        button.refresh().await.unwrap();
+        world.site.radio.start_recording();
+        let report = button.tap().await.unwrap();
+        assert_eq!(report.outcome, TapOutcome::Unlocked);
+        taps.push((who, report.exchange, phone_writes(&world.site.radio)));
+    }
+    let kinds: Vec<ExchangeKind> = taps.iter().map(|t| t.1).collect();
+    assert_eq!(kinds, [ExchangeKind::Full, ExchangeKind::Full, ExchangeKind::Fast, ExchangeKind::Fast]);
+
+    let windows = |writes: &[Vec<u8>]| -> HashSet<Vec<u8>> {
+        writes.iter().flat_map(|w| w.windows(8).map(<[u8]>::to_vec)).collect()
+    };
+    for (i, a) in taps.iter().enumerate() {
+        for b in &taps[i + 1..] {
+            let shared: Vec<_> = windows(&a.2).intersection(&windows(&b.2)).cloned().collect();
+            assert!(shared.is_empty(), "{} {:?} and {} {:?} share bytes: {shared:02x?}", a.0, a.1, b.0, b.1);
+        }
+    }
+    // The first (full) tap handed the newer list to the reader, sealed, before its credential;
+    // the second found the reader up to date. No list ever went in the clear (type 0x21).
+    let types = |writes: &[Vec<u8>]| -> Vec<u8> {
+        writes.iter().filter(|w| w.first() == Some(&0)).filter_map(|w| w.get(4).copied()).collect()
+    };
+    assert_eq!(types(&taps[0].2), [0x01, 0x22, 0x03], "hello, sealed list, credential");
+    // (Grace's suspended-then-resumed key is refused once and renewed: two full exchanges.)
+    assert!(types(&taps[1].2).chunks(2).all(|pair| pair == [0x01, 0x03]), "{:?}", types(&taps[1].2));
+    assert_eq!(types(&taps[2].2), [0x01]);
+    // Lengths say only which exchange ran, never who.
+    let lengths = |writes: &[Vec<u8>]| writes.iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(lengths(&taps[2].2), lengths(&taps[3].2), "fast taps of two members look alike");
+}

@@ -8,7 +8,7 @@ use mobile_access_cloud::{api::UnlockMethod, hex};
 use mobile_access_protocol::{
     Credential, LockId, MAX_LOCKS, OrgId, OrganizationPublicKey, ReaderCertificate, ReaderId, ReaderKey, Reason,
     Timestamp, UnlockMode,
-    phone::FullExchange,
+    phone::Exchange,
     reader::{Connection, ReaderConfig, Responder},
 };
 use serde_json::{Value, json};
@@ -75,7 +75,8 @@ async fn issued_credentials_verify_and_open_the_provisioned_reader() {
         let mut reader = reader_from(&provisioning, now);
         let rng = ring::rand::SystemRandom::new();
         let mut connection = Connection::default();
-        let (exchange, hello) = FullExchange::start(ReaderId(certificate.reader.0), &rng).unwrap();
+        let (exchange, hello) =
+            Exchange::start(ReaderId(certificate.reader.0), mobile_access_protocol::Nonce([0; 8]), None, &rng).unwrap();
         let reader_hello = reader.handle(&mut connection, &hello, now, &rng);
         let (awaiting, auth) = exchange.on_reader_hello(&reader_hello.bytes, &[anchor], &credential, &device).unwrap();
         let result = reader.handle(&mut connection, &auth, now, &rng);

@@ -22,7 +22,7 @@ use mobile_access_cloud::{
 };
 use mobile_access_protocol::{
     Credential, OrgId, OrganizationPublicKey, ReaderCertificate, ReaderId, ReaderKey, Reason, Timestamp, UnlockMode,
-    phone::FullExchange,
+    phone::Exchange,
     reader::{Connection, ReaderConfig, Responder},
 };
 use sqlx::Row;
@@ -334,7 +334,8 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
                 let credential = Credential::decode(&hex::decode(&bundle.credentials[0].credential).unwrap()).unwrap();
                 let mut connection = Connection::default();
                 let reader_id = ReaderId(hex::decode_array(&w.reader.reader_id).unwrap());
-                let (exchange, hello) = FullExchange::start(reader_id, &rng).unwrap();
+                let (exchange, hello) =
+                    Exchange::start(reader_id, mobile_access_protocol::Nonce([0; 8]), None, &rng).unwrap();
                 let now = Timestamp(bundle.server_time);
                 let reader_hello = responder.handle(&mut connection, &hello, now, &rng);
                 let (awaiting, auth) =

@@ -271,3 +271,102 @@ async fn a_pass_key_never_becomes_a_mobile_key_for_hands_free_unlock() {
         assert_eq!(listed["items"][0]["status"], "active", "the pass is untouched");
     });
 }
+
+/// Revocation scales: in an organization of 10,000 members, 1,000 revoked wallet passes (people
+/// leaving over a year) stay on the list that readers poll and phones carry, and revoke nobody
+/// else: the epoch does not move, the remaining pass and a mobile key issued before still verify.
+/// When mobile keys then overflow the list, the epoch rises for mobile keys only: every revoked
+/// pass stays listed and no pass is revoked by it.
+#[tokio::test]
+async fn a_thousand_revoked_passes_among_ten_thousand_members_revoke_nobody_else() {
+    use mobile_access_protocol::{Credential, MAX_REVOKED};
+    const MEMBERS: usize = 10_000;
+    const LEAVERS: usize = 1_000;
+    on_every_backend!(|cloud| {
+        let org = eligible_org(&cloud, "Scale").await;
+        for batch in (0..MEMBERS).collect::<Vec<_>>().chunks(2_000) {
+            let members: Vec<Value> = batch
+                .iter()
+                .map(|i| {
+                    json!({"external_id": format!("m{i}"), "name": format!("Member {i}"),
+                           "email": format!("m{i}@example.com"), "access_groups": ["Staff"]})
+                })
+                .collect();
+            cloud.put(&org.integration, "/v1/integration/members", json!({ "members": members })).await.ok();
+        }
+        let session = |i: usize| {
+            let cloud = &cloud;
+            let integration = org.integration.clone();
+            async move {
+                let path = format!("/v1/integration/members/m{i}/session");
+                cloud.call(reqwest::Method::POST, Some(&integration), &path, None).await.ok()["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        // A member who stays, with a mobile key and a pass issued before everything below.
+        let stayer = session(MEMBERS - 1).await;
+        let (_, stayer_key) = device();
+        let bundle = cloud.post(&stayer, "/v1/me/keys", json!({ "device_public_key": stayer_key })).await.ok();
+        let mobile =
+            Credential::decode(&hex::decode(bundle["credentials"][0]["credential"].as_str().unwrap()).unwrap())
+                .unwrap();
+        let kept_pass = cloud.post(&stayer, "/v1/me/wallet/passes", add_body("iphone-stay", None)).await.ok();
+        let kept_pass_ids = credential_ids(&kept_pass);
+
+        let mut revoked = Vec::new();
+        for i in 0..LEAVERS {
+            let token = session(i).await;
+            let added = cloud.post(&token, "/v1/me/wallet/passes", add_body(&format!("iphone-{i}"), None)).await.ok();
+            revoked.extend(credential_ids(&added));
+            let id = added["pass"]["id"].as_str().unwrap().to_owned();
+            cloud
+                .empty(reqwest::Method::DELETE, &org.admin, &format!("/v1/admin/wallet-passes/{id}"))
+                .await
+                .expect(204, "");
+        }
+        let sync = cloud.get(&org.reader_token, "/v1/reader/config").await.ok();
+        let list =
+            SignedRevocationList::decode(&hex::decode(sync["revocation_list"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(list.list().revoked.len(), LEAVERS, "every revoked pass is listed");
+        for id in &revoked {
+            assert!(list.list().revoked.iter().any(|CredentialId(c)| hex::encode(c) == *id));
+        }
+        assert!(mobile.body().revocation_epoch >= list.list().min_epoch, "the stayer's mobile key still verifies");
+        for id in &kept_pass_ids {
+            assert!(!list.list().revoked.iter().any(|CredentialId(c)| hex::encode(c) == *id), "the kept pass");
+        }
+        let epoch_before = list.list().min_epoch;
+
+        // Mobile keys now overflow the list: members losing access with keys on their phones.
+        let overflow = MAX_REVOKED + 1 - LEAVERS;
+        for i in LEAVERS..LEAVERS + overflow {
+            let token = session(i).await;
+            let (_, key) = device();
+            cloud.post(&token, "/v1/me/keys", json!({ "device_public_key": key })).await.ok();
+        }
+        let leaving: Vec<Value> = (LEAVERS..LEAVERS + overflow)
+            .map(|i| {
+                json!({"external_id": format!("m{i}"), "name": format!("Member {i}"),
+                       "email": format!("m{i}@example.com"), "access_groups": []})
+            })
+            .collect();
+        cloud.put(&org.integration, "/v1/integration/members", json!({ "members": leaving })).await.ok();
+        let sync = cloud.get(&org.reader_token, "/v1/reader/config").await.ok();
+        let list =
+            SignedRevocationList::decode(&hex::decode(sync["revocation_list"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(list.list().min_epoch, epoch_before + 1, "the mobile keys' epoch rose");
+        assert_eq!(list.list().revoked.len(), LEAVERS, "every revoked pass stays listed; mobile entries left");
+        let pass = Credential::decode(
+            &hex::decode(kept_pass["provisioning"]["credentials"][0]["credential"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert!(pass.body().revocation_epoch >= list.list().min_epoch, "no pass is revoked by an epoch rise");
+        println!(
+            "{:?}: {LEAVERS} revoked passes among {MEMBERS} members: list of {} bytes",
+            cloud.backend,
+            list.encoded().len()
+        );
+    });
+}

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mobile_access_protocol::{
-    Credential, CredentialBody, CredentialId, DeviceSigner, KeyId, LockId, MemberId, OrgId, OrganizationKey, ReaderId,
-    ReaderKey, SoftwareDeviceKey, Timestamp, Validity,
-    phone::{FastExchange, FastSecret, FullExchange},
+    Credential, CredentialBody, CredentialId, DeviceSigner, KeyId, LockId, MemberId, Nonce, OrgId, OrganizationKey,
+    ReaderId, ReaderKey, SoftwareDeviceKey, Timestamp, Validity,
+    phone::{Exchange, FastSecret},
     reader::{Connection, ReaderConfig, Responder},
 };
 use ring::{
@@ -69,7 +69,7 @@ fn issue(org: &OrganizationKey, device: &SoftwareDeviceKey, rng: &SystemRandom) 
 impl World {
     fn enrol(&mut self, credential: &Credential, device: &SoftwareDeviceKey) -> FastSecret {
         let mut connection = Connection::default();
-        let (exchange, hello) = FullExchange::start(ReaderId([2; 8]), &self.rng).unwrap();
+        let (exchange, hello) = Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, &self.rng).unwrap();
         let reply = self.reader.handle(&mut connection, &hello, NOW, &self.rng);
         let (awaiting, auth) =
             exchange.on_reader_hello(&reply.bytes, &[self.org.public()], credential, device).unwrap();
@@ -101,9 +101,9 @@ fn fast_request(
     secret: &FastSecret,
     credential: &Credential,
     rng: &SystemRandom,
-) -> (FastExchange, Vec<u8>) {
+) -> (Exchange, Vec<u8>) {
     let advertisement = reader.advertisement(NOW, rng).unwrap();
-    FastExchange::start(secret, credential, &advertisement, rng).unwrap()
+    Exchange::start(advertisement.reader, advertisement.nonce, Some((secret, credential)), rng).unwrap()
 }
 
 fn fast(c: &mut Criterion) {
@@ -111,7 +111,9 @@ fn fast(c: &mut Criterion) {
     let (mut w, secret) = world(1);
     let advertisement = w.reader.advertisement(NOW, &w.rng).unwrap();
     group.bench_function("phone_builds_request", |b| {
-        b.iter(|| FastExchange::start(&secret, &w.credential, &advertisement, &w.rng).unwrap())
+        b.iter(|| {
+            Exchange::start(advertisement.reader, advertisement.nonce, Some((&secret, &w.credential)), &w.rng).unwrap()
+        })
     });
     group.bench_function("reader_verifies_and_answers", |b| {
         b.iter_custom(|iters| {
@@ -126,7 +128,7 @@ fn fast(c: &mut Criterion) {
     });
     group.bench_function("phone_verifies_answer", |b| {
         b.iter_custom(|iters| {
-            let World { reader, rng, credential, .. } = &mut w;
+            let World { reader, rng, credential, org, device } = &mut w;
             timed(
                 iters,
                 reader,
@@ -134,7 +136,7 @@ fn fast(c: &mut Criterion) {
                     let (exchange, request) = fast_request(reader, &secret, credential, rng);
                     (exchange, reader.handle(&mut Connection::default(), &request, NOW, rng).bytes)
                 },
-                |_, (exchange, answer)| exchange.on_result(&answer).unwrap(),
+                |_, (exchange, answer)| exchange.on_reply(&answer, &[org.public()], credential, device).unwrap(),
             )
         })
     });
@@ -158,14 +160,16 @@ fn fast(c: &mut Criterion) {
 fn full(c: &mut Criterion) {
     let mut group = c.benchmark_group("full");
     let (mut w, _) = world(1);
-    group.bench_function("phone_builds_hello", |b| b.iter(|| FullExchange::start(ReaderId([2; 8]), &w.rng).unwrap()));
+    group.bench_function("phone_builds_hello", |b| {
+        b.iter(|| Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, &w.rng).unwrap())
+    });
     group.bench_function("reader_answers_hello", |b| {
         b.iter_custom(|iters| {
             let (reader, rng) = (&mut w.reader, &w.rng);
             timed(
                 iters,
                 reader,
-                |_| FullExchange::start(ReaderId([2; 8]), rng).unwrap().1,
+                |_| Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, rng).unwrap().1,
                 |reader, hello| reader.handle(&mut Connection::default(), &hello, NOW, rng),
             )
         })
@@ -177,7 +181,7 @@ fn full(c: &mut Criterion) {
                 iters,
                 reader,
                 |reader| {
-                    let (exchange, hello) = FullExchange::start(ReaderId([2; 8]), rng).unwrap();
+                    let (exchange, hello) = Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, rng).unwrap();
                     (exchange, reader.handle(&mut Connection::default(), &hello, NOW, rng).bytes)
                 },
                 |_, (exchange, reader_hello)| {
@@ -194,7 +198,7 @@ fn full(c: &mut Criterion) {
                 reader,
                 |reader| {
                     let mut connection = Connection::default();
-                    let (exchange, hello) = FullExchange::start(ReaderId([2; 8]), rng).unwrap();
+                    let (exchange, hello) = Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, rng).unwrap();
                     let reply = reader.handle(&mut connection, &hello, NOW, rng);
                     let (_, auth) =
                         exchange.on_reader_hello(&reply.bytes, &[org.public()], credential, device).unwrap();
@@ -212,7 +216,7 @@ fn full(c: &mut Criterion) {
                 reader,
                 |reader| {
                     let mut connection = Connection::default();
-                    let (exchange, hello) = FullExchange::start(ReaderId([2; 8]), rng).unwrap();
+                    let (exchange, hello) = Exchange::start(ReaderId([2; 8]), Nonce([0; 8]), None, rng).unwrap();
                     let reply = reader.handle(&mut connection, &hello, NOW, rng);
                     let (awaiting, auth) =
                         exchange.on_reader_hello(&reply.bytes, &[org.public()], credential, device).unwrap();

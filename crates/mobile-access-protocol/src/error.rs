@@ -67,6 +67,10 @@ pub enum Error {
     /// A reader answer failed authentication: it was forged, replayed or damaged.
     #[error("reader answer is not authentic")]
     AnswerNotAuthentic,
+    /// A sealed message (a revocation list handed over after an exchange) failed authentication:
+    /// sent on another connection, forged or damaged.
+    #[error("{0} is not authentic")]
+    NotAuthentic(&'static str),
     /// The reader refused in the clear, before it could prove itself. The reason is a hint only.
     #[error("reader refused without proof: {0}")]
     UnverifiedRejection(Reason),

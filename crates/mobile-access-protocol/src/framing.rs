@@ -1,9 +1,11 @@
 //! GATT framing: one protocol message cut into ATT writes/notifications of `MTU - 3` bytes and
 //! put back together, for any ATT MTU from 23 to 517.
 //!
-//! Every fragment starts with a sequence byte (0, 1, 2, ...). Fragment 0 then carries the
-//! message's total length as a big-endian `u16`, so the receiver refuses an oversized message
-//! before buffering it and knows exactly when the message is complete.
+//! Every fragment starts with a sequence byte: 0 for the first, then 1, 2, … 255, 1, 2, … (a
+//! long message wraps past 255 but never back to 0, which always starts a new message).
+//! Fragment 0 then carries the message's total length as a big-endian `u16`, so the receiver
+//! refuses an oversized message before buffering it and knows exactly when the message is
+//! complete.
 
 use crate::{Error, Result};
 
@@ -11,8 +13,9 @@ use crate::{Error, Result};
 pub const MIN_MTU: u16 = 23;
 /// Largest ATT MTU.
 pub const MAX_MTU: u16 = 517;
-/// Longest message the framing carries (the largest ATT attribute value).
-pub const MAX_MESSAGE_LEN: usize = 512;
+/// Longest message the framing carries: a sealed revocation list of the most ids a list holds
+/// (every exchange message fits one 512-byte attribute value).
+pub const MAX_MESSAGE_LEN: usize = crate::delivery::LIST_DELIVERY_MAX_LEN;
 const ATT_HEADER: usize = 3;
 const FIRST_HEADER: usize = 3;
 const NEXT_HEADER: usize = 1;
@@ -42,9 +45,14 @@ pub fn fragment(message: &[u8], mtu: u16) -> Result<Vec<Vec<u8>>> {
     let total = (message.len() as u16).to_be_bytes();
     let mut out = vec![[&[0u8], &total[..], first].concat()];
     for (i, chunk) in rest.chunks(payload - NEXT_HEADER).enumerate() {
-        out.push([&[(i + 1) as u8], chunk].concat());
+        out.push([&[continuation_seq(i)], chunk].concat());
     }
     Ok(out)
+}
+
+/// The sequence byte of the `index`th fragment after fragment 0: 1..=255, wrapping to 1.
+fn continuation_seq(index: usize) -> u8 {
+    (index % 255 + 1) as u8
 }
 
 /// Reassembles one message at a time from fragments in order.
@@ -110,7 +118,7 @@ impl Reassembler {
             return Err(Error::Truncated { what: "fragment", needed: 2, got: 1 });
         }
         self.buffer.extend_from_slice(body);
-        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq = if self.next_seq == u8::MAX { 1 } else { self.next_seq + 1 };
         if self.buffer.len() == total {
             return Ok(Some(std::mem::take(&mut self.buffer)));
         }

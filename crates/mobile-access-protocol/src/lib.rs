@@ -7,16 +7,18 @@
 //! firmware, the SDK, the cloud and the simulator all run exactly the same code and tests can
 //! drive every state.
 //!
-//! The exchange is two-tier, after CSA Aliro: a [`phone::FullExchange`] on first meeting a reader
-//! (ephemeral X25519 on both sides, the reader signs first, then the phone proves possession of
-//! its P-256 device key) that leaves a per-phone, per-reader secret behind, and a
-//! [`phone::FastExchange`] on later taps: one round trip, symmetric crypto only. See
-//! `docs/protocol.md` for byte layouts and the threat model.
+//! The exchange is two-tier, after CSA Aliro, behind one first message ([`phone::Exchange`]): a
+//! full exchange on first meeting a reader (ephemeral X25519 on both sides, the reader signs
+//! first, then the phone proves possession of its P-256 device key) that leaves a per-phone,
+//! per-reader secret behind, and a fast exchange on later taps: one round trip, symmetric crypto
+//! only. The phone's hello looks the same either way. See `docs/protocol.md` for byte layouts
+//! and the threat model.
 
 mod advertisement;
 mod certificate;
 mod codec;
 mod credential;
+mod delivery;
 mod error;
 pub mod framing;
 mod ids;
@@ -30,6 +32,9 @@ mod schedule;
 pub use advertisement::{ADVERTISEMENT_AD_LEN, ADVERTISEMENT_PAYLOAD_LEN, Advertisement, UnlockMode};
 pub use certificate::{READER_CERTIFICATE_LEN, ReaderCertificate};
 pub use credential::{CREDENTIAL_MAX_LEN, CREDENTIAL_MIN_LEN, Credential, CredentialBody, MAX_LOCKS, Validity};
+#[doc(hidden)]
+pub use delivery::unpad as unpad_list_delivery;
+pub use delivery::{LIST_DELIVERY_MAX_LEN, LIST_DELIVERY_TYPE, is_list_delivery};
 pub use error::{Error, Reason};
 pub use ids::{CredentialId, KeyId, LockId, MemberId, Nonce, OrgId, ReaderId, ReaderTime, Timestamp};
 pub use keys::{
@@ -39,7 +44,7 @@ pub use keys::{
 pub use message::{Message, MessageType};
 pub use revocation::{
     MAX_REVOKED, REVOCATION_LIST_MAX_LEN, REVOCATION_LIST_MIN_LEN, REVOCATION_LIST_TYPE, RevocationList,
-    SignedRevocationList,
+    SignedRevocationList, revocation_list_len,
 };
 
 /// Protocol version carried in every credential, certificate, advertisement and message.

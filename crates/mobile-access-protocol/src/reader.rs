@@ -15,10 +15,11 @@ use crate::{
     advertisement::{Advertisement, UnlockMode},
     certificate::ReaderCertificate,
     credential::{CREDENTIAL_MAX_LEN, Credential, CredentialBody},
+    delivery,
     ids::{CredentialId, MemberId, Nonce, ReaderTime, Timestamp},
     keys::{OrganizationPublicKey, ReaderKey},
-    message::{Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
-    phone::{ACTION_UNLOCK, fast_request_aad, seal_reason},
+    message::{HELLO_CLEAR_LEN, Message, MessageType, PHONE_NONCE_LEN, READER_HELLO_SIGNED_LEN},
+    phone::{ACTION_UNLOCK, seal_result},
     revocation::SignedRevocationList,
     schedule::{self, FastKeys, HandshakeKeys, Secret},
 };
@@ -122,15 +123,28 @@ pub enum ListOutcome {
     TooFarAhead,
 }
 
-/// Per-connection state: a full exchange's keys between its two round trips.
+/// Per-connection state: a full exchange's keys between its two round trips, and once an
+/// answer went out, the single-use key of the revocation list the phone may hand over.
 #[derive(Default)]
 pub struct Connection {
     pending: Option<HandshakeKeys>,
+    list_key: Option<Secret>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(key) = self.list_key.as_mut() {
+            zeroize::Zeroize::zeroize(key);
+        }
+    }
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("handshake_pending", &self.pending.is_some()).finish()
+        f.debug_struct("Connection")
+            .field("handshake_pending", &self.pending.is_some())
+            .field("list_expected", &self.list_key.is_some())
+            .finish()
     }
 }
 
@@ -311,14 +325,22 @@ impl Responder {
             return reject(Reason::Malformed, kind_of(request));
         };
         match message {
-            Message::FullHello { phone_ephemeral } => self.full_hello(connection, request, &phone_ephemeral, rng),
+            Message::Hello { phone_ephemeral, reader_nonce, phone_nonce, fast } => {
+                connection.pending = None;
+                connection.list_key = None;
+                let clear = request.get(..HELLO_CLEAR_LEN).unwrap_or_default();
+                if let Some(reply) = self.fast_request(connection, reader_nonce, phone_nonce, clear, &fast, now, rng) {
+                    return reply;
+                }
+                self.full_hello(connection, request, &phone_ephemeral, now.wall, rng)
+            }
             Message::FullAuth { sealed } => match connection.pending.take() {
-                Some(keys) => self.full_auth(keys, &sealed, now, rng),
+                Some(keys) => {
+                    connection.list_key = None;
+                    self.full_auth(keys, &sealed, now, rng)
+                }
                 None => reject(Reason::UnexpectedMessage, ExchangeKind::Full),
             },
-            Message::FastRequest { reader_nonce, phone_nonce, sealed } => {
-                self.fast_request(reader_nonce, phone_nonce, &sealed, now, rng)
-            }
             Message::ReaderHello { .. }
             | Message::FullResult { .. }
             | Message::FastResult { .. }
@@ -326,16 +348,32 @@ impl Responder {
         }
     }
 
+    /// Opens the revocation list a phone handed over on `connection` once this reader proved
+    /// itself (after its hello, before the FullAuth; or after a fast answer), message type
+    /// `LIST_DELIVERY_TYPE`. Accepted once per exchange, only under that exchange's key: the
+    /// caller still decides whether to apply it ([`Responder::apply_revocation_list`]).
+    pub fn open_list_delivery(&mut self, connection: &mut Connection, bytes: &[u8]) -> Result<SignedRevocationList> {
+        let mut key =
+            connection.list_key.take().ok_or(crate::Error::UnexpectedMessage("list delivery before an answer"))?;
+        let list = delivery::open(&key, bytes);
+        zeroize::Zeroize::zeroize(&mut key);
+        list
+    }
+
     fn full_hello(
         &mut self,
         connection: &mut Connection,
         hello: &[u8],
         phone_ephemeral: &[u8; 32],
+        now: Timestamp,
         rng: &dyn SecureRandom,
     ) -> Reply {
-        connection.pending = None;
-        match self.reader_hello(hello, phone_ephemeral, rng) {
+        match self.reader_hello(hello, phone_ephemeral, now, rng) {
             Ok((bytes, keys)) => {
+                // The phone may hand over its revocation list now, before its credential, if this
+                // hello says the reader is behind: so a lagging clock is corrected before the
+                // credential's validity is judged.
+                connection.list_key = Some(keys.list);
                 connection.pending = Some(keys);
                 Reply { bytes, decision: None }
             }
@@ -347,16 +385,21 @@ impl Responder {
         &self,
         hello: &[u8],
         phone_ephemeral: &[u8; 32],
+        now: Timestamp,
         rng: &dyn SecureRandom,
     ) -> Result<(Vec<u8>, HandshakeKeys)> {
         let (private, reader_ephemeral): (EphemeralPrivateKey, _) = schedule::ephemeral(rng)?;
-        let unsigned =
-            Message::ReaderHello { reader_ephemeral, certificate: self.config.certificate.clone(), signature: [0; 64] }
-                .encode()?;
+        let hello_with = |signature| Message::ReaderHello {
+            reader_ephemeral,
+            list_sequence: self.revocation_sequence,
+            reader_time: now,
+            certificate: self.config.certificate.clone(),
+            signature,
+        };
+        let unsigned = hello_with([0; 64]).encode()?;
         let signed = unsigned.get(..READER_HELLO_SIGNED_LEN).unwrap_or_default();
         let signature = self.config.key.sign(&schedule::reader_hello_signing_input(hello, signed));
-        let reply = Message::ReaderHello { reader_ephemeral, certificate: self.config.certificate.clone(), signature }
-            .encode()?;
+        let reply = hello_with(signature).encode()?;
         let keys = HandshakeKeys::derive(private, phone_ephemeral, hello, &reply)?;
         Ok((reply, keys))
     }
@@ -389,7 +432,8 @@ impl Responder {
             credential: verified.then_some(body.id),
             member: verified.then_some(body.member),
         };
-        let Ok(sealed) = seal_reason(&keys.reader_to_phone, MessageType::FullResult, reason) else {
+        let Ok(sealed) = seal_result(&keys.reader_to_phone, MessageType::FullResult, reason, self.revocation_sequence)
+        else {
             return reject(Reason::ReaderError, ExchangeKind::Full);
         };
         if reason.is_granted() {
@@ -443,33 +487,34 @@ impl Responder {
         self.sessions.truncate(self.config.session_capacity.max(1));
     }
 
+    /// The fast request inside a hello, if it is one this reader can answer: its nonce still
+    /// accepted, not answered before, and sealed under a session held (found by trial, most
+    /// recently used first). `None` sends the hello on to a full exchange, which is also what
+    /// a phone with no secret for this reader gets: the reader's answer is the only thing that
+    /// tells the two apart, and only the genuine reader can give it.
+    #[allow(clippy::too_many_arguments)]
     fn fast_request(
         &mut self,
+        connection: &mut Connection,
         reader_nonce: Nonce,
         phone_nonce: [u8; PHONE_NONCE_LEN],
+        clear: &[u8],
         sealed: &[u8],
         time: ReaderTime,
         rng: &dyn SecureRandom,
-    ) -> Reply {
+    ) -> Option<Reply> {
         let now = time.wall;
-        if !self.accepts(reader_nonce, time.monotonic) {
-            return reject(Reason::StaleNonce, ExchangeKind::Fast);
-        }
-        if self.answered.contains(&(reader_nonce, phone_nonce)) {
-            return reject(Reason::Replay, ExchangeKind::Fast);
+        if !self.accepts(reader_nonce, time.monotonic) || self.answered.contains(&(reader_nonce, phone_nonce)) {
+            return None;
         }
         let reader = self.config.certificate.reader;
-        let aad = fast_request_aad(reader_nonce, &phone_nonce);
-        let found = self.sessions.iter().enumerate().find_map(|(index, session)| {
+        let (index, keys, plain) = self.sessions.iter().enumerate().find_map(|(index, session)| {
             let keys = FastKeys::derive(&session.secret, reader, reader_nonce, &phone_nonce).ok()?;
-            let plain = schedule::open(&keys.request, &aad, sealed)?;
+            let plain = schedule::open(&keys.request, clear, sealed)?;
             Some((index, keys, plain))
-        });
-        let Some((index, keys, plain)) = found else {
-            return reject(Reason::UnknownSession, ExchangeKind::Fast);
-        };
+        })?;
         let Some(session) = self.sessions.remove(index) else {
-            return reject(Reason::ReaderError, ExchangeKind::Fast);
+            return Some(reject(Reason::ReaderError, ExchangeKind::Fast));
         };
         let reason = if plain.as_slice() == [ACTION_UNLOCK] {
             self.judge_scope(&session.credential, now)
@@ -483,20 +528,21 @@ impl Responder {
             member: Some(session.credential.member),
         };
         self.sessions.push_front(session);
-        let Ok(sealed) = seal_reason(&keys.response, MessageType::FastResult, reason) else {
-            return reject(Reason::ReaderError, ExchangeKind::Fast);
+        let Ok(sealed) = seal_result(&keys.response, MessageType::FastResult, reason, self.revocation_sequence) else {
+            return Some(reject(Reason::ReaderError, ExchangeKind::Fast));
         };
+        connection.list_key = Some(keys.list);
         self.answered.push((reader_nonce, phone_nonce));
         let _ = self.rotate_nonce(time.monotonic, time.monotonic, rng);
-        finish(Message::FastResult { sealed }, decision)
+        Some(finish(Message::FastResult { sealed }, decision))
     }
 }
 
-fn kind_of(request: &[u8]) -> ExchangeKind {
-    match request.get(1) {
-        Some(code) if *code == MessageType::FastRequest as u8 => ExchangeKind::Fast,
-        _ => ExchangeKind::Full,
-    }
+/// The exchange a refused request belongs to. A hello may have carried a fast request, but a
+/// refusal before its fast part was opened cannot know: it counts as the full exchange every
+/// hello can become.
+fn kind_of(_request: &[u8]) -> ExchangeKind {
+    ExchangeKind::Full
 }
 
 fn finish(message: Message, decision: Decision) -> Reply {

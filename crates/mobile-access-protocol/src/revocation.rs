@@ -3,16 +3,18 @@
 //! organization key.
 //!
 //! It reaches a reader two ways: from the cloud while the reader is online, and from phones,
-//! which carry the newest list they downloaded with their keys and write it to every reader they
-//! tap, one-way, just before their request (after Salto's and iLOQ's phone-carried blocklists
-//! and tedee's signed time). So a reader that is offline learns of a revocation from the next
-//! member who taps, and its clock can be moved forward (never back) by the signed time.
+//! which carry the newest list they downloaded with their keys (after Salto's and iLOQ's
+//! phone-carried blocklists and tedee's signed time). A phone hands it over only after the
+//! reader proved itself, sealed under that exchange's keys and padded to a size class, and only
+//! when the reader's authenticated answer says it holds an older one (see `delivery`): nothing
+//! an observer sees tells one phone's list from another's. So a reader that is offline learns of
+//! a revocation from the next member who taps, and its clock can be moved forward (never back)
+//! by the signed time.
 //!
 //! The list is a message of its own type ([`REVOCATION_LIST_TYPE`]) in the same `version ‖ type`
-//! header space as the exchange messages, so a reader tells it apart by its second byte. Unlike
-//! the exchange messages it has a variable length (it carries no member's secret: every member's
-//! phone carries the same bytes), bounded by [`REVOCATION_LIST_MAX_LEN`] so it always fits one
-//! framed message.
+//! header space as the exchange messages. Unlike the exchange messages it has a variable length,
+//! bounded by [`REVOCATION_LIST_MAX_LEN`]: up to [`MAX_REVOKED`] ids, enough for an organization
+//! of 10,000 members to have 1,000 unexpired revoked credentials (wallet passes last a year).
 
 use crate::{
     Error, PROTOCOL_VERSION, Result,
@@ -23,16 +25,23 @@ use crate::{
 
 /// The type byte of a revocation list (phone → reader or cloud → reader, never answered).
 pub const REVOCATION_LIST_TYPE: u8 = 0x21;
-/// Most credential ids one list carries. When more unexpired credentials are revoked at once, the
-/// cloud raises the minimum epoch instead (which revokes every older credential; members' apps
-/// fetch fresh keys carrying the new epoch).
-pub const MAX_REVOKED: usize = 25;
-const FIXED_LEN: usize = 2 + 8 + 4 + 4 + 4 + 4 + 1;
+/// Most credential ids one list carries (16 KiB of ids). Only unexpired revoked credentials are
+/// listed, so mobile keys (valid for a day) leave it quickly; what accumulates are wallet passes.
+/// Beyond it the cloud raises the minimum epoch (see the cloud's revocation store).
+pub const MAX_REVOKED: usize = 1024;
+const FIXED_LEN: usize = 2 + 8 + 4 + 4 + 4 + 4 + 2;
+/// Offset of the big-endian `u16` id count.
+const COUNT_OFFSET: usize = FIXED_LEN - 2;
 const SIGNATURE_LEN: usize = 64;
 /// Size of a list revoking nothing.
 pub const REVOCATION_LIST_MIN_LEN: usize = FIXED_LEN + SIGNATURE_LEN;
-/// Size of a list revoking [`MAX_REVOKED`] credentials: 491 bytes, within the framing's 512.
+/// Size of a list revoking [`MAX_REVOKED`] credentials: 16,478 bytes.
 pub const REVOCATION_LIST_MAX_LEN: usize = FIXED_LEN + CredentialId::LEN * MAX_REVOKED + SIGNATURE_LEN;
+
+/// Size of a signed list revoking `count` credentials.
+pub const fn revocation_list_len(count: usize) -> usize {
+    FIXED_LEN + CredentialId::LEN * count + SIGNATURE_LEN
+}
 const DOMAIN: &[u8] = b"mobile-access/v1/revocation-list";
 
 /// What a revocation list says, before it is signed.
@@ -72,7 +81,7 @@ impl RevocationList {
         out.extend_from_slice(&self.sequence.to_be_bytes());
         out.extend_from_slice(&self.issued_at.0.to_be_bytes());
         out.extend_from_slice(&self.min_epoch.to_be_bytes());
-        out.push(self.revoked.len() as u8);
+        out.extend_from_slice(&(self.revoked.len() as u16).to_be_bytes());
         for id in &self.revoked {
             out.extend_from_slice(&id.0);
         }
@@ -110,6 +119,12 @@ impl SignedRevocationList {
         bytes.get(..2) == Some(&[PROTOCOL_VERSION, REVOCATION_LIST_TYPE][..])
     }
 
+    /// The id count a list's header declares, read before anything else is decoded.
+    pub(crate) fn declared_count(bytes: &[u8]) -> Option<usize> {
+        let count = bytes.get(COUNT_OFFSET..FIXED_LEN)?;
+        Some(usize::from(u16::from_be_bytes([*count.first()?, *count.get(1)?])))
+    }
+
     /// Decodes exactly one list. The length is checked against the declared count before
     /// anything else; non-canonical lists (unsorted or repeated ids) are refused.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
@@ -127,7 +142,7 @@ impl SignedRevocationList {
         let sequence = c.u32()?;
         let issued_at = Timestamp(c.u32()?);
         let min_epoch = c.u32()?;
-        let count = usize::from(c.u8()?);
+        let count = usize::from(c.u16()?);
         if count > MAX_REVOKED {
             return Err(Error::TooLarge { what: "revocation list", got: count, max: MAX_REVOKED });
         }

@@ -24,6 +24,7 @@ const READER_HELLO_DOMAIN: &[u8] = b"mobile-access/v1/reader-hello";
 const TRANSCRIPT_DOMAIN: &[u8] = b"mobile-access/v1/transcript";
 const DEVICE_AUTH_DOMAIN: &[u8] = b"mobile-access/v1/device-auth";
 const FAST_DOMAIN: &[u8] = b"mobile-access/v1/fast";
+const LIST_LABEL: &[u8] = b"revocation-list";
 
 /// A 32-byte secret.
 pub(crate) type Secret = [u8; 32];
@@ -53,8 +54,8 @@ pub(crate) fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, 
 }
 
 /// What the reader signs in its hello: the phone's hello and its own hello up to the signature.
-pub(crate) fn reader_hello_signing_input(full_hello: &[u8], reader_hello_signed: &[u8]) -> Vec<u8> {
-    [READER_HELLO_DOMAIN, full_hello, reader_hello_signed].concat()
+pub(crate) fn reader_hello_signing_input(hello: &[u8], reader_hello_signed: &[u8]) -> Vec<u8> {
+    [READER_HELLO_DOMAIN, hello, reader_hello_signed].concat()
 }
 
 /// The keys of one full exchange, derived from the transcript hash and the ECDH secret.
@@ -67,6 +68,8 @@ pub(crate) struct HandshakeKeys {
     pub reader_to_phone: Secret,
     /// The persistent secret fast exchanges use afterwards.
     pub persistent: Secret,
+    /// Phone → reader key of the revocation list handed over after the answer.
+    pub list: Secret,
 }
 
 impl Drop for HandshakeKeys {
@@ -74,6 +77,7 @@ impl Drop for HandshakeKeys {
         self.phone_to_reader.zeroize();
         self.reader_to_phone.zeroize();
         self.persistent.zeroize();
+        self.list.zeroize();
     }
 }
 
@@ -98,6 +102,7 @@ impl HandshakeKeys {
             phone_to_reader: expand(&prk, b"phone-to-reader")?,
             reader_to_phone: expand(&prk, b"reader-to-phone")?,
             persistent: expand(&prk, b"persistent")?,
+            list: expand(&prk, LIST_LABEL)?,
         })
     }
 
@@ -107,18 +112,21 @@ impl HandshakeKeys {
     }
 }
 
-/// The two single-use keys of one fast exchange.
+/// The single-use keys of one fast exchange.
 pub(crate) struct FastKeys {
     /// Phone → reader.
     pub request: Secret,
     /// Reader → phone.
     pub response: Secret,
+    /// Phone → reader, the revocation list handed over after the answer.
+    pub list: Secret,
 }
 
 impl Drop for FastKeys {
     fn drop(&mut self) {
         self.request.zeroize();
         self.response.zeroize();
+        self.list.zeroize();
     }
 }
 
@@ -133,7 +141,11 @@ impl FastKeys {
     ) -> Result<Self> {
         let salt_bytes = [FAST_DOMAIN, &reader.0, &reader_nonce.0, phone_nonce].concat();
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt_bytes).extract(persistent);
-        Ok(Self { request: expand(&prk, b"request")?, response: expand(&prk, b"response")? })
+        Ok(Self {
+            request: expand(&prk, b"request")?,
+            response: expand(&prk, b"response")?,
+            list: expand(&prk, LIST_LABEL)?,
+        })
     }
 }
 

@@ -56,10 +56,19 @@ fn advertisement() -> impl Strategy<Value = Advertisement> {
 fn message() -> impl Strategy<Value = Message> {
     let reason = proptest::sample::select(Reason::ALL.iter().copied().filter(|r| !r.is_granted()).collect::<Vec<_>>());
     prop_oneof![
-        any::<[u8; 32]>().prop_map(|phone_ephemeral| Message::FullHello { phone_ephemeral }),
+        (any::<[u8; 32]>(), any::<[u8; 8]>(), any::<[u8; 16]>(), any::<[u8; 17]>()).prop_map(
+            |(phone_ephemeral, n, phone_nonce, fast)| Message::Hello {
+                phone_ephemeral,
+                reader_nonce: Nonce(n),
+                phone_nonce,
+                fast
+            }
+        ),
         (any::<[u8; 32]>(), any::<[u8; 8]>(), any::<u32>(), any::<[u8; 32]>(), any::<[u8; 64]>()).prop_map(
             |(reader_ephemeral, reader, lock, key, signature)| Message::ReaderHello {
                 reader_ephemeral,
+                list_sequence: lock.rotate_left(7),
+                reader_time: Timestamp(lock ^ 0x5a5a),
                 certificate: ReaderCertificate {
                     reader: ReaderId(reader),
                     org: OrgId([3; 8]),
@@ -73,10 +82,8 @@ fn message() -> impl Strategy<Value = Message> {
         ),
         proptest::collection::vec(any::<u8>(), MessageType::FullAuth.encoded_len() - 2)
             .prop_map(|sealed| Message::FullAuth { sealed }),
-        any::<[u8; 17]>().prop_map(|sealed| Message::FullResult { sealed }),
-        (any::<[u8; 8]>(), any::<[u8; 16]>(), any::<[u8; 17]>())
-            .prop_map(|(n, phone_nonce, sealed)| Message::FastRequest { reader_nonce: Nonce(n), phone_nonce, sealed }),
-        any::<[u8; 17]>().prop_map(|sealed| Message::FastResult { sealed }),
+        any::<[u8; 21]>().prop_map(|sealed| Message::FullResult { sealed }),
+        any::<[u8; 21]>().prop_map(|sealed| Message::FastResult { sealed }),
         reason.prop_map(|reason| Message::Rejected { reason }),
     ]
 }
@@ -210,9 +217,11 @@ fn bad_input_gets_a_typed_error_that_says_what_was_wrong() {
     assert!(matches!(Message::decode(&[2, 1]), Err(Error::UnsupportedVersion { version: 2, .. })));
     assert!(matches!(Message::decode(&[1, 0x55]), Err(Error::UnknownMessageType(0x55))));
     assert_eq!(framing::fragment(&[0; 10], 22).unwrap_err(), Error::InvalidMtu(22));
-    assert!(matches!(framing::fragment(&[0; 513], 185), Err(Error::TooLarge { .. })));
+    let too_long = framing::MAX_MESSAGE_LEN + 1;
+    assert!(matches!(framing::fragment(&vec![0; too_long], 185), Err(Error::TooLarge { .. })));
     let mut reassembler = Reassembler::new();
-    assert!(matches!(reassembler.push(&[0, 0x02, 0x01]), Err(Error::TooLarge { got: 513, .. })));
+    let [hi, lo] = (too_long as u16).to_be_bytes();
+    assert!(matches!(reassembler.push(&[0, hi, lo]), Err(Error::TooLarge { got, .. }) if got == too_long));
 }
 
 #[test]

@@ -8,7 +8,8 @@ mod support;
 use mobile_access_protocol::{
     CredentialId, Error, KeyId, MAX_REVOKED, OrgId, REVOCATION_LIST_MAX_LEN, REVOCATION_LIST_MIN_LEN, Reason,
     RevocationList, SignedRevocationList, Timestamp, framing,
-    reader::{ExchangeKind, ListOutcome},
+    phone::Exchange,
+    reader::{Connection, ExchangeKind, ListOutcome, Responder},
 };
 use proptest::prelude::*;
 use support::*;
@@ -63,6 +64,13 @@ proptest! {
     }
 }
 
+/// A distinct credential id per `n`, ascending with it.
+fn id(n: u16) -> CredentialId {
+    let mut bytes = [0u8; 16];
+    bytes[..2].copy_from_slice(&n.to_be_bytes());
+    CredentialId(bytes)
+}
+
 #[test]
 fn bad_bytes_are_refused_with_typed_errors() {
     let org = org_key([3; 8]);
@@ -80,10 +88,10 @@ fn bad_bytes_are_refused_with_typed_errors() {
     // Unsorted or repeated ids are not the canonical encoding; too many do not fit.
     assert!(list(1, 0, vec![CredentialId([2; 16]), CredentialId([1; 16])]).sign(&org).is_err());
     assert!(list(1, 0, vec![CredentialId([2; 16]), CredentialId([2; 16])]).sign(&org).is_err());
-    let too_many = (0..=MAX_REVOKED as u8).map(|i| CredentialId([i; 16])).collect();
+    let too_many = (0..=MAX_REVOKED as u16).map(id).collect();
     assert!(matches!(list(1, 0, too_many).sign(&org), Err(Error::TooLarge { .. })));
     let mut declared_too_many = bytes.to_vec();
-    declared_too_many[26] = (MAX_REVOKED + 1) as u8;
+    declared_too_many[26..28].copy_from_slice(&(MAX_REVOKED as u16 + 1).to_be_bytes());
     assert!(matches!(SignedRevocationList::decode(&declared_too_many), Err(Error::TooLarge { .. })));
 }
 
@@ -136,4 +144,105 @@ fn only_a_newer_list_signed_by_the_reader_s_organization_is_applied() {
     let lower = list(7, 0, vec![]).sign(&org).unwrap();
     assert_eq!(door.apply_revocation_list(&lower), ListOutcome::Applied);
     assert_eq!(door.config().min_epoch, 1);
+}
+
+/// A full exchange run by hand up to the reader's hello: the phone's state (which knows, from the
+/// signed hello, what list the reader holds), its FullAuth, and the reader's connection.
+fn hello_answered(
+    phone: &Phone,
+    door: &mut Responder,
+) -> (mobile_access_protocol::phone::FullAwaitingResult, Vec<u8>, Connection) {
+    let rng = rng();
+    let mut connection = Connection::default();
+    let advertised = door.advertisement(NOW, &rng).unwrap();
+    let (exchange, hello) = Exchange::start(advertised.reader, advertised.nonce, None, &rng).unwrap();
+    let reader_hello = door.handle(&mut connection, &hello, NOW, &rng);
+    let (awaiting, auth) =
+        exchange.on_reader_hello(&reader_hello.bytes, &phone.trust, &phone.credential, &phone.device).unwrap();
+    (awaiting, auth, connection)
+}
+
+/// The list travels only after the reader proved itself (its signed hello, which says what list
+/// it holds), only when the reader is behind, sealed to that one exchange, once, and before
+/// the credential so the reader judges it with the list applied.
+#[test]
+fn a_list_is_handed_over_sealed_only_to_a_reader_that_proved_itself_and_is_behind() {
+    let org = org_key([1; 8]);
+    let mut door = reader(&org, 1, 10);
+    let member = phone(&org, 7, &[10]);
+    let revoked = phone(&org, 8, &[10]);
+    let list = list(3, 0, vec![revoked.credential.body().id]).sign(&org).unwrap();
+
+    let (awaiting, auth, mut connection) = hello_answered(&revoked, &mut door);
+    let sealed = awaiting.list_delivery(&list).unwrap().expect("the reader is behind: hand it over");
+    assert!(mobile_access_protocol::is_list_delivery(&sealed));
+    // Nothing of the list is readable on the air.
+    assert!(!sealed.windows(16).any(|w| w == revoked.credential.body().id.0), "revoked ids in the clear");
+    assert!(!sealed.windows(64).any(|w| w == &list.encoded()[list.encoded().len() - 64..]), "signature in the clear");
+    // Another exchange cannot open it, nor a damaged copy.
+    let (_, _, mut other) = hello_answered(&member, &mut door);
+    assert!(door.open_list_delivery(&mut other, &sealed).is_err());
+    let mut damaged = sealed.clone();
+    damaged[40] ^= 1;
+    let (_, _, mut third) = hello_answered(&member, &mut door);
+    assert!(door.open_list_delivery(&mut third, &damaged).is_err());
+    // Its own exchange opens it, once, and the credential that follows is judged with it.
+    let opened = door.open_list_delivery(&mut connection, &sealed).unwrap();
+    assert_eq!(door.apply_revocation_list(&opened), ListOutcome::Applied);
+    assert!(door.open_list_delivery(&mut connection, &sealed).is_err(), "a second delivery in one exchange");
+    let result = door.handle(&mut connection, &auth, NOW, &rng());
+    assert_eq!(awaiting.on_result(&result.bytes).unwrap().reason, Reason::Revoked, "refused in this very tap");
+    // Now the reader's hello says it is up to date: nothing more to carry.
+    let (awaiting, _, _) = hello_answered(&member, &mut door);
+    assert_eq!(awaiting.list_delivery(&list).unwrap(), None);
+    let (awaiting, auth, mut connection) = hello_answered(&member, &mut door);
+    let result = door.handle(&mut connection, &auth, NOW, &rng());
+    let outcome = awaiting.on_result(&result.bytes).unwrap();
+    assert_eq!(outcome.reason, Reason::Granted);
+    assert_eq!(outcome.reader_list_sequence, 3, "the answer says which list the reader holds");
+}
+
+/// Lists are padded to size classes: two phones with lists of 1 and 20 ids send the same
+/// number of bytes, so the length does not tell them apart.
+#[test]
+fn a_handed_over_list_s_length_is_its_size_class_not_its_count() {
+    let org = org_key([1; 8]);
+    let mut door = reader(&org, 1, 10);
+    let member = phone(&org, 7, &[10]);
+    let short = list(3, 0, vec![id(1)]).sign(&org).unwrap();
+    let longer = list(4, 0, (1..=20).map(id).collect()).sign(&org).unwrap();
+    let (awaiting, _, _) = hello_answered(&member, &mut door);
+    let a = awaiting.list_delivery(&short).unwrap().unwrap();
+    let b = awaiting.list_delivery(&longer).unwrap().unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_ne!(a, b);
+}
+
+/// Revocation scales: a list of 1,000 revoked credentials (an organization of 10,000 members
+/// whose people leave over a year, wallet passes included) is signed, handed over in one
+/// sealed message and applied; every other member still opens the door.
+#[test]
+fn a_thousand_revoked_credentials_travel_in_one_list_and_revoke_nobody_else() {
+    let org = org_key([1; 8]);
+    let mut door = reader(&org, 1, 10);
+    let member = phone(&org, 7, &[10]);
+    let leaver = phone(&org, 8, &[10]);
+    let mut ids: Vec<CredentialId> = (0..999).map(id).collect();
+    ids.push(leaver.credential.body().id);
+    ids.sort();
+    let signed = list(7, 0, ids).sign(&org).unwrap();
+    assert_eq!(signed.list().revoked.len(), 1000);
+    let (awaiting, _, mut connection) = hello_answered(&member, &mut door);
+    let sealed = awaiting.list_delivery(&signed).unwrap().unwrap();
+    assert!(sealed.len() <= framing::MAX_MESSAGE_LEN);
+    // What a phone writes for it at MTU 185, once per reader that is behind.
+    println!(
+        "a 1,000-id list handed over: {} bytes, {} ATT packets at MTU 185",
+        sealed.len(),
+        framing::packet_count(sealed.len(), 185).unwrap()
+    );
+    let opened = door.open_list_delivery(&mut connection, &sealed).unwrap();
+    assert_eq!(door.apply_revocation_list(&opened), ListOutcome::Applied);
+    assert_eq!(full(&leaver, &leaver.device, &mut door, NOW).phone.unwrap().0, Reason::Revoked);
+    assert_eq!(full(&member, &member.device, &mut door, NOW).phone.unwrap().0, Reason::Granted);
 }

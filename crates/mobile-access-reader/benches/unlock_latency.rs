@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mobile_access_ble::sim::{FloorExchange, Position, RadioProfile};
 use mobile_access_protocol::{
     Reason,
-    phone::{FastExchange, FullExchange},
+    phone::{Exchange, Step},
     reader::{Connection, ExchangeKind},
 };
 use mobile_access_reader::{DriftingClock, Feedback, Reader};
@@ -102,7 +102,8 @@ fn reader_cpu(world: &World) -> (f64, f64) {
     let mut secret = None;
     for _ in 0..200 {
         let mut connection = Connection::default();
-        let (exchange, hello) = FullExchange::start(reader.id(), &rng).unwrap();
+        let advertisement = reader.advertisement(start).unwrap();
+        let (exchange, hello) = Exchange::start(reader.id(), advertisement.nonce, None, &rng).unwrap();
         let t = Instant::now();
         let answer = reader.handle(&mut connection, &hello, Some(-40), start);
         let first = t.elapsed();
@@ -112,20 +113,25 @@ fn reader_cpu(world: &World) -> (f64, f64) {
         let answer = reader.handle(&mut connection, &auth, Some(-40), start);
         full_samples.push((first + t.elapsed()).as_secs_f64() * 1e6);
         reader.conclude(answer.pending.unwrap(), true, start);
-        let outcome = awaiting.on_result(&answer.bytes).unwrap();
+        let mut outcome = awaiting.on_result(&answer.bytes).unwrap();
         assert_eq!(outcome.reason, Reason::Granted);
-        secret = outcome.fast_secret;
+        secret = outcome.fast_secret.take();
     }
     let secret = secret.unwrap();
     let mut fast_samples = Vec::new();
     for _ in 0..2000 {
         let advertisement = reader.advertisement(start).unwrap();
-        let (exchange, request) = FastExchange::start(&secret, &phone.credential, &advertisement, &rng).unwrap();
+        let fast = Some((&secret, &phone.credential));
+        let (exchange, request) = Exchange::start(reader.id(), advertisement.nonce, fast, &rng).unwrap();
         let t = Instant::now();
         let answer = reader.handle(&mut Connection::default(), &request, Some(-40), start);
         fast_samples.push(t.elapsed().as_secs_f64() * 1e6);
         reader.conclude(answer.pending.unwrap(), true, start);
-        assert_eq!(exchange.on_result(&answer.bytes).unwrap(), Reason::Granted);
+        let Ok(Step::Done(outcome)) = exchange.on_reply(&answer.bytes, &phone.trust, &phone.credential, &phone.device)
+        else {
+            panic!("the reader answers a known phone fast");
+        };
+        assert_eq!(outcome.reason, Reason::Granted);
     }
     (median(full_samples), median(fast_samples))
 }

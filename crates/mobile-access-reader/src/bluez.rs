@@ -39,7 +39,7 @@ use bluer::{
 };
 use futures_util::FutureExt;
 use mobile_access_protocol::{
-    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, SignedRevocationList,
+    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID,
     framing::{self, Reassembler},
     reader::Connection,
 };
@@ -343,10 +343,13 @@ async fn serve(mut writes: mpsc::UnboundedReceiver<(Address, u16, Vec<u8>)>, ada
             }
         };
         let answer = match request {
-            // A phone's one-way revocation list before its request: applied, never answered.
-            Ok(request) if SignedRevocationList::is_revocation_list(&request) => {
-                if let Err(error) = shared.act(|reader, now| reader.apply_revocation_list(&request, now)) {
-                    tracing::info!(%phone, %error, "revocation list from the phone not applied");
+            // The revocation list a phone hands over after the answer: applied, never answered.
+            Ok(request) if crate::reader::is_one_way(&request) => {
+                let mut all = sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(session) = all.get_mut(&phone) else { continue };
+                match shared.act(|reader, now| reader.apply_one_way(&mut session.protocol, &request, now)) {
+                    Ok(outcome) => tracing::info!(%phone, ?outcome, "revocation list from the phone"),
+                    Err(error) => tracing::info!(%phone, %error, "revocation list from the phone not applied"),
                 }
                 continue;
             }
@@ -467,9 +470,8 @@ async fn answer_phone(adapter: &Adapter, shared: &Shared, phone: Address, mtu: u
 fn request_name(request: &[u8]) -> String {
     use mobile_access_protocol::MessageType;
     match request.get(1).copied() {
-        Some(code) if code == MessageType::FullHello as u8 => "full hello".to_owned(),
+        Some(code) if code == MessageType::Hello as u8 => "hello".to_owned(),
         Some(code) if code == MessageType::FullAuth as u8 => "full auth".to_owned(),
-        Some(code) if code == MessageType::FastRequest as u8 => "fast request".to_owned(),
         Some(code) => format!("type {code:#04x}"),
         None => "empty".to_owned(),
     }

@@ -488,6 +488,17 @@ impl Reader {
         Ok(outcome)
     }
 
+    /// Takes a one-way message ([`is_one_way`]) that arrived on `connection`: a sealed list is
+    /// opened with the key of the answer this reader just gave on that connection (once), then
+    /// applied like any list ([`Reader::apply_revocation_list`]).
+    pub fn apply_one_way(&mut self, connection: &mut Connection, bytes: &[u8], now: Instant) -> Result<ListOutcome> {
+        if mobile_access_protocol::is_list_delivery(bytes) {
+            let list = self.responder.open_list_delivery(connection, bytes)?;
+            return self.apply_revocation_list(list.encoded(), now);
+        }
+        self.apply_revocation_list(bytes, now)
+    }
+
     /// Why listed credentials were revoked, from the cloud's configuration poll (the signed list
     /// carries ids only): a revoked credential with a reason here is logged and signalled with
     /// it (e.g. [`Reason::PassSuspended`]) instead of the bare [`Reason::Revoked`]. Replaces the
@@ -544,9 +555,15 @@ impl Reader {
     }
 }
 
-fn exchange_kind(request: &[u8]) -> ExchangeKind {
-    match request.get(1) {
-        Some(code) if *code == MessageType::FastRequest as u8 => ExchangeKind::Fast,
-        _ => ExchangeKind::Full,
-    }
+/// The exchange a request refused before the protocol read it belongs to: a hello may carry a
+/// fast request, but until it is opened it is the full exchange every hello can become.
+fn exchange_kind(_request: &[u8]) -> ExchangeKind {
+    ExchangeKind::Full
+}
+
+/// True if `bytes` are a one-way message the reader takes without answering: a revocation list
+/// (from the cloud, or in the clear from a technician's tool) or one a phone sealed after this
+/// reader's answer. Handle them with [`Reader::apply_one_way`].
+pub fn is_one_way(bytes: &[u8]) -> bool {
+    SignedRevocationList::is_revocation_list(bytes) || mobile_access_protocol::is_list_delivery(bytes)
 }

@@ -14,7 +14,7 @@ use mobile_access_ble::{
     sim::{Advertiser, PeripheralConfig, PeripheralEvent, PeripheralEvents, Position, SimConnection, SimRadio},
 };
 use mobile_access_protocol::{
-    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, SignedRevocationList, Timestamp,
+    REQUEST_CHARACTERISTIC_UUID, RESPONSE_CHARACTERISTIC_UUID, SERVICE_UUID, Timestamp,
     framing::{self, Reassembler},
     reader::Connection,
 };
@@ -228,9 +228,9 @@ async fn serve(mut events: PeripheralEvents, shared: Arc<Shared>) {
                 let Some(session) = sessions.get_mut(&connection) else { continue };
                 let answer = match session.reassembler.push(&value) {
                     Ok(None) => continue,
-                    // A phone's one-way revocation list before its request: applied, never answered.
-                    Ok(Some(request)) if SignedRevocationList::is_revocation_list(&request) => {
-                        let _ = shared.act(|reader, now| reader.apply_revocation_list(&request, now));
+                    // The revocation list a phone hands over after the answer: applied, never answered.
+                    Ok(Some(request)) if crate::reader::is_one_way(&request) => {
+                        let _ = shared.act(|reader, now| reader.apply_one_way(&mut session.protocol, &request, now));
                         continue;
                     }
                     Ok(Some(request)) => {

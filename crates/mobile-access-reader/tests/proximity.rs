@@ -7,7 +7,7 @@ mod support;
 use std::time::Instant;
 
 use mobile_access_ble::sim::RadioProfile;
-use mobile_access_protocol::{Reason, phone::FullExchange, reader::Connection};
+use mobile_access_protocol::{Nonce, Reason, phone::Exchange, reader::Connection};
 use mobile_access_reader::{DriftingClock, Mode, Outcome, Reader};
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -36,7 +36,7 @@ proptest! {
         let world = World::new(RadioProfile::android(), 0);
         let mode = if tap { Mode::Tap } else { Mode::Range };
         let mut reader = reader(&world, mode, threshold);
-        let (_, hello) = FullExchange::start(reader.id(), &SystemRandom::new()).unwrap();
+        let (_, hello) = Exchange::start(reader.id(), Nonce([0; 8]), None, &SystemRandom::new()).unwrap();
         let now = Instant::now();
         let answer = reader.handle(&mut Connection::default(), &hello, rssi, now);
         let too_far = tap && rssi.is_none_or(|dbm| dbm < i16::from(threshold));

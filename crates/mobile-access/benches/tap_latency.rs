@@ -23,6 +23,24 @@ struct Line {
     sim: Duration,
     requests: u64,
     cloud_wall: Duration,
+    /// Bytes the phone wrote (ATT write values, fragment headers included) and how many writes.
+    written: (usize, usize),
+}
+
+/// What the phone wrote on the air since recording started.
+fn written(site: &Site) -> (usize, usize) {
+    use mobile_access::ble::sim::{AirDirection, AirPdu};
+    let writes: Vec<usize> = site
+        .radio
+        .recording()
+        .into_iter()
+        .filter(|p| p.direction == AirDirection::ToPeripheral)
+        .filter_map(|p| match p.pdu {
+            AirPdu::Write { value, .. } => Some(value.len()),
+            _ => None,
+        })
+        .collect();
+    (writes.iter().sum(), writes.len())
 }
 
 fn print(profile: &RadioProfile, tap: &str, floor: FloorExchange, lines: &[Line]) {
@@ -38,6 +56,8 @@ fn print(profile: &RadioProfile, tap: &str, floor: FloorExchange, lines: &[Line]
         profile.mtu,
         sim / floor,
     );
+    let (bytes, writes) = lines.iter().map(|l| l.written).max().unwrap_or_default();
+    println!("profile={} tap={tap} phone_wrote_bytes={bytes} writes={writes} (what a tap carries)", profile.name);
     if tap == "first" {
         let mut wall: Vec<f64> = lines.iter().map(|l| ms(l.cloud_wall)).collect();
         wall.sort_by(f64::total_cmp);
@@ -63,21 +83,25 @@ fn main() {
                 let phone = site.phone(AT_MAIN_ENTRANCE);
                 let button =
                     key_button(cloud.base_url(), &token, phone, new_phone_storage(), Timeouts::default()).unwrap();
+                site.radio.start_recording();
                 let report = button.tap().await.unwrap();
                 assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Full));
                 first.push(Line {
                     sim: report.timings.radio(),
                     requests: report.http_requests,
                     cloud_wall: report.timings.key,
+                    written: written(&site),
                 });
                 // Let the relay close and the reader's nonce move on, as between two members.
                 tokio::time::sleep(Duration::from_secs(6)).await;
+                site.radio.start_recording();
                 let report = button.tap().await.unwrap();
                 assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Fast));
                 cached.push(Line {
                     sim: report.timings.radio(),
                     requests: report.http_requests,
                     cloud_wall: Duration::ZERO,
+                    written: written(&site),
                 });
                 tokio::time::sleep(Duration::from_secs(6)).await;
             }
@@ -93,6 +117,20 @@ fn main() {
             (NONCE_LIFETIME + NONCE_GRACE).as_millis(),
             cached.len(),
             cached.len(),
+        );
+        // The cost of one first message for both exchanges (nothing tells a fake reader whether
+        // the phone met the door): the hello is 75 bytes where a separate fast request was 43,
+        // still one ATT packet at this MTU, so no connection event more.
+        let packets = |len: usize| mobile_access_protocol::framing::packet_count(len, profile.mtu).unwrap_or(0);
+        let hello = mobile_access_protocol::MessageType::Hello.encoded_len();
+        println!(
+            "profile={} hello_bytes={hello} packets={} (a separate 43-byte fast request: {} packets); \
+             sealed list when a reader is behind: {} packets for up to 32 ids, {} for 1,024",
+            profile.name,
+            packets(hello),
+            packets(43),
+            packets(622),
+            packets(mobile_access_protocol::LIST_DELIVERY_MAX_LEN),
         );
     }
 }

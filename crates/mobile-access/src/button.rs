@@ -263,7 +263,7 @@ impl KeyButton {
         let button = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(period).await;
+                tokio::time::sleep(jittered(period)).await;
                 let Some(button) = button.upgrade() else { return };
                 if let Err(error) = button.refresh().await {
                     warn!(%error, "background refresh failed");
@@ -410,4 +410,31 @@ fn is_stale_key(reason: Reason) -> bool {
         reason,
         Reason::Expired | Reason::Revoked | Reason::NotYetValid | Reason::WrongLock | Reason::WrongOrganizationKey
     )
+}
+
+/// `period` stretched or shrunk by up to a tenth, at random: phones that downloaded keys at the
+/// same moment (a switch-over, an epoch rise) drift apart instead of calling the cloud in the
+/// same second at every refresh.
+fn jittered(period: Duration) -> Duration {
+    let mut bytes = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    let unit = f64::from(u16::from_be_bytes(bytes)) / f64::from(u16::MAX); // 0..=1
+    period.mul_f64(0.9 + 0.2 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// A thousand phones on the same refresh period spread over ±10 % of it, not one instant.
+    #[test]
+    fn background_refreshes_spread_over_a_fifth_of_the_period() {
+        let period = Duration::from_secs(3_600);
+        let draws: Vec<Duration> = (0..1_000).map(|_| jittered(period)).collect();
+        assert!(draws.iter().all(|d| *d >= period.mul_f64(0.9) && *d <= period.mul_f64(1.1)));
+        let seconds: HashSet<u64> = draws.iter().map(Duration::as_secs).collect();
+        assert!(seconds.len() > 100, "spread over many seconds, got {}", seconds.len());
+    }
 }

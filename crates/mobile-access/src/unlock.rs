@@ -13,7 +13,7 @@ use std::time::Duration;
 use mobile_access_ble::{Central, PeripheralId, Rssi, ScanFilter, channel::MessageChannel};
 use mobile_access_protocol::{
     Advertisement, Credential, ReaderId, Reason,
-    phone::{FastExchange, FullExchange},
+    phone::{Exchange, Step},
 };
 use ring::rand::SystemRandom;
 use tokio::time::Instant;
@@ -159,8 +159,8 @@ impl Door<'_> {
         result
     }
 
-    /// Connects to `target` and runs the exchange: fast with a matching secret (falling back to full
-    /// if the reader no longer knows the phone), full otherwise.
+    /// Connects to `target` and runs the exchange: one hello, answered fast by a reader that
+    /// holds the phone's secret, with a full exchange on the same connection otherwise.
     pub(crate) async fn exchange(
         &self,
         target: &Target,
@@ -192,39 +192,16 @@ impl Door<'_> {
         let connect_time = started.elapsed();
         connected();
         let started = Instant::now();
-        let fast = keyring
-            .fast_secret(target.reader.id)?
-            .and_then(|secret| FastExchange::start(&secret, credential, &target.advertisement, &rng).ok());
+        let reader = target.reader.id;
+        let secret = keyring.fast_secret(reader)?;
+        // A secret made with an older credential (the key was renewed) cannot be used: the
+        // hello then carries no fast request and the reader runs the full exchange.
+        let fast = secret.as_ref().filter(|secret| secret.credential == credential.body().id);
+        let (exchange, hello) =
+            Exchange::start(reader, target.advertisement.nonce, fast.map(|s| (s, credential)), &rng)?;
         let answer = within(Phase::Exchange, timeouts.exchange, async {
-            if let Some((exchange, request)) = fast {
-                let mut channel =
-                    crate::revocation::open_channel(link, self.keys, &request).await.map_err(ble_error)?;
-                let reply = channel.receive().await.map_err(ble_error)?;
-                match exchange.on_result(&reply) {
-                    Ok(reason) => {
-                        let _ = channel.close().await;
-                        return Ok(Answer { reason, kind: ExchangeKind::Fast });
-                    }
-                    Err(mobile_access_protocol::Error::UnverifiedRejection(
-                        why @ (Reason::UnknownSession | Reason::StaleNonce | Reason::Replay),
-                    )) => {
-                        // A clear refusal is unauthenticated: anyone can send it, so the secret
-                        // is kept (a fake reader must not force full exchanges on later taps).
-                        // Only the full exchange's authenticated grant replaces it.
-                        info!(reader = %target.reader.id, %why, "fast exchange refused; running a full one");
-                        let answer = self.full(&mut channel, None, target.reader.id, credential, &rng).await;
-                        let _ = channel.close().await;
-                        return answer;
-                    }
-                    Err(other) => {
-                        let _ = channel.close().await;
-                        return Err(other.into());
-                    }
-                }
-            }
-            let (exchange, hello) = FullExchange::start(target.reader.id, &rng)?;
-            let mut channel = crate::revocation::open_channel(link, self.keys, &hello).await.map_err(ble_error)?;
-            let answer = self.full(&mut channel, Some(exchange), target.reader.id, credential, &rng).await;
+            let mut channel = MessageChannel::open(link, &hello).await.map_err(ble_error)?;
+            let answer = self.answer(&mut channel, exchange, reader, credential).await;
             let _ = channel.close().await;
             answer
         })
@@ -233,33 +210,71 @@ impl Door<'_> {
         Ok((answer, connect_time, started.elapsed()))
     }
 
-    /// The full exchange on an open channel; `started` is set when the hello already went out.
-    async fn full(
+    /// Reads the reader's answers to the hello already sent: a fast result ends it; a reader
+    /// hello continues with the full exchange (which replaces the fast secret only on an
+    /// authenticated grant). The phone's revocation list goes to a reader that proved itself and
+    /// says it holds an older one: before the credential in a full exchange, after the answer
+    /// in a fast one.
+    async fn answer(
         &self,
         channel: &mut MessageChannel,
-        started: Option<FullExchange>,
+        exchange: Exchange,
         reader: ReaderId,
         credential: &Credential,
-        rng: &SystemRandom,
     ) -> Result<Answer> {
         let Door { keys, keyring, signer, .. } = *self;
-        let exchange = match started {
-            Some(exchange) => exchange,
-            None => {
-                let (exchange, hello) = FullExchange::start(reader, rng)?;
-                channel.send(&hello).await.map_err(ble_error)?;
-                exchange
+        let reply = channel.receive().await.map_err(ble_error)?;
+        let list = crate::revocation::carried_list(keys);
+        let outcome = match exchange.on_reply(&reply, keys.trust(), credential, signer.as_ref())? {
+            Step::Done(outcome) => {
+                // After a fast answer: the door's decision never waits for the list, and a
+                // failure here only means the next phone brings it.
+                if let Some(list) = &list {
+                    hand_over(channel, reader, list, outcome.list_delivery(list)).await;
+                }
+                outcome
+            }
+            Step::Authenticate(awaiting, auth) => {
+                info!(%reader, "the reader runs a full exchange");
+                // Before the credential, when the reader's signed hello says it is behind: it
+                // applies the list (and its signed time) before judging the credential.
+                if let Some(list) = &list {
+                    hand_over(channel, reader, list, awaiting.list_delivery(list)).await;
+                }
+                channel.send(&auth).await.map_err(ble_error)?;
+                let result = channel.receive().await.map_err(ble_error)?;
+                let mut outcome = awaiting.on_result(&result)?;
+                if let Some(secret) = outcome.fast_secret.take() {
+                    keyring.set_fast_secret(reader, Some(secret))?;
+                }
+                outcome
             }
         };
-        let reader_hello = channel.receive().await.map_err(ble_error)?;
-        let (awaiting, auth) = exchange.on_reader_hello(&reader_hello, keys.trust(), credential, signer.as_ref())?;
-        channel.send(&auth).await.map_err(ble_error)?;
-        let result = channel.receive().await.map_err(ble_error)?;
-        let outcome = awaiting.on_result(&result)?;
-        if outcome.fast_secret.is_some() {
-            keyring.set_fast_secret(reader, outcome.fast_secret)?;
-        }
-        Ok(Answer { reason: outcome.reason, kind: ExchangeKind::Full })
+        let kind = match outcome.kind {
+            mobile_access_protocol::reader::ExchangeKind::Fast => ExchangeKind::Fast,
+            mobile_access_protocol::reader::ExchangeKind::Full => ExchangeKind::Full,
+        };
+        Ok(Answer { reason: outcome.reason, kind })
+    }
+}
+
+/// Writes the sealed revocation list, if the reader needs it. Best effort: the exchange goes
+/// on without it.
+async fn hand_over(
+    channel: &mut MessageChannel,
+    reader: ReaderId,
+    list: &mobile_access_protocol::SignedRevocationList,
+    sealed: std::result::Result<Option<Vec<u8>>, mobile_access_protocol::Error>,
+) {
+    match sealed {
+        Ok(Some(sealed)) => match channel.send(&sealed).await {
+            Ok(()) => {
+                debug!(%reader, sequence = list.list().sequence, bytes = sealed.len(), "revocation list handed over")
+            }
+            Err(error) => info!(%reader, %error, "revocation list not handed over"),
+        },
+        Ok(None) => {}
+        Err(error) => info!(%reader, %error, "revocation list not sealed"),
     }
 }
 

@@ -71,6 +71,13 @@ enum Command {
         /// The Bluetooth adapter (e.g. hci1 on Linux); the first one by default.
         #[arg(long)]
         adapter: Option<String>,
+        /// How long the unlock exchange may take, in seconds (a phone needs well under one;
+        /// an emulated Bluetooth stack several).
+        #[arg(long, default_value_t = 5)]
+        exchange_secs: u64,
+        /// How long connecting may take, in seconds.
+        #[arg(long, default_value_t = 10)]
+        connect_secs: u64,
     },
     /// Run the access cloud on its own (the same as `mobile-access-cloud serve`).
     Cloud {
@@ -144,7 +151,14 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Demo { profile: "ios".to_owned() }) {
         Command::Demo { profile } => run_demo(&profile, cli.json),
         Command::Scan { seconds, adapter } => run_scan(seconds, adapter.as_deref(), cli.json),
-        Command::Unlock { cloud, token, keys, adapter } => run_unlock(cloud, token, keys, adapter.as_deref(), cli.json),
+        Command::Unlock { cloud, token, keys, adapter, exchange_secs, connect_secs } => {
+            let timeouts = Timeouts {
+                exchange: Duration::from_secs(exchange_secs),
+                connect: Duration::from_secs(connect_secs),
+                ..Timeouts::default()
+            };
+            run_unlock(cloud, token, keys, adapter.as_deref(), timeouts, cli.json)
+        }
         Command::Cloud { listen, data_dir, database_url } => run_cloud(listen, data_dir, database_url),
     };
     match result {
@@ -251,13 +265,13 @@ fn run_unlock(
     token: String,
     keys: PathBuf,
     adapter_name: Option<&str>,
+    timeouts: Timeouts,
     json: bool,
 ) -> Result<ExitCode, String> {
     runtime()?.block_on(async {
         let central: Arc<dyn Central> = Arc::new(adapter(adapter_name).await?);
         let storage = Arc::new(FileStorage::open(keys).map_err(|e| e.to_string())?);
-        let config =
-            KeyButtonConfig { cloud: CloudConfig::new(cloud), member_token: token, timeouts: Timeouts::default() };
+        let config = KeyButtonConfig { cloud: CloudConfig::new(cloud), member_token: token, timeouts };
         let button = KeyButton::new(config, central, storage, None).map_err(|e| e.to_string())?;
         button.add_listener(Arc::new(PrintStates { json }));
         let report = button.tap().await.map_err(|e| e.to_string())?;

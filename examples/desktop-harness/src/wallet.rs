@@ -10,8 +10,8 @@ use std::sync::Arc;
 use mobile_access::WalletProvisioning;
 use mobile_access_ble::sim::Position;
 use mobile_access_protocol::{
-    Credential, DeviceSigner, LockId, Message, OrgId, OrganizationPublicKey, ReaderId, SoftwareDeviceKey,
-    phone::{FullAwaitingResult, FullExchange},
+    Credential, DeviceSigner, LockId, Message, Nonce, OrgId, OrganizationPublicKey, ReaderId, SoftwareDeviceKey,
+    phone::{Exchange, FullAwaitingResult, Step},
 };
 use mobile_access_reader::{PassPresenter, TapResult, VirtualReader};
 use ring::rand::SystemRandom;
@@ -114,7 +114,7 @@ impl WalletDevice {
 
 enum State {
     Idle,
-    Hello(FullExchange),
+    Hello(Exchange),
     Awaiting(FullAwaitingResult),
     Done,
 }
@@ -137,7 +137,10 @@ impl PassPresenter for TapSession<'_> {
         if self.pass.credentials.is_empty() {
             return None;
         }
-        let (exchange, hello) = FullExchange::start(reader, &SystemRandom::new()).ok()?;
+        // NFC has no advertisement: the hello's nonce is random, and a pass always runs the full
+        // exchange (its key never leaves the wallet, so it holds no fast secret).
+        let rng = SystemRandom::new();
+        let (exchange, hello) = Exchange::start(reader, Nonce::random(&rng).ok()?, None, &rng).ok()?;
         self.state = State::Hello(exchange);
         Some(hello)
     }
@@ -151,9 +154,13 @@ impl PassPresenter for TapSession<'_> {
                 };
                 let credential = self.credential_for(lock)?;
                 let signer: &dyn DeviceSigner = self.key;
-                let (awaiting, auth) = exchange.on_reader_hello(answer, &self.pass.trust, credential, signer).ok()?;
-                self.state = State::Awaiting(awaiting);
-                Some(auth)
+                match exchange.on_reply(answer, &self.pass.trust, credential, signer).ok()? {
+                    Step::Authenticate(awaiting, auth) => {
+                        self.state = State::Awaiting(awaiting);
+                        Some(auth)
+                    }
+                    Step::Done(_) => None,
+                }
             }
             State::Awaiting(awaiting) => {
                 // The wallet shows nothing either way; the reader's light tells the member.

@@ -55,12 +55,14 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (2, "lifecycle", include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/sqlite/0003_wallet.sql")),
     (4, "signed_time", include_str!("../../migrations/sqlite/0004_signed_time.sql")),
+    (5, "epoch_exempt", include_str!("../../migrations/sqlite/0005_epoch_exempt.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/postgres/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/postgres/0003_wallet.sql")),
     (4, "signed_time", include_str!("../../migrations/postgres/0004_signed_time.sql")),
+    (5, "epoch_exempt", include_str!("../../migrations/postgres/0005_epoch_exempt.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

@@ -5,9 +5,17 @@
 //! an administrator suspends or deletes their mobile key. The list holds only credentials that
 //! have not expired (expired ones are refused by every reader anyway) and is signed afresh on
 //! every request, so its `issued_at` doubles as the signed time. Its `sequence` rises whenever
-//! something is added or the epoch rises; when more than `MAX_REVOKED` unexpired credentials
-//! are revoked, the organization's epoch rises instead, which revokes every credential issued
-//! before (members' apps fetch fresh keys carrying the new epoch), and the list starts empty.
+//! something is added or the epoch rises.
+//!
+//! The list holds up to `MAX_REVOKED` (1,024) ids: an organization of 10,000 members can have
+//! 1,000 unexpired revoked credentials without touching anyone else's key. Mobile keys live a
+//! day, so they leave the list within a day; what accumulates are wallet passes (a year). Passes
+//! are issued at [`PASS_EPOCH`], outside the revocation epoch: only the list ever stops a pass.
+//! When the list would overflow, the organization's epoch rises, which revokes every mobile key
+//! issued before (each app fetches a fresh key at its own next refresh or tap; nothing tells
+//! every phone at once) and drops their entries, keeping every pass entry. If revoked passes
+//! alone would overflow it, the revocation is refused with a conflict that says so: the cloud
+//! never drops a revocation silently.
 
 use mobile_access_protocol::{
     CredentialId, KeyId, MAX_REVOKED, OrgId, RevocationList, SignedRevocationList, Timestamp,
@@ -16,6 +24,11 @@ use sqlx::AnyConnection;
 
 use super::{Backend, RowExt, Store, bulk::placeholders, now};
 use crate::{Error, Result, hex};
+
+/// The revocation epoch wallet passes are issued at: the highest, so no epoch rise ever revokes
+/// a pass (a pass works without the app for a year and could not pick up a fresh key). Only the
+/// list stops a pass.
+pub const PASS_EPOCH: u32 = u32::MAX;
 
 /// Which credentials to revoke.
 pub(super) enum Whose<'a> {
@@ -30,8 +43,10 @@ pub(super) enum Whose<'a> {
 pub(super) async fn revoke(conn: &mut AnyConnection, backend: Backend, org_id: &str, whose: Whose<'_>) -> Result<u64> {
     let at = i64::from(now());
     let mut revoked = 0;
-    let select = "INSERT INTO revocations (id, org_id, not_after, revoked_at) \
-        SELECT ic.id, c.org_id, ic.not_after, ";
+    let select = format!(
+        "INSERT INTO revocations (id, org_id, not_after, epoch_exempt, revoked_at) \
+         SELECT ic.id, c.org_id, ic.not_after, CASE WHEN ic.revocation_epoch = {PASS_EPOCH} THEN 1 ELSE 0 END, "
+    );
     match whose {
         Whose::Members(ids) => {
             for chunk in ids.chunks(400) {
@@ -70,7 +85,18 @@ pub(super) async fn revoke(conn: &mut AnyConnection, backend: Backend, org_id: &
         .fetch_one(&mut *conn)
         .await?;
     if usize::try_from(listed).unwrap_or(usize::MAX) > MAX_REVOKED {
-        tracing::info!(org = org_id, listed, "revocation list full: raising the epoch");
+        let passes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations WHERE org_id = $1 AND epoch_exempt = 1")
+            .bind(org_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if usize::try_from(passes).unwrap_or(usize::MAX) > MAX_REVOKED {
+            tracing::error!(org = org_id, passes, "revocation list full of wallet passes: revocation refused");
+            return Err(Error::Conflict(format!(
+                "the revocation list is full: {passes} unexpired wallet passes would be revoked and readers hold at \
+                 most {MAX_REVOKED}; nothing was changed"
+            )));
+        }
+        tracing::warn!(org = org_id, listed, passes, "revocation list full: raising the mobile keys' epoch");
         sqlx::query(
             "UPDATE organizations SET revocation_epoch = revocation_epoch + 1, \
              revocation_sequence = revocation_sequence + 1 WHERE id = $1",
@@ -78,7 +104,10 @@ pub(super) async fn revoke(conn: &mut AnyConnection, backend: Backend, org_id: &
         .bind(org_id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("DELETE FROM revocations WHERE org_id = $1").bind(org_id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM revocations WHERE org_id = $1 AND epoch_exempt = 0")
+            .bind(org_id)
+            .execute(&mut *conn)
+            .await?;
     } else {
         sqlx::query("UPDATE organizations SET revocation_sequence = revocation_sequence + 1 WHERE id = $1")
             .bind(org_id)

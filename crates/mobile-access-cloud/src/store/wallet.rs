@@ -149,7 +149,8 @@ impl Store {
             not_before: Timestamp(at.saturating_sub(CLOCK_SKEW_SECS)),
             not_after: Timestamp(at.saturating_add(PASS_VALIDITY_SECS)),
         };
-        let epoch = signer.organization.revocation_epoch;
+        // Outside the epoch: an epoch rise never revokes a pass; the list alone does.
+        let epoch = revocation::PASS_EPOCH;
         let member = member_id_bytes(member_id)?;
         let credentials = super::keys::sign_credentials(&signer.key, member, key, validity, epoch, &locks)?;
         let (watch, bound_watch) = match (&watch_id, new.watch_unlocked) {

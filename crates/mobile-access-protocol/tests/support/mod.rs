@@ -5,7 +5,7 @@
 use mobile_access_protocol::{
     Credential, CredentialBody, CredentialId, DeviceSigner, Error, LockId, MemberId, OrgId, OrganizationKey,
     OrganizationPublicKey, ReaderId, ReaderKey, Reason, SoftwareDeviceKey, Timestamp, UnlockMode, Validity,
-    phone::{FastExchange, FastSecret, FullExchange},
+    phone::{Exchange, FastSecret, Step},
     reader::{Connection, Decision, ReaderConfig, Responder},
 };
 use ring::rand::SystemRandom;
@@ -123,8 +123,8 @@ pub fn full_tampered(
     let rng = rng();
     let mut air = Air::default();
     let mut connection = Connection::default();
-    let expected = reader.config().certificate.reader;
-    let (exchange, hello) = FullExchange::start(expected, &rng).unwrap();
+    let advertised = reader.advertisement(now, &rng).unwrap();
+    let (exchange, hello) = Exchange::start(advertised.reader, advertised.nonce, None, &rng).unwrap();
     let hello = deliver(&mut air, Direction::ToReader, hello, tamper);
     let reply = reader.handle(&mut connection, &hello, now, &rng);
     let mut decision = reply.decision;
@@ -156,14 +156,38 @@ pub fn fast_tampered(
     let rng = rng();
     let mut air = Air::default();
     let advertisement = reader.advertisement(now, &rng).unwrap();
-    let (exchange, request) = match FastExchange::start(secret, credential, &advertisement, &rng) {
-        Ok(started) => started,
-        Err(e) => return Ends { phone: Err(e), reader: None, air },
-    };
+    let (exchange, request) =
+        match Exchange::start(advertisement.reader, advertisement.nonce, Some((secret, credential)), &rng) {
+            Ok(started) => started,
+            Err(e) => return Ends { phone: Err(e), reader: None, air },
+        };
     let request = deliver(&mut air, Direction::ToReader, request, tamper);
     let reply = reader.handle(&mut Connection::default(), &request, now, &rng);
     let result = deliver(&mut air, Direction::ToPhone, reply.bytes, tamper);
-    Ends { phone: exchange.on_result(&result), reader: reply.decision, air }
+    // Only the fast answer is read here: a reader hello (the reader went on to a full exchange)
+    // is reported as such, and the phone would continue with `full`.
+    let signer = SoftwareDeviceKey::generate(&rng).unwrap();
+    let phone = match exchange.on_reply(&result, &[], credential, &signer) {
+        Ok(Step::Done(outcome)) => Ok(outcome.reason),
+        Ok(Step::Authenticate(..)) => unreachable!("no trust anchor: no full exchange"),
+        Err(Error::ReaderNotGenuine(_)) => Err(Error::UnexpectedMessage(WENT_FULL)),
+        Err(other) => Err(other),
+    };
+    Ends { phone, reader: reply.decision, air }
+}
+
+/// What [`fast`] reports when the reader answered the hello with its own (a full exchange):
+/// the fast request was not accepted (unknown session, stale nonce, replay, damaged).
+pub const WENT_FULL: &str = "ReaderHello: the reader went on to a full exchange";
+
+/// True if `reply` is a reader hello: the reader did not take a fast request and started a full
+/// exchange instead, deciding nothing yet.
+pub fn went_full(reply: &mobile_access_protocol::reader::Reply) -> bool {
+    reply.decision.is_none()
+        && matches!(
+            mobile_access_protocol::Message::decode(&reply.bytes),
+            Ok(mobile_access_protocol::Message::ReaderHello { .. })
+        )
 }
 
 /// A full exchange that must grant; returns the fast secret it leaves.

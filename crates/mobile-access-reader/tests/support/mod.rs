@@ -13,7 +13,7 @@ use mobile_access_ble::{
 use mobile_access_protocol::{
     Advertisement, Credential, CredentialBody, CredentialId, DeviceSigner, Error as ProtocolError, KeyId, LockId,
     MemberId, OrgId, OrganizationKey, OrganizationPublicKey, ReaderId, Reason, SoftwareDeviceKey, Timestamp, Validity,
-    phone::{FastExchange, FastSecret, FullExchange},
+    phone::{Exchange, FastSecret, Step},
     reader::ExchangeKind,
 };
 use mobile_access_reader::{Feedback, FeedbackEvent, Mode, Provisioning, VirtualReader, VirtualReaderOptions};
@@ -206,28 +206,22 @@ impl Phone {
         advertisement: &Advertisement,
     ) -> Result<ExchangeKind, UnlockError> {
         let rng = SystemRandom::new();
-        if let Some(secret) = self.secrets.get(&advertisement.reader) {
-            let (fast, request) = FastExchange::start(secret, &self.credential, advertisement, &rng)?;
-            let reply = conversation.ask(&request).await?;
-            match fast.on_result(&reply) {
-                Ok(Reason::Granted) => return Ok(ExchangeKind::Fast),
-                Ok(reason) => return Err(UnlockError::Refused(reason)),
-                Err(ProtocolError::UnverifiedRejection(Reason::UnknownSession)) => {
-                    self.secrets.remove(&advertisement.reader);
-                }
-                Err(e) => return Err(e.into()),
+        let fast = self.secrets.get(&advertisement.reader).map(|secret| (secret, &self.credential));
+        let (exchange, hello) = Exchange::start(advertisement.reader, advertisement.nonce, fast, &rng)?;
+        let reply = conversation.ask(&hello).await?;
+        let mut outcome = match exchange.on_reply(&reply, &self.trust, &self.credential, &self.device)? {
+            Step::Done(outcome) => outcome,
+            Step::Authenticate(awaiting, auth) => {
+                let result = conversation.ask(&auth).await?;
+                awaiting.on_result(&result)?
             }
-        }
-        let (full, hello) = FullExchange::start(advertisement.reader, &rng)?;
-        let reader_hello = conversation.ask(&hello).await?;
-        let (awaiting, auth) = full.on_reader_hello(&reader_hello, &self.trust, &self.credential, &self.device)?;
-        let result = conversation.ask(&auth).await?;
-        let outcome = awaiting.on_result(&result)?;
-        if let Some(secret) = outcome.fast_secret {
+        };
+        if let Some(secret) = outcome.fast_secret.take() {
             self.secrets.insert(advertisement.reader, secret);
         }
+        let kind = outcome.kind;
         match outcome.reason {
-            Reason::Granted => Ok(ExchangeKind::Full),
+            Reason::Granted => Ok(kind),
             reason => Err(UnlockError::Refused(reason)),
         }
     }
