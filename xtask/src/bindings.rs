@@ -163,6 +163,46 @@ fn install_swift_sources(generated: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// btleplug's Android bridge (droidplug): the Java classes its Rust side calls through JNI, which
+/// btleplug publishes as sources inside its crate. Copied (never committed) to `dest`, so the
+/// Android module ships exactly the version Cargo.lock pins, built from source.
+pub(crate) fn droidplug_sources(dest: &Path) -> Result<(), String> {
+    let mut metadata = cargo();
+    metadata.args(["metadata", "--format-version", "1", "--locked"]);
+    let output = metadata.output().map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let manifest = json
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|packages| {
+            packages.iter().find(|p| p.get("name").and_then(serde_json::Value::as_str) == Some("btleplug"))
+        })
+        .and_then(|p| p.get("manifest_path"))
+        .and_then(serde_json::Value::as_str)
+        .ok_or("btleplug is not in the dependency graph")?;
+    let java = Path::new(manifest).with_file_name("src/droidplug/java/src/main/java");
+    let _ = fs::remove_dir_all(dest);
+    copy_tree(&java, dest).map_err(|e| format!("copying droidplug from {}: {e}", java.display()))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 /// The bindings part of `cargo xtask test`.
 pub fn test() -> Result<(), String> {
     let mut cloud = cargo();
@@ -179,6 +219,9 @@ pub fn test() -> Result<(), String> {
     contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
     check_swift_conformances(&swift.join("MobileAccess.swift"))?;
+
+    // Compiled by Maven against android-all (API 34), as the Android module ships them.
+    droidplug_sources(&root().join("bindings/kotlin/target/droidplug-java"))?;
 
     let mvn = crate::which("mvn")
         .ok_or("Maven (mvn) is not installed: the Kotlin tests need it and a JDK 17 (.ci/run installs both)")?;
@@ -209,6 +252,7 @@ pub fn android(args: &[String]) -> Result<(), String> {
     run(ndk).map_err(|e| {
         format!("{e} (needs `cargo install cargo-ndk`, the Android NDK and `rustup target add` for each ABI)")
     })?;
+    droidplug_sources(&module.join("build/generated/droidplug/java"))?;
     command(&[])
 }
 

@@ -93,7 +93,8 @@ fn crate_of(symbol: &str) -> String {
         name = name.trim_start_matches(prefix).trim_start_matches(['<', '&']);
     }
     if let Some((first, _)) = name.split_once("::") {
-        return first.to_owned();
+        // `<str as core::fmt::Display>::fmt`: the trait's crate wrote the code.
+        return first.rsplit(" as ").next().unwrap_or(first).to_owned();
     }
     for (prefix, owner) in [
         ("ring_core_", "ring"),
@@ -118,6 +119,7 @@ mod tests {
         assert_eq!(crate_of("tokio::runtime::park::CachedParkThread::block_on"), "tokio");
         assert_eq!(crate_of("<hyper::proto::h1::conn::Conn<I,B,T> as core::fmt::Debug>::fmt"), "hyper");
         assert_eq!(crate_of("<&mut serde_json::de::Deserializer<R>>::parse_any"), "serde_json");
+        assert_eq!(crate_of("<str as core::fmt::Display>::fmt"), "core");
         assert_eq!(crate_of("ring_core_0_17_14__x25519_fe_mul"), "ring");
         assert_eq!(crate_of("UNIFFI_META_MOBILE_ACCESS_METHOD_KEYBUTTON_TAP"), "uniffi metadata");
     }

@@ -67,7 +67,18 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
         }
     }
 
-    override suspend fun startScan(services: List<String>, sink: ScanSink) = lock.withLock {
+    override suspend fun startScan(services: List<String>, sink: ScanSink) =
+        startScan(services, { address, rssi, data, bytes -> sink.advertisement(address, rssi, data, bytes) }, sink::finish)
+
+    /**
+     * The scan itself: [report] receives each advertisement (address, RSSI, reader service data,
+     * raw record) and returns false once nobody listens; [finished] when the platform's scan failed.
+     */
+    internal suspend fun startScan(
+        services: List<String>,
+        report: (String, Short, ByteArray?, ByteArray?) -> Boolean,
+        finished: () -> Unit,
+    ) = lock.withLock {
         val scanner = adapter().bluetoothLeScanner ?: throw RadioException.Off("Bluetooth is turning off")
         scan?.let { scanner.stopScan(it) }
         val filters = services.map { ScanFilter.Builder().setServiceUuid(ParcelUuid(UUID.fromString(it))).build() }
@@ -75,14 +86,14 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
             override fun onScanResult(callbackType: Int, result: ScanResult) {
                 val record = result.scanRecord
                 val data = record?.getServiceData(ParcelUuid(UUID.fromString(READER_SERVICE)))
-                if (!sink.advertisement(result.device.address, result.rssi.toShort(), data, record?.bytes)) {
+                if (!report(result.device.address, result.rssi.toShort(), data, record?.bytes)) {
                     runCatching { scanner.stopScan(this) }
                 }
             }
 
-            override fun onScanFailed(errorCode: Int) = sink.finish()
+            override fun onScanFailed(errorCode: Int) = finished()
         }
-        scanner.startScan(filters, SCAN_SETTINGS, callback)
+        scanner.startScan(filters, scanSettings(), callback)
         scan = callback
     }
 
@@ -93,7 +104,10 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
         Unit
     }
 
-    override suspend fun connect(peripheral: String): ConnectedLink {
+    override suspend fun connect(peripheral: String): ConnectedLink = ConnectedLink(open(peripheral))
+
+    /** Connects, raises the priority, asks for MTU 517 and discovers the reader service. */
+    internal suspend fun open(peripheral: String): GattLink {
         val adapter = adapter()
         val device = runCatching { adapter.getRemoteDevice(peripheral) }
             .getOrElse { throw RadioException.NotFound(peripheral) }
@@ -104,7 +118,7 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
             link.close()
             throw e
         }
-        return ConnectedLink(link)
+        return link
     }
 
     /** One GATT connection; its callbacks complete the operation in flight (GATT runs one at a time). */
@@ -112,7 +126,8 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
         @Volatile internal var gatt: BluetoothGatt? = null
         @Volatile private var mtu: Int = 23
         @Volatile private var pending: CompletableDeferred<Any?>? = null
-        @Volatile private var notifications: NotificationSink? = null
+        @Volatile private var onValue: ((ByteArray) -> Unit)? = null
+        @Volatile private var onEnd: (() -> Unit)? = null
         private val operations = Mutex()
 
         suspend fun open(context: Context) {
@@ -157,12 +172,11 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
                 WriteType.WITHOUT_RESPONSE -> BluetoothGattCharacteristic.WRITE_TYPE_NO_RESPONSE
                 WriteType.WITH_RESPONSE -> BluetoothGattCharacteristic.WRITE_TYPE_DEFAULT
             }
+            target.writeType = type
             operate {
                 if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
                     gatt.writeCharacteristic(target, value, type) == BluetoothGatt.GATT_SUCCESS
                 } else {
-                    @Suppress("DEPRECATION")
-                    target.writeType = type
                     @Suppress("DEPRECATION")
                     target.value = value
                     @Suppress("DEPRECATION")
@@ -171,22 +185,22 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
             }
         }
 
-        override suspend fun subscribe(characteristic: String, sink: NotificationSink) {
+        override suspend fun subscribe(characteristic: String, sink: NotificationSink) =
+            subscribe(characteristic, { sink.value(it) }, sink::end)
+
+        /** Enables notifications (the CCCD write); [value] gets each one, [end] when the link ends. */
+        internal suspend fun subscribe(characteristic: String, value: (ByteArray) -> Unit, end: () -> Unit) {
             val gatt = gatt ?: throw RadioException.Disconnected(device.address)
             val target = characteristic(characteristic)
-            notifications = sink
+            onValue = value
+            onEnd = end
             if (!gatt.setCharacteristicNotification(target, true)) throw RadioException.Failed("notifications refused")
             val cccd = target.getDescriptor(CCCD) ?: throw RadioException.CharacteristicNotFound("CCCD of $characteristic")
-            operate {
-                if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
-                    gatt.writeDescriptor(cccd, BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE) == BluetoothGatt.GATT_SUCCESS
-                } else {
-                    @Suppress("DEPRECATION")
-                    cccd.value = BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE
-                    @Suppress("DEPRECATION")
-                    gatt.writeDescriptor(cccd)
-                }
-            }
+            // The one-argument form works on every version (deprecated from API 33, not removed).
+            @Suppress("DEPRECATION")
+            cccd.value = BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE
+            @Suppress("DEPRECATION")
+            operate { gatt.writeDescriptor(cccd) }
         }
 
         override suspend fun rssi(): Short? {
@@ -203,9 +217,14 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
                 it.close()
             }
             gatt = null
-            notifications?.end()
-            notifications = null
+            ended()
             fail(RadioException.Disconnected(device.address))
+        }
+
+        private fun ended() {
+            onValue = null
+            onEnd?.invoke()
+            onEnd = null
         }
 
         override fun onConnectionStateChange(gatt: BluetoothGatt, status: Int, newState: Int) {
@@ -213,7 +232,7 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
                 newState == BluetoothProfile.STATE_CONNECTED && status == BluetoothGatt.GATT_SUCCESS -> complete(Unit)
                 newState == BluetoothProfile.STATE_CONNECTED -> fail(RadioException.ConnectionFailed("GATT status $status"))
                 else -> {
-                    notifications?.end()
+                    ended()
                     fail(
                         if (status == BluetoothGatt.GATT_SUCCESS) RadioException.Disconnected(device.address)
                         else RadioException.ConnectionFailed("GATT status $status"),
@@ -237,13 +256,13 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
             if (status == BluetoothGatt.GATT_SUCCESS) complete(Unit) else fail(RadioException.Failed("CCCD status $status"))
 
         override fun onCharacteristicChanged(gatt: BluetoothGatt, characteristic: BluetoothGattCharacteristic, value: ByteArray) {
-            notifications?.value(value)
+            onValue?.invoke(value)
         }
 
         @Deprecated("Android 12 and older")
         override fun onCharacteristicChanged(gatt: BluetoothGatt, characteristic: BluetoothGattCharacteristic) {
             @Suppress("DEPRECATION")
-            if (Build.VERSION.SDK_INT < Build.VERSION_CODES.TIRAMISU) notifications?.value(characteristic.value)
+            if (Build.VERSION.SDK_INT < Build.VERSION_CODES.TIRAMISU) onValue?.invoke(characteristic.value)
         }
 
         override fun onReadRemoteRssi(gatt: BluetoothGatt, rssi: Int, status: Int) =
@@ -258,7 +277,7 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
         private val CCCD: UUID = UUID.fromString("00002902-0000-1000-8000-00805f9b34fb")
 
         /** Foreground, low latency: the reader is seen within one advertising interval. */
-        val SCAN_SETTINGS: ScanSettings = ScanSettings.Builder()
+        fun scanSettings(): ScanSettings = ScanSettings.Builder()
             .setScanMode(ScanSettings.SCAN_MODE_LOW_LATENCY)
             .setCallbackType(ScanSettings.CALLBACK_TYPE_ALL_MATCHES)
             .build()
