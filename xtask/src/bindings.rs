@@ -25,9 +25,13 @@ const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
 const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 17] = [
+const SWIFT_API: [&str; 21] = [
     "open class KeyButton",
-    "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?)",
+    "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil)",
+    "public protocol BluetoothCentral",
+    "public protocol BluetoothLink",
+    "public protocol HttpTransport",
+    "public func isInitialized() -> Bool",
     "open func tap()async throws  -> TapReport",
     "open func cancel()",
     "open func setScreen(screen: Screen)",
@@ -46,8 +50,11 @@ const SWIFT_API: [&str; 17] = [
 ];
 
 /// The Kotlin the JVM tests rely on being generated as such (a `suspend` tap, typed exceptions).
-const KOTLIN_API: [&str; 4] = [
+const KOTLIN_API: [&str; 7] = [
     "suspend fun `tap`(): TapReport",
+    "interface BluetoothCentral",
+    "interface HttpTransport",
+    "class NotInitialized(",
     "sealed class MobileAccessException",
     "class NotConfirmed(",
     "interface StateListener",
@@ -83,6 +90,47 @@ fn build_ffi(features: &[&str]) -> Result<(), String> {
     run(build)
 }
 
+/// The hand-written Swift that conforms to generated protocols: (file in the Swift package,
+/// protocol). Not compiled here (no Swift toolchain), so each requirement of the generated
+/// protocol must appear in the file as `public func` with exactly the generated signature.
+const SWIFT_CONFORMANCES: [(&str, &str); 3] = [
+    ("CoreBluetoothRadio.swift", "BluetoothCentral"),
+    ("CoreBluetoothRadio.swift", "BluetoothLink"),
+    ("URLSessionTransport.swift", "HttpTransport"),
+];
+
+/// The `func` requirements of `public protocol <name>` in the generated Swift.
+fn protocol_requirements(generated: &str, name: &str) -> Result<Vec<String>, String> {
+    let start = generated
+        .find(&format!("public protocol {name}:"))
+        .ok_or_else(|| format!("the generated Swift has no protocol {name}"))?;
+    let body = generated.get(start..).unwrap_or_default();
+    let end = body.find("\n}").unwrap_or(body.len());
+    Ok(body
+        .get(..end)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("func "))
+        .map(|line| format!("public {line}"))
+        .collect())
+}
+
+/// Checks the hand-written Swift implements every generated requirement it conforms to.
+fn check_swift_conformances(generated: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(generated).map_err(|e| format!("reading {}: {e}", generated.display()))?;
+    let sources = root().join("bindings/swift/Sources/MobileAccess");
+    for (file, protocol) in SWIFT_CONFORMANCES {
+        let wanted = protocol_requirements(&text, protocol)?;
+        if wanted.is_empty() {
+            return Err(format!("no requirements found for protocol {protocol}"));
+        }
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        contains_all(&sources.join(file), &wanted)?;
+    }
+    Ok(())
+}
+
 /// Checks `file` declares each of `wanted`, ignoring whitespace (unformatted generated code
 /// breaks lines and spaces arbitrarily).
 fn contains_all(file: &Path, wanted: &[&str]) -> Result<(), String> {
@@ -115,6 +163,46 @@ fn install_swift_sources(generated: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// btleplug's Android bridge (droidplug): the Java classes its Rust side calls through JNI, which
+/// btleplug publishes as sources inside its crate. Copied (never committed) to `dest`, so the
+/// Android module ships exactly the version Cargo.lock pins, built from source.
+pub(crate) fn droidplug_sources(dest: &Path) -> Result<(), String> {
+    let mut metadata = cargo();
+    metadata.args(["metadata", "--format-version", "1", "--locked"]);
+    let output = metadata.output().map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let manifest = json
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|packages| {
+            packages.iter().find(|p| p.get("name").and_then(serde_json::Value::as_str) == Some("btleplug"))
+        })
+        .and_then(|p| p.get("manifest_path"))
+        .and_then(serde_json::Value::as_str)
+        .ok_or("btleplug is not in the dependency graph")?;
+    let java = Path::new(manifest).with_file_name("src/droidplug/java/src/main/java");
+    let _ = fs::remove_dir_all(dest);
+    copy_tree(&java, dest).map_err(|e| format!("copying droidplug from {}: {e}", java.display()))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 /// The bindings part of `cargo xtask test`.
 pub fn test() -> Result<(), String> {
     let mut cloud = cargo();
@@ -130,6 +218,10 @@ pub fn test() -> Result<(), String> {
     generate(&library, "swift", &swift)?;
     contains_all(&swift.join("MobileAccess.swift"), &SWIFT_API)?;
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
+    check_swift_conformances(&swift.join("MobileAccess.swift"))?;
+
+    // Compiled by Maven against android-all (API 34), as the Android module ships them.
+    droidplug_sources(&root().join("bindings/kotlin/target/droidplug-java"))?;
 
     let mvn = crate::which("mvn")
         .ok_or("Maven (mvn) is not installed: the Kotlin tests need it and a JDK 17 (.ci/run installs both)")?;
@@ -160,6 +252,7 @@ pub fn android(args: &[String]) -> Result<(), String> {
     run(ndk).map_err(|e| {
         format!("{e} (needs `cargo install cargo-ndk`, the Android NDK and `rustup target add` for each ABI)")
     })?;
+    droidplug_sources(&module.join("build/generated/droidplug/java"))?;
     command(&[])
 }
 

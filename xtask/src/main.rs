@@ -10,6 +10,8 @@
 //!   `test` runs it once when the VM's packages are installed, and says loudly when not.
 //! - `ble-bench`: phase timings and ATT operation counts on that stack.
 //! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
+//! - `size`: the FFI library as a phone ships it, stripped, against its budget, with the cost of
+//!   each dependency; `test` runs it and fails above the budget.
 //!
 //! `test` also runs the Kotlin bindings' JVM tests (Maven and a JDK 17) and checks the Swift
 //! bindings generate with the public API.
@@ -17,6 +19,7 @@
 mod bindings;
 mod fuzz;
 mod real_ble;
+mod size;
 
 use std::{
     env,
@@ -25,7 +28,7 @@ use std::{
     sync::OnceLock,
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | real-ble [--runs N] | ble-bench | android | apple>";
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | android | apple>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "ble-bench" => real_ble::bench(rest),
         Some((command, rest)) if command == "android" => bindings::android(rest),
         Some((command, rest)) if command == "apple" => bindings::apple(rest),
+        Some((command, rest)) if command == "size" => size::command(rest),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -100,6 +104,7 @@ fn test(args: &[String]) -> Result<(), String> {
     docs.args(["test", "--workspace", "--doc", "--locked"]);
     run(docs)?;
     bindings::test()?;
+    size::check()?;
     fuzz::command(&["--seconds".to_owned(), "10".to_owned()])?;
     real_ble::test_if_available()
 }

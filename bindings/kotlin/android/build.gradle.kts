@@ -1,6 +1,7 @@
 // The Android library an app depends on: the generated Kotlin (src/main/kotlin) and the native
 // library for each ABI (src/main/jniLibs/<abi>/libmobile_access_ffi.so), both produced by
-// `cargo xtask android` (cargo-ndk). Nothing here is built by CI: this machine has no Android SDK.
+// `cargo xtask android` (cargo-ndk). The Gradle build is not run by CI (no Android SDK); its Kotlin and
+// the droidplug Java are compiled against android-all (API 34) by ../pom.xml in `cargo xtask test`.
 plugins {
     id("com.android.library") version "8.13.2"
     id("org.jetbrains.kotlin.android") version "2.1.21"
@@ -22,6 +23,10 @@ android {
     }
 
     sourceSets["main"].kotlin.srcDir("src/main/kotlin")
+    // Hand-written Kotlin (MobileAccess.initialize, AndroidBluetoothRadio, UrlConnectionTransport).
+    sourceSets["main"].java.srcDir("src/main/java")
+    // btleplug's droidplug Java classes, copied from the btleplug crate by `cargo xtask android`.
+    sourceSets["main"].java.srcDir("build/generated/droidplug/java")
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
 }
 

@@ -10,7 +10,9 @@ use mobile_access::{Screen, ble::Central};
 use crate::{
     AccessInfo, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
     platform::{DeviceSigner, ForeignListener, ForeignSigner, ForeignStorage, SecureStorage, StateListener},
-    runtime,
+    radio::{BluetoothCentral, ForeignCentral},
+    runtime, startup,
+    transport::{self, HttpTransport},
 };
 
 /// The Key Button: one per signed-in member. Show it when [`KeyButton::is_visible`] says so,
@@ -35,38 +37,65 @@ impl KeyButton {
         central: Arc<dyn Central>,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
+        transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Self, MobileAccessError> {
+        // Before anything reaches the radio or the TLS verifier (on Android both need start-up).
+        startup::require()?;
         let signer = match signer {
             Some(signer) => Some(Arc::new(ForeignSigner::new(signer)?) as mobile_access::SharedSigner),
             None => None,
         };
         let storage = Arc::new(ForeignStorage(storage));
-        let inner = mobile_access::KeyButton::new(config.to_core(), central, storage, signer)?;
+        let inner =
+            mobile_access::KeyButton::new(config.to_core(transport::shared(transport)), central, storage, signer)?;
         Ok(Self { inner: Arc::new(inner) })
     }
 }
 
-/// The real radio is a feature so that builds without Bluetooth libraries (the JVM tests on a
-/// machine without D-Bus) still work; uniffi needs the whole exported block behind the `cfg`.
-#[cfg(feature = "btleplug")]
 #[uniffi::export]
 impl KeyButton {
-    /// A Key Button on the phone's Bluetooth adapter. Fails with `BluetoothUnavailable` when
-    /// there is none. `signer` is the app's hardware-backed device key (Secure Enclave, Android
-    /// Keystore); pass null to use a software key kept in `storage`.
-    #[uniffi::constructor]
+    /// A Key Button on the phone's Bluetooth. `radio` is the app's own Bluetooth central
+    /// (`android.bluetooth` or CoreBluetooth, see [`BluetoothCentral`]); without one the SDK uses
+    /// btleplug, in builds that carry it, and fails with `BluetoothUnavailable` in builds that do
+    /// not (a phone build that relies on the app's radio). `signer` is the app's hardware-backed
+    /// device key (Secure Enclave, Android Keystore); pass null to use a software key kept in
+    /// `storage`. `transport` is the app's HTTP stack (see [`HttpTransport`]): optional where
+    /// the build carries its own (desktop, the default features), required in a phone build
+    /// without it (`NotInitialized` otherwise). On Android, `MobileAccess.initialize(context)`
+    /// must have run first, or this fails with `NotInitialized`.
+    #[uniffi::constructor(default(radio = None, transport = None))]
     pub async fn create(
         config: KeyButtonConfig,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
+        radio: Option<Arc<dyn BluetoothCentral>>,
+        transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Arc<Self>, MobileAccessError> {
         runtime::run(async move {
-            let central =
-                mobile_access::ble::btleplug::BtleplugCentral::new().await.map_err(mobile_access::Error::from)?;
-            Ok(Arc::new(Self::with_central(&config, Arc::new(central), storage, signer)?))
+            let central: Arc<dyn Central> = match radio {
+                Some(radio) => Arc::new(ForeignCentral::new(radio)),
+                None => default_central().await?,
+            };
+            Ok(Arc::new(Self::with_central(&config, central, storage, signer, transport)?))
         })
         .await
     }
+}
+
+/// btleplug: the default radio where no app radio is given, and the desktop path.
+#[cfg(feature = "btleplug")]
+async fn default_central() -> Result<Arc<dyn Central>, MobileAccessError> {
+    let central = mobile_access::ble::btleplug::BtleplugCentral::new().await.map_err(mobile_access::Error::from)?;
+    Ok(Arc::new(central))
+}
+
+/// A build without btleplug (what a phone ships when the app brings its own radio) has no
+/// radio of its own: say so, as the typed error the app already handles for "no Bluetooth".
+#[cfg(not(feature = "btleplug"))]
+async fn default_central() -> Result<Arc<dyn Central>, MobileAccessError> {
+    Err(MobileAccessError::BluetoothUnavailable {
+        detail: "this build of the SDK has no built-in Bluetooth: pass the app's radio to KeyButton.create".to_owned(),
+    })
 }
 
 #[uniffi::export]

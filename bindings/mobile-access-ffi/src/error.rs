@@ -144,6 +144,13 @@ pub enum MobileAccessError {
         /// Human message.
         detail: String,
     },
+    /// The app did not call `MobileAccess.initialize(context)` before using the SDK on Android
+    /// (or that call failed: `detail` says why). A programming error, never retryable.
+    #[error("{detail}")]
+    NotInitialized {
+        /// What to call, or why start-up failed.
+        detail: String,
+    },
     /// The library itself failed (its runtime could not start, a task panicked, bad input
     /// from the app such as malformed JSON for a simulated reader).
     #[error("{detail}")]
@@ -200,7 +207,7 @@ impl MobileAccessError {
             E::Timeout { phase, .. } => CoreError::Timeout { phase },
             E::Storage { detail } => CoreError::Storage(detail),
             E::DeviceKey { detail } => CoreError::DeviceKey(detail),
-            E::Internal { .. } => return None,
+            E::Internal { .. } | E::NotInitialized { .. } => return None,
         })
     }
 }
@@ -231,6 +238,9 @@ impl From<CoreError> for MobileAccessError {
             CoreError::Timeout { phase } => E::Timeout { phase, detail },
             CoreError::Storage(_) => E::Storage { detail },
             CoreError::DeviceKey(_) => E::DeviceKey { detail },
+            CoreError::NoTransport => E::NotInitialized {
+                detail: format!("{detail}: pass the app's HttpTransport to KeyButton.create / WalletPasses"),
+            },
         }
     }
 }

@@ -21,9 +21,12 @@ mod button;
 mod error;
 mod logging;
 mod platform;
+mod radio;
 mod runtime;
 #[cfg(feature = "sim")]
 mod sim;
+mod startup;
+mod transport;
 mod types;
 mod wallet;
 
@@ -31,8 +34,15 @@ pub use button::KeyButton;
 pub use error::{MobileAccessError, PlatformError};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
 pub use platform::{DeviceSigner, SecureStorage, StateListener, file_storage, memory_storage};
+pub use radio::{
+    AdapterState, BluetoothCentral, BluetoothLink, ConnectedLink, NotificationSink, RadioError, ScanSink, WriteType,
+};
 #[cfg(feature = "sim")]
 pub use sim::{ReaderSignal, SimulatedPhone, SimulatedSite};
+pub use startup::is_initialized;
+#[cfg(feature = "sim")]
+pub use startup::require_startup_for_tests;
+pub use transport::{HttpError, HttpRequest, HttpResponse, HttpTransport};
 pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport};
 pub use wallet::{WalletPassAdded, WalletPasses};
 

@@ -13,7 +13,11 @@ use mobile_access_protocol::{Reason, Timestamp};
 use mobile_access_reader::{Feedback, Light, Provisioning, VirtualReader, VirtualReaderOptions};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{DeviceSigner, KeyButton, KeyButtonConfig, MobileAccessError, SecureStorage, runtime};
+use crate::{
+    DeviceSigner, KeyButton, KeyButtonConfig, MobileAccessError, SecureStorage,
+    radio::{BluetoothCentral, native::NativeCentral},
+    runtime,
+};
 
 /// Which phone's radio behaviour to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -140,6 +144,13 @@ impl SimulatedSite {
         self.with_reader(&reader_id, |r| r.door.clone())
     }
 
+    /// The site's phone radio as an app-supplied radio would be handed to the SDK: a test in
+    /// Kotlin or Swift implements `BluetoothCentral` by relaying to it, so a whole tap goes
+    /// through the foreign-radio path (`KeyButton.create(..., radio)`).
+    pub fn radio(&self) -> Arc<dyn BluetoothCentral> {
+        Arc::new(NativeCentral { central: self.phone.clone() })
+    }
+
     /// A Key Button on this site's phone.
     pub fn key_button(
         &self,
@@ -148,6 +159,6 @@ impl SimulatedSite {
         signer: Option<Arc<dyn DeviceSigner>>,
     ) -> Result<Arc<KeyButton>, MobileAccessError> {
         let _context = runtime::get()?.enter();
-        Ok(Arc::new(KeyButton::with_central(&config, self.phone.clone(), storage, signer)?))
+        Ok(Arc::new(KeyButton::with_central(&config, self.phone.clone(), storage, signer, None)?))
     }
 }

@@ -191,7 +191,11 @@ pub struct KeyButtonConfig {
 }
 
 impl KeyButtonConfig {
-    pub(crate) fn to_core(&self) -> mobile_access::KeyButtonConfig {
+    /// The core's configuration, sending through `transport` when the app gave one.
+    pub(crate) fn to_core(
+        &self,
+        transport: Option<mobile_access::http::SharedTransport>,
+    ) -> mobile_access::KeyButtonConfig {
         let mut timeouts = mobile_access::Timeouts::default();
         if let Some(scan) = self.scan_timeout {
             timeouts.scan = scan;
@@ -199,11 +203,9 @@ impl KeyButtonConfig {
         if let Some(tap) = self.tap_timeout {
             timeouts.tap = tap;
         }
-        mobile_access::KeyButtonConfig {
-            cloud: mobile_access::CloudConfig::new(self.cloud_url.clone()),
-            member_token: self.member_token.clone(),
-            timeouts,
-        }
+        let mut cloud = mobile_access::CloudConfig::new(self.cloud_url.clone());
+        cloud.transport = transport;
+        mobile_access::KeyButtonConfig { cloud, member_token: self.member_token.clone(), timeouts }
     }
 }
 
@@ -258,7 +260,7 @@ mod tests {
             scan_timeout: Some(Duration::from_secs(3)),
             tap_timeout: None,
         };
-        let core = config.to_core();
+        let core = config.to_core(None);
         assert_eq!(core.timeouts.scan, Duration::from_secs(3));
         assert_eq!(core.timeouts.tap, mobile_access::Timeouts::default().tap);
         assert_eq!(core.cloud.base_url, "http://127.0.0.1:1");

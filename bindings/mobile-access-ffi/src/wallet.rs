@@ -68,10 +68,15 @@ pub struct WalletPasses {
 
 #[uniffi::export]
 impl WalletPasses {
-    /// Wallet calls for the member of `config` (its cloud URL and member token).
-    #[uniffi::constructor]
-    pub fn new(config: KeyButtonConfig) -> Result<Arc<Self>, MobileAccessError> {
-        let core = config.to_core();
+    /// Wallet calls for the member of `config` (its cloud URL and member token), through the
+    /// app's HTTP stack when `transport` is given (required in a phone build without its own).
+    #[uniffi::constructor(default(transport = None))]
+    pub fn new(
+        config: KeyButtonConfig,
+        transport: Option<Arc<dyn crate::HttpTransport>>,
+    ) -> Result<Arc<Self>, MobileAccessError> {
+        crate::startup::require()?;
+        let core = config.to_core(crate::transport::shared(transport));
         let inner = mobile_access::WalletPasses::new(core.cloud, core.member_token)?;
         Ok(Arc::new(Self { inner: Arc::new(inner) }))
     }

@@ -18,10 +18,16 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    http::{HttpMethod, HttpRequest, SharedTransport},
+};
+
+/// Sent as `User-Agent` with every request.
+const USER_AGENT: &str = concat!("mobile-access-sdk/", env!("CARGO_PKG_VERSION"));
 
 /// How the SDK talks to the cloud.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CloudConfig {
     /// Base URL, e.g. `https://access.example.com`.
     pub base_url: String,
@@ -34,6 +40,20 @@ pub struct CloudConfig {
     /// Limit for one call, all attempts and backoffs included. Enforced on the network runtime,
     /// in real time, whatever clock the caller runs on.
     pub call_timeout: Duration,
+    /// How requests are sent: the app's HTTP stack, or `None` for the built-in one (feature
+    /// `rust-http`; a build without it needs the app's).
+    pub transport: Option<SharedTransport>,
+}
+
+impl std::fmt::Debug for CloudConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudConfig")
+            .field("base_url", &self.base_url)
+            .field("request_timeout", &self.request_timeout)
+            .field("attempts", &self.attempts)
+            .field("app_transport", &self.transport.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CloudConfig {
@@ -45,6 +65,7 @@ impl CloudConfig {
             attempts: 4,
             backoff: Duration::from_millis(200),
             call_timeout: Duration::from_secs(30),
+            transport: None,
         }
     }
 }
@@ -196,7 +217,7 @@ pub struct CloudClient {
 struct Inner {
     config: CloudConfig,
     token: std::sync::RwLock<String>,
-    http: reqwest::Client,
+    transport: SharedTransport,
     runtime: NetworkRuntime,
     requests: AtomicU64,
 }
@@ -229,14 +250,10 @@ impl Drop for NetworkRuntime {
 impl CloudClient {
     /// A client for `config`, authenticating as the member with `token`.
     pub fn new(config: CloudConfig, token: impl Into<String>) -> Result<Self> {
-        // One crypto library in the SDK: rustls runs on ring. Installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout)
-            .user_agent(concat!("mobile-access-sdk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
+        let transport = match &config.transport {
+            Some(transport) => Arc::clone(transport),
+            None => built_in_transport(&config)?,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("mobile-access-net")
@@ -246,7 +263,7 @@ impl CloudClient {
         let inner = Inner {
             config,
             token: std::sync::RwLock::new(token.into()),
-            http,
+            transport,
             runtime: NetworkRuntime(Some(runtime)),
             requests: AtomicU64::new(0),
         };
@@ -267,7 +284,7 @@ impl CloudClient {
 
     /// `GET /v1/me/access`.
     pub async fn access(&self) -> Result<AccessInfo> {
-        self.call(reqwest::Method::GET, "/v1/me/access", None, None).await
+        self.call(HttpMethod::Get, "/v1/me/access", None, None).await
     }
 
     /// `POST /v1/me/keys` for `device_public_key`: validates the member's rights and returns
@@ -280,19 +297,19 @@ impl CloudClient {
     ) -> Result<KeyBundle> {
         let body = serde_json::to_value(KeyRequest { device_public_key: &hex::encode(device_public_key) })
             .map_err(|e| Error::InvalidResponse(e.to_string()))?;
-        self.call(reqwest::Method::POST, "/v1/me/keys", Some(body), validated).await
+        self.call(HttpMethod::Post, "/v1/me/keys", Some(body), validated).await
     }
 
     /// `POST /v1/me/events`: tap results recorded on the phone. The cloud keeps each event id
     /// once, so sending again after a lost answer is harmless.
     pub async fn upload_events(&self, events: &[crate::journal::JournalEntry]) -> Result<EventsReport> {
         let body = serde_json::json!({ "events": events });
-        self.call(reqwest::Method::POST, "/v1/me/events", Some(body), None).await
+        self.call(HttpMethod::Post, "/v1/me/events", Some(body), None).await
     }
 
     pub(crate) async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
-        method: reqwest::Method,
+        method: HttpMethod,
         path: &'static str,
         body: Option<serde_json::Value>,
         validated: Option<oneshot::Sender<()>>,
@@ -316,7 +333,7 @@ impl CloudClient {
 impl Inner {
     async fn call_with_retries<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: HttpMethod,
         path: &'static str,
         body: Option<serde_json::Value>,
         mut validated: Option<oneshot::Sender<()>>,
@@ -325,7 +342,7 @@ impl Inner {
         let mut backoff = self.config.backoff;
         let mut attempt = 1;
         loop {
-            match self.attempt(method.clone(), &url, body.as_ref(), &mut validated).await {
+            match self.attempt(method, &url, body.as_ref(), &mut validated).await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Final(error)) => return Err(error),
                 Err(Attempt::Retry(why)) if attempt >= self.config.attempts.max(1) => {
@@ -344,36 +361,45 @@ impl Inner {
 
     async fn attempt<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: HttpMethod,
         url: &str,
         body: Option<&serde_json::Value>,
         validated: &mut Option<oneshot::Sender<()>>,
     ) -> std::result::Result<T, Attempt> {
-        let token = self.token.read().map(|t| t.clone()).unwrap_or_default();
-        let mut request = self.http.request(method, url).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        let json_body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Attempt::Final(Error::InvalidResponse(format!("request body: {e}"))))?;
+        let request = HttpRequest {
+            method,
+            url: url.to_owned(),
+            bearer_token: self.token.read().map(|t| t.clone()).unwrap_or_default(),
+            json_body,
+            user_agent: USER_AGENT,
+            timeout: self.config.request_timeout,
+        };
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request.send().await.map_err(|e| Attempt::Retry(describe(&e)))?;
-        let status = response.status();
-        if status.is_success()
-            && let Some(validated) = validated.take()
-        {
+        let response = tokio::time::timeout(self.config.request_timeout, self.transport.send(request))
+            .await
+            .map_err(|_| Attempt::Retry(format!("timed out after {} ms", self.config.request_timeout.as_millis())))?
+            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let status = response.status;
+        let success = (200..300).contains(&status);
+        if success && let Some(validated) = validated.take() {
             let _ = validated.send(());
         }
-        let bytes = response.bytes().await.map_err(|e| Attempt::Retry(describe(&e)))?;
-        if status.is_success() {
+        let bytes = response.body;
+        if success {
             return serde_json::from_slice(&bytes).map_err(|e| Attempt::Final(Error::InvalidResponse(e.to_string())));
         }
-        if status.is_server_error() {
+        if (500..600).contains(&status) {
             return Err(Attempt::Retry(format!("server error {status}")));
         }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => (body.error.code, body.error.message),
             Err(_) => ("http_error".to_owned(), format!("HTTP {status}")),
         };
-        Err(Attempt::Final(Error::from_cloud(status.as_u16(), code, message)))
+        Err(Attempt::Final(Error::from_cloud(status, code, message)))
     }
 }
 
@@ -382,14 +408,16 @@ enum Attempt {
     Final(Error),
 }
 
-/// A reqwest error for logs and the app: reqwest never prints headers, so the token stays out.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {error}")
+/// reqwest on rustls, where the build carries it.
+#[cfg(feature = "rust-http")]
+fn built_in_transport(config: &CloudConfig) -> Result<SharedTransport> {
+    let transport = crate::http::ReqwestTransport::new(config.request_timeout)
+        .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
+    Ok(Arc::new(transport))
+}
+
+/// A build without `rust-http` (a phone's) sends through the app's HTTP stack only.
+#[cfg(not(feature = "rust-http"))]
+fn built_in_transport(_config: &CloudConfig) -> Result<SharedTransport> {
+    Err(Error::NoTransport)
 }

@@ -98,6 +98,10 @@ pub enum Error {
     /// The device key could not sign.
     #[error("device key failed: {0}")]
     DeviceKey(String),
+    /// This build has no HTTP stack of its own (a phone build without `rust-http`) and the app
+    /// handed it none: a set-up mistake, not a network failure, so it is never retried.
+    #[error("this build of the SDK sends requests through the app's HTTP stack, and none was given")]
+    NoTransport,
 }
 
 impl Error {
@@ -118,7 +122,7 @@ impl Error {
                 ErrorCategory::Reader
             }
             Error::Busy | Error::Cancelled | Error::Timeout { .. } => ErrorCategory::Flow,
-            Error::Storage(_) | Error::DeviceKey(_) => ErrorCategory::Internal,
+            Error::Storage(_) | Error::DeviceKey(_) | Error::NoTransport => ErrorCategory::Internal,
         }
     }
 

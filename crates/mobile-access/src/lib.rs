@@ -9,6 +9,7 @@
 mod button;
 mod cloud;
 mod error;
+pub mod http;
 mod journal;
 mod keyring;
 mod revocation;

@@ -119,13 +119,13 @@ impl WalletPasses {
     /// Whether to offer "Add to Wallet" on this device, with every unmet prerequisite.
     pub async fn eligibility(&self, device: &WalletDevice) -> Result<WalletEligibility> {
         let body = serde_json::to_value(device).map_err(|e| crate::Error::InvalidResponse(e.to_string()))?;
-        self.cloud.call(reqwest::Method::POST, "/v1/me/wallet/eligibility", Some(body), None).await
+        self.cloud.call(crate::http::HttpMethod::Post, "/v1/me/wallet/eligibility", Some(body), None).await
     }
 
     /// Adds a pass for the member (no administrator involved) and returns the payload for the
     /// wallet. Refused with the cloud's `wallet_not_eligible` while a prerequisite is unmet.
     pub async fn add(&self, pass: &NewWalletPass) -> Result<WalletPassAdded> {
         let body = serde_json::to_value(pass).map_err(|e| crate::Error::InvalidResponse(e.to_string()))?;
-        self.cloud.call(reqwest::Method::POST, "/v1/me/wallet/passes", Some(body), None).await
+        self.cloud.call(crate::http::HttpMethod::Post, "/v1/me/wallet/passes", Some(body), None).await
     }
 }
