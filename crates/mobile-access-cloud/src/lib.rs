@@ -32,10 +32,13 @@ pub mod demo;
 mod error;
 pub mod hex;
 pub mod http;
+pub mod limits;
+mod passwords;
 mod server;
 pub mod store;
 
 pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
+pub use limits::{Limits, Rate};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
 pub use server::{CloudHandle, serve, spawn};

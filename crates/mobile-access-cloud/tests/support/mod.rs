@@ -88,10 +88,16 @@ impl Reply {
 
 impl Cloud {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Same, with the configuration changed by `adjust` (limits, pool size) first.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::ephemeral(dir.path());
         config.master_key = Some(MasterKey::generate().unwrap());
         config.max_connections = 4;
+        adjust(&mut config);
         let mut pg_database = None;
         if backend == Backend::Postgres {
             let (url, name) = fresh_postgres_database().await;
