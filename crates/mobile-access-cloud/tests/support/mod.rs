@@ -57,7 +57,7 @@ pub struct Cloud {
     pub backend: Backend,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
-    pg_database: Option<String>,
+    pub pg_database: Option<String>,
 }
 
 /// A response: status and JSON body (`Null` when empty or not JSON).
