@@ -39,16 +39,16 @@ struct ServeArgs {
     listen: SocketAddr,
     /// Requests of one client address.
     #[arg(long, default_value = "100,500", value_parser = parse_rate)]
-    limit_per_address: Option<Rate>,
+    limit_per_address: RateArg,
     /// Authenticated requests of one member (or one admin, integration or reader token).
     #[arg(long, default_value = "10,100", value_parser = parse_rate)]
-    limit_per_caller: Option<Rate>,
+    limit_per_caller: RateArg,
     /// Failed authentications (wrong password, unknown token or invitation) of one client address.
     #[arg(long, default_value = "1,60", value_parser = parse_rate)]
-    limit_failures_per_address: Option<Rate>,
+    limit_failures_per_address: RateArg,
     /// Failed logins naming one email, from anywhere.
     #[arg(long, default_value = "0.1,10", value_parser = parse_rate)]
-    limit_failures_per_email: Option<Rate>,
+    limit_failures_per_email: RateArg,
     /// Password hashes computed at once (default: all cores but one).
     #[arg(long)]
     password_concurrency: Option<usize>,
@@ -57,9 +57,14 @@ struct ServeArgs {
     shutdown_grace_secs: u64,
 }
 
-fn parse_rate(text: &str) -> std::result::Result<Option<Rate>, String> {
+/// A limit as given on the command line (`None`: off). A newtype, because clap reads an
+/// `Option` field as "the flag may be absent".
+#[derive(Clone, Copy)]
+struct RateArg(Option<Rate>);
+
+fn parse_rate(text: &str) -> std::result::Result<RateArg, String> {
     if text == "off" {
-        return Ok(None);
+        return Ok(RateArg(None));
     }
     let (rate, burst) = text.split_once(',').ok_or_else(|| format!("{text:?}: expected PER_SECOND,BURST or off"))?;
     let per_second: f64 = rate.trim().parse().map_err(|_| format!("{rate:?} is not a number"))?;
@@ -67,7 +72,7 @@ fn parse_rate(text: &str) -> std::result::Result<Option<Rate>, String> {
     if !(per_second > 0.0 && per_second.is_finite()) || burst == 0 {
         return Err(format!("{text:?}: the rate and burst must be above 0 (or say off)"));
     }
-    Ok(Some(Rate::new(per_second, burst)))
+    Ok(RateArg(Some(Rate::new(per_second, burst))))
 }
 
 #[derive(Subcommand)]
@@ -433,10 +438,10 @@ async fn run(cli: Cli) -> Result<()> {
         let config = Config {
             listen: args.listen,
             limits: Limits {
-                per_address: args.limit_per_address,
-                per_caller: args.limit_per_caller,
-                failures_per_address: args.limit_failures_per_address,
-                failures_per_email: args.limit_failures_per_email,
+                per_address: args.limit_per_address.0,
+                per_caller: args.limit_per_caller.0,
+                failures_per_address: args.limit_failures_per_address.0,
+                failures_per_email: args.limit_failures_per_email.0,
             },
             password_concurrency: args.password_concurrency.unwrap_or(defaults.password_concurrency),
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
@@ -668,6 +673,24 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_serve_flags_default_to_the_library_limits_and_parse_off() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["mobile-access-cloud", "serve"]).unwrap();
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        let defaults = mobile_access_cloud::Limits::default();
+        assert_eq!(args.limit_per_address.0, defaults.per_address);
+        assert_eq!(args.limit_per_caller.0, defaults.per_caller);
+        assert_eq!(args.limit_failures_per_address.0, defaults.failures_per_address);
+        assert_eq!(args.limit_failures_per_email.0, defaults.failures_per_email);
+        let cli = super::Cli::try_parse_from(["x", "serve", "--limit-per-caller", "off", "--limit-per-address", "5,9"])
+            .unwrap();
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.limit_per_caller.0, None);
+        assert_eq!(args.limit_per_address.0, Some(mobile_access_cloud::Rate::new(5.0, 9)));
+        assert!(super::Cli::try_parse_from(["x", "serve", "--limit-per-caller", "0,5"]).is_err());
+    }
+
     #[test]
     fn dates_parse_to_utc_midnight() {
         assert_eq!(super::parse_date("2023-12-01"), Ok(1_701_388_800));
