@@ -38,9 +38,9 @@ mod server;
 pub mod store;
 
 pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
-pub use limits::{Limits, Rate};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
+pub use limits::{Limits, Rate};
 pub use server::{CloudHandle, serve, spawn};
 pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, READER_POLL_SECS, Store};
 

@@ -85,7 +85,9 @@ pub(crate) struct Keyed<K> {
 impl<K: Hash + Eq + Clone> Keyed<K> {
     pub(crate) fn new(rate: Option<Rate>) -> Self {
         let cell = rate.filter(|r| r.per_second > 0.0 && r.burst > 0).map(|r| {
-            let interval = Duration::from_secs_f64(1.0 / r.per_second);
+            // At most one a year: a rate too small to write as a duration is that anyway.
+            let year = Duration::from_secs(365 * 86_400);
+            let interval = Duration::try_from_secs_f64(1.0 / r.per_second).unwrap_or(year).min(year);
             (interval, interval.saturating_mul(r.burst - 1))
         });
         Self { cell, next: Mutex::new(HashMap::new()) }

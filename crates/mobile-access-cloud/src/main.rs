@@ -673,6 +673,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     #[test]
     fn the_serve_flags_default_to_the_library_limits_and_parse_off() {
         use clap::Parser;

@@ -32,8 +32,8 @@ impl Passwords {
     pub fn new(concurrency: usize) -> Result<Self> {
         // Random bytes of a stored hash's shape: verifying against them costs a full PBKDF2 run
         // and never succeeds.
-        let dummy = [crypto::random_array::<16>()?, crypto::random_array::<16>()?, crypto::random_array::<16>()?]
-            .concat();
+        let dummy =
+            [crypto::random_array::<16>()?, crypto::random_array::<16>()?, crypto::random_array::<16>()?].concat();
         Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(dummy) })
     }
 

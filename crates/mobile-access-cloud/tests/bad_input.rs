@@ -188,7 +188,10 @@ async fn strings_holding_a_nul_character_are_400_everywhere_on_both_databases() 
         let events = json!({"events": [{"event_id": "e\u{0}", "at": 1, "outcome": "granted"}]});
         refused(cloud.post(&member, "/v1/me/events", events).await, "event id");
         refused(cloud.get(admin, "/v1/admin/users/abc%00def").await, "path id");
-        refused(cloud.empty(Method::POST, integration, "/v1/integration/members/m%00/session").await, "external id in path");
+        refused(
+            cloud.empty(Method::POST, integration, "/v1/integration/members/m%00/session").await,
+            "external id in path",
+        );
         refused(cloud.get(admin, "/v1/admin/users?after=a%00b").await, "paging cursor");
         refused(cloud.get(admin, "/v1/admin/audit-log?limit=5&after=%00").await, "paging cursor");
         // An escaped backslash followed by "u0000" is text, not a NUL.

@@ -36,7 +36,11 @@ async fn requests_aborted_mid_transaction_leave_every_later_request_working() {
         let mut aborted = tokio::task::JoinSet::new();
         for i in 0..48 {
             let request = if i % 3 == 0 {
-                cloud.http.post(cloud.url("/v1/admin/doors")).bearer_auth(&admin).json(&json!({"name": format!("D{i}")}))
+                cloud
+                    .http
+                    .post(cloud.url("/v1/admin/doors"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"name": format!("D{i}")}))
             } else {
                 cloud.http.put(cloud.url("/v1/integration/members")).bearer_auth(&integration).json(&sync_body(i, 400))
             };
@@ -68,7 +72,8 @@ async fn requests_aborted_mid_transaction_leave_every_later_request_working() {
         assert!(gave_up > 0, "no request was abandoned: the test proves nothing");
 
         // A long sync whose client hangs up once it is surely running still completes, whole.
-        let big = cloud.http.put(cloud.url("/v1/integration/members")).bearer_auth(&integration).json(&sync_body(7777, 5000));
+        let big =
+            cloud.http.put(cloud.url("/v1/integration/members")).bearer_auth(&integration).json(&sync_body(7777, 5000));
         assert!(big.timeout(Duration::from_millis(250)).send().await.is_err(), "the sync answered within 250 ms");
         let mut synced = 0;
         for _ in 0..200 {

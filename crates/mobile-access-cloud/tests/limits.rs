@@ -42,7 +42,8 @@ async fn token_guesses_are_answered_429_once_the_addresss_failure_budget_is_spen
         assert!((60..=70).contains(&unauthorized), "{unauthorized} guesses were checked");
         // A real token from the same address is refused too until the budget refills…
         let org = cloud.org("Org", BEFORE_DECEMBER_2023, None).await;
-        let (status, wait, _) = send(cloud.http.get(cloud.url("/v1/admin/settings")).bearer_auth(&org.admin_token)).await;
+        let (status, wait, _) =
+            send(cloud.http.get(cloud.url("/v1/admin/settings")).bearer_auth(&org.admin_token)).await;
         assert_eq!(status, 429);
         // …and admitted after the wait it was told.
         tokio::time::sleep(Duration::from_secs(wait.unwrap())).await;

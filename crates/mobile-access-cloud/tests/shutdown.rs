@@ -47,7 +47,8 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
             pg = Some(name);
         }
         let store = Store::open(&config).await.unwrap();
-        let new = NewOrganization { name: "Org".to_owned(), created_at: Some(BEFORE_DECEMBER_2023), unlock_method: None };
+        let new =
+            NewOrganization { name: "Org".to_owned(), created_at: Some(BEFORE_DECEMBER_2023), unlock_method: None };
         let org = store.create_organization(new).await.unwrap();
         store.close().await;
 
@@ -58,7 +59,12 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
             command.arg("--database-url").arg(url);
         }
         let mut server = Server(
-            command.args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap(),
+            command
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
         );
         let stdout = server.0.stdout.take().unwrap();
         let base = tokio::task::spawn_blocking(move || {

@@ -223,14 +223,16 @@ impl Store {
         )
         .await?;
         for (id, name, email) in &plan.updates {
-            sqlx::query("UPDATE members SET name = $1, email = $2, email_normalized = $3, updated_at = $4 WHERE id = $5")
-                .bind(name)
-                .bind(email)
-                .bind(crypto::normalize_email(email))
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE members SET name = $1, email = $2, email_normalized = $3, updated_at = $4 WHERE id = $5",
+            )
+            .bind(name)
+            .bind(email)
+            .bind(crypto::normalize_email(email))
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         // A member who loses a group (their last one included) or is removed loses the keys they
         // hold: those list doors they may no longer open. Revoked before the rows go.
