@@ -50,6 +50,14 @@ pub enum MobileAccessError {
         /// Human message.
         detail: String,
     },
+    /// The cloud is rate limiting: try again no sooner than `retry_after_secs`.
+    #[error("{detail}")]
+    RateLimited {
+        /// The wait the cloud asked for, in seconds.
+        retry_after_secs: u64,
+        /// Human message.
+        detail: String,
+    },
     /// The cloud could not be reached (after retries).
     #[error("{detail}")]
     Network {
@@ -192,6 +200,7 @@ impl MobileAccessError {
             E::CredentialSuspended { .. } => CoreError::CredentialSuspended,
             E::Unauthorized { .. } => CoreError::Unauthorized,
             E::Refused { status, code, detail } => CoreError::Refused { status, code, message: detail },
+            E::RateLimited { retry_after_secs, .. } => CoreError::RateLimited { retry_after_secs },
             E::Network { detail } => CoreError::Network(detail),
             E::InvalidResponse { detail } => CoreError::InvalidResponse(detail),
             E::BluetoothOff { .. } => CoreError::BluetoothOff,
@@ -223,6 +232,7 @@ impl From<CoreError> for MobileAccessError {
             CoreError::CredentialSuspended => E::CredentialSuspended { detail },
             CoreError::Unauthorized => E::Unauthorized { detail },
             CoreError::Refused { status, code, .. } => E::Refused { status, code, detail },
+            CoreError::RateLimited { retry_after_secs } => E::RateLimited { retry_after_secs, detail },
             CoreError::Network(_) => E::Network { detail },
             CoreError::InvalidResponse(_) => E::InvalidResponse { detail },
             CoreError::BluetoothOff => E::BluetoothOff { detail },
@@ -334,6 +344,7 @@ mod tests {
             Just(CoreError::Unauthorized),
             (any::<u16>(), text, text).prop_map(|(status, code, message)| CoreError::Refused { status, code, message }),
             text.prop_map(CoreError::Network),
+            any::<u64>().prop_map(|retry_after_secs| CoreError::RateLimited { retry_after_secs }),
             text.prop_map(CoreError::InvalidResponse),
             Just(CoreError::BluetoothOff),
             Just(CoreError::BluetoothUnauthorized),

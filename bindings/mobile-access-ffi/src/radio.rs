@@ -131,6 +131,7 @@ impl RadioError {
         }
     }
 
+    #[cfg(feature = "sim")]
     fn from_ble(error: ble::Error) -> Self {
         let detail = error.to_string();
         match error {
@@ -296,6 +297,7 @@ pub(crate) fn uuid_text(uuid: u128) -> String {
 }
 
 /// The inverse of [`uuid_text`], accepting any case and with or without hyphens.
+#[cfg(any(feature = "sim", test))]
 pub(crate) fn parse_uuid(text: &str) -> Option<u128> {
     let hex: String = text.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {

@@ -40,6 +40,8 @@ impl std::fmt::Debug for HttpRequest {
 pub struct HttpResponse {
     /// The HTTP status code.
     pub status: u16,
+    /// The `Retry-After` header in seconds, when present in that form (a 429's wait).
+    pub retry_after_secs: Option<u64>,
     /// The body, whole (empty when there is none).
     pub body: Vec<u8>,
 }
@@ -107,7 +109,11 @@ impl http::HttpTransport for ForeignTransport {
             timeout: request.timeout,
         };
         match self.0.send(foreign).await {
-            Ok(response) => Ok(http::HttpResponse { status: response.status, body: response.body }),
+            Ok(response) => Ok(http::HttpResponse {
+                status: response.status,
+                retry_after_secs: response.retry_after_secs,
+                body: response.body,
+            }),
             Err(HttpError::Timeout { detail }) => Err(TransportError::Timeout(detail)),
             Err(HttpError::Connect { detail }) => Err(TransportError::Connect(detail)),
             Err(HttpError::Failed { detail }) => Err(TransportError::Failed(detail)),

@@ -4,7 +4,12 @@
 //! - credentials issued per second through `POST /v1/me/keys` (rights check, signing, device
 //!   binding, audit entry), and its ratio to the bare Ed25519 signing rate of this machine;
 //! - the time to sync 100 000 members with their access groups through
-//!   `PUT /v1/integration/members` (10 calls of 10 000), and to re-sync them unchanged.
+//!   `PUT /v1/integration/members` (10 calls of 10 000), and to re-sync them unchanged;
+//! - `GET /healthz` latency (p50/p99) on a quiet server and during a flood of 16 concurrent
+//!   wrong-password logins for one member (rate limits off: this measures the password hashing
+//!   being kept off the request threads, not the limits refusing the flood).
+//!
+//! Rate limits are off throughout: the figures are the server's capacity.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 #[path = "../tests/support/mod.rs"]
@@ -12,13 +17,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mobile_access_cloud::Backend;
+use mobile_access_cloud::{Backend, Limits};
 use mobile_access_protocol::{
     CredentialBody, CredentialId, DeviceSigner, KeyId, LockId, MemberId, OrgId, OrganizationKey, SoftwareDeviceKey,
     Timestamp, Validity,
 };
 use serde_json::{Value, json};
-use support::{AFTER_DECEMBER_2023, Cloud, device};
+use support::{AFTER_DECEMBER_2023, BEFORE_DECEMBER_2023, Cloud, device};
 
 const CONCURRENCY: usize = 8;
 
@@ -75,7 +80,7 @@ struct Figures {
 }
 
 async fn measure(backend: Backend, scale: Scale) -> Figures {
-    let cloud = Cloud::start(backend).await;
+    let cloud = Cloud::start_with(backend, |config| config.limits = Limits::off()).await;
     let org = cloud.org("Bench", AFTER_DECEMBER_2023, None).await;
     let (admin, integration) = (&org.admin_token, &org.integration_token);
     let mut doors = Vec::new();
@@ -153,6 +158,66 @@ async fn measure(backend: Backend, scale: Scale) -> Figures {
     Figures { issued_per_sec, p50_ms, sync_secs, resync_secs }
 }
 
+/// `/healthz` p50 and p99 (ms) on a quiet server, then during the login flood; guesses answered.
+struct Flood {
+    quiet: (f64, f64),
+    flooded: (f64, f64),
+    guesses_per_sec: f64,
+}
+
+async fn healthz_percentiles(cloud: &Cloud, n: usize) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        assert_eq!(cloud.http.get(cloud.url("/healthz")).send().await.unwrap().status(), 200);
+        samples.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    samples.sort();
+    let at = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)].as_secs_f64() * 1e3;
+    (at(50), at(99))
+}
+
+async fn login_flood(backend: Backend, scale: Scale) -> Flood {
+    let cloud = Cloud::start_with(backend, |config| config.limits = Limits::off()).await;
+    let org = cloud.org("Flood", BEFORE_DECEMBER_2023, None).await;
+    cloud.member(&org.integration_token, "victim", &[]).await;
+    let outbox = cloud.get(&org.admin_token, "/v1/admin/outbox").await.ok();
+    let mail = outbox["items"][0]["body"].as_str().unwrap().to_owned();
+    let invitation = mail.split_whitespace().find(|w| w.starts_with("ma_inv_")).unwrap();
+    let accept = json!({"token": invitation, "password": "the real password"});
+    cloud.call(reqwest::Method::POST, None, "/v1/invitations/accept", Some(accept)).await.ok();
+
+    let samples = if scale.members < 100_000 { 20 } else { 200 };
+    let quiet = healthz_percentiles(&cloud, samples).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let guessers: Vec<_> = (0..16)
+        .map(|i| {
+            let (http, url, stop) = (cloud.http.clone(), cloud.url("/v1/login"), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let guess = json!({"email": "victim@example.com", "password": format!("guess {i} {n}")});
+                    assert_eq!(http.post(&url).json(&guess).send().await.unwrap().status(), 401);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let flooded = healthz_percentiles(&cloud, samples).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut guesses = 0;
+    for guesser in guessers {
+        guesses += guesser.await.unwrap();
+    }
+    let guesses_per_sec = guesses as f64 / started.elapsed().as_secs_f64();
+    cloud.finish().await;
+    Flood { quiet, flooded, guesses_per_sec }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let scale = Scale::from_args();
@@ -161,6 +226,11 @@ fn main() {
     for backend in support::backends() {
         eprintln!("measuring {backend:?}…");
         rows.push((backend, runtime.block_on(measure(backend, scale))));
+    }
+    let mut floods = Vec::new();
+    for backend in support::backends() {
+        eprintln!("login flood on {backend:?}…");
+        floods.push((backend, runtime.block_on(login_flood(backend, scale))));
     }
     println!();
     println!("bare credential signing (OrganizationKey::issue, 3 locks): {signing:.0} /s");
@@ -182,6 +252,19 @@ fn main() {
             f.p50_ms,
             f.sync_secs,
             f.resync_secs
+        );
+    }
+    println!(
+        "{:<10} {:>24} {:>36} {:>12}",
+        "backend", "healthz p50/p99 ms quiet", "during 16 concurrent wrong logins", "guesses/s"
+    );
+    for (backend, f) in &floods {
+        println!(
+            "{:<10} {:>24} {:>36} {:>12.0}",
+            format!("{backend:?}"),
+            format!("{:.2} / {:.2}", f.quiet.0, f.quiet.1),
+            format!("{:.2} / {:.2}", f.flooded.0, f.flooded.1),
+            f.guesses_per_sec
         );
     }
     if rows.len() < 2 {

@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
 };
 
-use crate::crypto::MasterKey;
+use crate::{crypto::MasterKey, limits::Limits};
 
 /// Directory used when none is given: relative to where the server starts, so `cargo run -p
 /// mobile-access-cloud -- serve` works with no set-up and keeps its data next to the checkout.
@@ -27,6 +27,13 @@ pub struct Config {
     pub master_key: Option<MasterKey>,
     /// Database connection pool size.
     pub max_connections: u32,
+    /// Password hashes computed at once (each on the blocking pool, ~tens of ms of CPU); more
+    /// logins wait their turn, so a flood cannot take every core.
+    pub password_concurrency: usize,
+    /// Request rate limits (per client address, per caller, and on failed authentication).
+    pub limits: Limits,
+    /// How long shutdown waits for in-flight requests and jobs before giving up on them.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl Config {
@@ -38,6 +45,9 @@ impl Config {
             database_url: None,
             master_key: None,
             max_connections: 8,
+            password_concurrency: crate::passwords::default_concurrency(),
+            limits: Limits::default(),
+            shutdown_grace: std::time::Duration::from_secs(30),
         }
     }
 

@@ -151,6 +151,13 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     sha256(token.as_bytes())
 }
 
+/// The form of an email that login looks up: trimmed, ASCII letters in lower case. ASCII only
+/// because that is what SQLite's `lower()` does, and the migration that filled existing rows
+/// used it: one rule on both databases.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_ascii_lowercase()
+}
+
 /// PBKDF2-HMAC-SHA256 of `password` under a fresh salt, as `salt ‖ hash`.
 pub fn hash_password(password: &str) -> Result<Vec<u8>> {
     let salt: [u8; SALT_LEN] = random_array()?;

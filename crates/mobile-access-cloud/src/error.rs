@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -117,6 +117,19 @@ pub enum Error {
     /// Stored data violates an invariant the cloud keeps (e.g. an unknown enum value).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// Too many requests from this client, caller or for this email: try again after the wait
+    /// (sent as `Retry-After`, in whole seconds).
+    #[error("too many requests: retry after {} s", retry_after_secs(*.retry_after))]
+    RateLimited {
+        /// How long until the request would be admitted.
+        retry_after: std::time::Duration,
+    },
+    /// The server cannot serve yet (database unreachable, migrations not applied).
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// A request handler failed unexpectedly (a panic, caught so the process lives on).
+    #[error("internal: {0}")]
+    Internal(&'static str),
     /// The server's clock reads earlier than a time it already signed: it refuses to sign (a
     /// revocation list's time moves readers' clocks; keys carry validity windows) until its clock
     /// is right again.
@@ -164,6 +177,9 @@ impl Error {
             | Self::MasterKey(_)
             | Self::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Self::ClockBehind { .. } => (StatusCode::SERVICE_UNAVAILABLE, "clock_behind"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
@@ -189,6 +205,20 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        (status, Json(Body { error: Detail { code, message } })).into_response()
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(retry_after_secs(*retry_after)),
+            _ => None,
+        };
+        let mut response = (status, Json(Body { error: Detail { code, message } })).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
+}
+
+/// A wait as `Retry-After` says it: whole seconds, rounded up, at least 1 (0 would invite an
+/// immediate retry that is refused again).
+pub(crate) fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }

@@ -32,12 +32,15 @@ pub mod demo;
 mod error;
 pub mod hex;
 pub mod http;
+pub mod limits;
+mod passwords;
 mod server;
 pub mod store;
 
 pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
+pub use limits::{Limits, Rate};
 pub use server::{CloudHandle, serve, spawn};
 pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, READER_POLL_SECS, Store};
 

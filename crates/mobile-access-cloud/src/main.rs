@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mobile_access_cloud::{
-    Actor, Config, DEFAULT_DATA_DIR, Error, Result, Store,
+    Actor, Config, DEFAULT_DATA_DIR, Error, Limits, Rate, Result, Store,
     api::{
         CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
         SettingsPatch, StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
@@ -31,15 +31,57 @@ struct Cli {
     command: Command,
 }
 
+/// Rate limits are `PER_SECOND,BURST` (e.g. `10,50`), or `off`.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Requests of one client address.
+    #[arg(long, default_value = "100,500", value_parser = parse_rate)]
+    limit_per_address: RateArg,
+    /// Authenticated requests of one member (or one admin, integration or reader token).
+    #[arg(long, default_value = "10,100", value_parser = parse_rate)]
+    limit_per_caller: RateArg,
+    /// Failed authentications (wrong password, unknown token or invitation) of one client address.
+    #[arg(long, default_value = "1,60", value_parser = parse_rate)]
+    limit_failures_per_address: RateArg,
+    /// Failed logins naming one email, from anywhere.
+    #[arg(long, default_value = "0.1,10", value_parser = parse_rate)]
+    limit_failures_per_email: RateArg,
+    /// Password hashes computed at once (default: all cores but one).
+    #[arg(long)]
+    password_concurrency: Option<usize>,
+    /// Seconds shutdown waits for requests in flight before giving up on them.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
+}
+
+/// A limit as given on the command line (`None`: off). A newtype, because clap reads an
+/// `Option` field as "the flag may be absent".
+#[derive(Clone, Copy)]
+struct RateArg(Option<Rate>);
+
+fn parse_rate(text: &str) -> std::result::Result<RateArg, String> {
+    if text == "off" {
+        return Ok(RateArg(None));
+    }
+    let (rate, burst) = text.split_once(',').ok_or_else(|| format!("{text:?}: expected PER_SECOND,BURST or off"))?;
+    let per_second: f64 = rate.trim().parse().map_err(|_| format!("{rate:?} is not a number"))?;
+    let burst: u32 = burst.trim().parse().map_err(|_| format!("{burst:?} is not a whole number"))?;
+    if !(per_second > 0.0 && per_second.is_finite()) || burst == 0 {
+        return Err(format!("{text:?}: the rate and burst must be above 0 (or say off)"));
+    }
+    Ok(RateArg(Some(Rate::new(per_second, burst))))
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API until Ctrl-C. Prints the base URL it serves on (e.g.
-    /// `http://127.0.0.1:43567`) as one line on stdout once it accepts connections.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-    },
+    /// Serve the HTTP API until SIGTERM or Ctrl-C (SIGINT), then stop accepting, finish the
+    /// requests in flight, pause switch-over jobs after their batch, and exit 0. Prints the base
+    /// URL it serves on (e.g. `http://127.0.0.1:43567`) as one line on stdout once it accepts
+    /// connections.
+    Serve(ServeArgs),
     /// Create the demo organization and print its tokens.
     SeedDemo {
         /// Print one JSON object instead of a summary.
@@ -391,19 +433,32 @@ fn all() -> PageQuery {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::Serve { listen } = &cli.command {
-        let config = Config { listen: *listen, ..config(&cli) };
+    if let Command::Serve(args) = &cli.command {
+        let defaults = config(&cli);
+        let config = Config {
+            listen: args.listen,
+            limits: Limits {
+                per_address: args.limit_per_address.0,
+                per_caller: args.limit_per_caller.0,
+                failures_per_address: args.limit_failures_per_address.0,
+                failures_per_email: args.limit_failures_per_email.0,
+            },
+            password_concurrency: args.password_concurrency.unwrap_or(defaults.password_concurrency),
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+            ..defaults
+        };
         let handle = mobile_access_cloud::spawn(config).await?;
         eprintln!("mobile-access-cloud: serving on {} (data in {})", handle.base_url(), cli.data_dir.display());
         // The ready line: the bound address (useful with `--listen 127.0.0.1:0`), once it accepts.
         println!("{}", handle.base_url());
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = stop_signal().await?;
+        eprintln!("mobile-access-cloud: {signal}: finishing requests in flight");
         return handle.shutdown().await;
     }
     let store = Store::open(&config(&cli)).await?;
     let op = Actor::Operator;
     let result = match cli.command {
-        Command::Serve { .. } => Ok(()),
+        Command::Serve(_) => Ok(()),
         Command::SeedDemo { json } => {
             let seed = demo::seed(&store, |step| eprintln!("seed-demo: {step}")).await?;
             if json {
@@ -578,6 +633,25 @@ fn init_logging() {
         .init();
 }
 
+/// Waits for SIGTERM (what every orchestrator sends) or SIGINT (Ctrl-C); names the one received.
+async fn stop_signal() -> Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|source| Error::Io { context: "listening for SIGTERM".to_owned(), source })?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Ok("Ctrl-C")
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -599,6 +673,25 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    #[test]
+    fn the_serve_flags_default_to_the_library_limits_and_parse_off() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["mobile-access-cloud", "serve"]).unwrap();
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        let defaults = mobile_access_cloud::Limits::default();
+        assert_eq!(args.limit_per_address.0, defaults.per_address);
+        assert_eq!(args.limit_per_caller.0, defaults.per_caller);
+        assert_eq!(args.limit_failures_per_address.0, defaults.failures_per_address);
+        assert_eq!(args.limit_failures_per_email.0, defaults.failures_per_email);
+        let cli = super::Cli::try_parse_from(["x", "serve", "--limit-per-caller", "off", "--limit-per-address", "5,9"])
+            .unwrap();
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.limit_per_caller.0, None);
+        assert_eq!(args.limit_per_address.0, Some(mobile_access_cloud::Rate::new(5.0, 9)));
+        assert!(super::Cli::try_parse_from(["x", "serve", "--limit-per-caller", "0,5"]).is_err());
+    }
+
     #[test]
     fn dates_parse_to_utc_midnight() {
         assert_eq!(super::parse_date("2023-12-01"), Ok(1_701_388_800));

@@ -5,7 +5,11 @@ use std::{future::Future, net::SocketAddr};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::{Config, Error, Result, http, store::Store};
+use crate::{
+    Config, Error, Result,
+    http::{self, Background},
+    store::Store,
+};
 
 /// A running cloud.
 #[derive(Debug)]
@@ -14,6 +18,8 @@ pub struct CloudHandle {
     store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    background: Background,
+    grace: std::time::Duration,
 }
 
 impl CloudHandle {
@@ -32,12 +38,24 @@ impl CloudHandle {
         &self.store
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, then closes the database.
+    /// Stops accepting connections, lets in-flight requests finish (those whose client left
+    /// too), stops switch-over jobs after their current batch (they resume at the next start),
+    /// then closes the database. Gives up waiting after the configured grace period.
     pub async fn shutdown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let served = (&mut self.task).await;
+        let served = match tokio::time::timeout(self.grace, &mut self.task).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!("connections still open after the grace period; closing them");
+                self.task.abort();
+                Ok(Ok(()))
+            }
+        };
+        if !self.background.finish(self.grace).await {
+            tracing::warn!("requests or jobs still running after the grace period; abandoning them");
+        }
         self.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),
@@ -61,7 +79,9 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
     let listener = bind(&config).await?;
     let addr = listener.local_addr().map_err(|source| Error::Io { context: "local address".to_owned(), source })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = http::router(store.clone());
+    let background = Background::default();
+    let app = http::router_with(store.clone(), &config.limits, background.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -73,9 +93,9 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
     // A switch-over interrupted by a crash or a restart finishes now.
     for (org_id, job_id) in store.running_switches().await? {
         tracing::info!(org = %org_id, job = %job_id, "resuming switch-over");
-        http::run_switch_in_background(store.clone(), org_id, job_id, crate::store::DEFAULT_SWITCH_BATCH);
+        http::run_switch_in_background(&background, store.clone(), org_id, job_id, crate::store::DEFAULT_SWITCH_BATCH);
     }
-    Ok(CloudHandle { addr, store, stop: Some(stop), task })
+    Ok(CloudHandle { addr, store, stop: Some(stop), task, background, grace: config.shutdown_grace })
 }
 
 /// Opens the database and serves until `shutdown` completes.

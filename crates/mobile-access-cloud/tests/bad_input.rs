@@ -168,3 +168,38 @@ async fn a_sync_naming_unknown_groups_is_rejected_whole() {
         }
     });
 }
+
+#[tokio::test]
+async fn strings_holding_a_nul_character_are_400_everywhere_on_both_databases() {
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Nul", AFTER_DECEMBER_2023, None).await;
+        let (admin, integration) = (&org.admin_token, &org.integration_token);
+        let member = cloud.member(integration, "m", &[]).await;
+        let refused = |reply: Reply, what: &str| {
+            assert_eq!((reply.status.as_u16(), reply.code()), (400, "invalid_request"), "{what}: {}", reply.body);
+            assert!(reply.body["error"]["message"].as_str().unwrap().contains("NUL"), "{what}: {}", reply.body);
+        };
+        let login = json!({"email": "a\u{0}b@example.com", "password": "whatever1"});
+        refused(cloud.call(Method::POST, None, "/v1/login", Some(login)).await, "login email");
+        refused(cloud.post(admin, "/v1/admin/doors", json!({"name": "Door\u{0}"})).await, "door name");
+        let sync = json!({"members": [{"external_id": "x\u{0}", "name": "X", "email": "x@example.com",
+                                       "access_groups": []}]});
+        refused(cloud.put(integration, "/v1/integration/members", sync).await, "external id");
+        let events = json!({"events": [{"event_id": "e\u{0}", "at": 1, "outcome": "granted"}]});
+        refused(cloud.post(&member, "/v1/me/events", events).await, "event id");
+        refused(cloud.get(admin, "/v1/admin/users/abc%00def").await, "path id");
+        refused(
+            cloud.empty(Method::POST, integration, "/v1/integration/members/m%00/session").await,
+            "external id in path",
+        );
+        refused(cloud.get(admin, "/v1/admin/users?after=a%00b").await, "paging cursor");
+        refused(cloud.get(admin, "/v1/admin/audit-log?limit=5&after=%00").await, "paging cursor");
+        // An escaped backslash followed by "u0000" is text, not a NUL.
+        let door = cloud.post(admin, "/v1/admin/doors", json!({"name": "C:\\u0000"})).await.ok();
+        assert_eq!(door["name"], "C:\\u0000");
+        // Nothing was stored, and the server is fine.
+        let doors = cloud.get(admin, "/v1/admin/doors").await.ok();
+        assert_eq!(doors["items"].as_array().unwrap().len(), 1);
+        assert_eq!(cloud.call(Method::GET, None, "/readyz", None).await.status, 200);
+    });
+}

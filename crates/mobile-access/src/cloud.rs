@@ -4,7 +4,11 @@
 //! Requests run on a small runtime the SDK owns, on real time: a key download must not be
 //! timed out by the simulated radio's virtual clock, and on a phone the app's own executor (if
 //! any) is never blocked. Network errors and 5xx answers are retried with exponential backoff;
-//! 4xx answers never are, and each maps to an [`Error`] the app can act on.
+//! 4xx answers never are, and each maps to an [`Error`] the app can act on, except 429: the
+//! cloud is rate limiting, and the client waits what its `Retry-After` says (never less than the
+//! backoff) within the same bounded attempts, or gives up at once with [`Error::RateLimited`]
+//! when the wait is longer than `max_retry_wait` or than the call has left. So a fleet of phones
+//! never retries into a storm: every retry is spaced by the server's own figure.
 
 use std::{
     sync::{
@@ -40,6 +44,9 @@ pub struct CloudConfig {
     /// Limit for one call, all attempts and backoffs included. Enforced on the network runtime,
     /// in real time, whatever clock the caller runs on.
     pub call_timeout: Duration,
+    /// The longest `Retry-After` the client waits out itself; a longer one ends the call with
+    /// [`Error::RateLimited`] for the app to schedule.
+    pub max_retry_wait: Duration,
     /// How requests are sent: the app's HTTP stack, or `None` for the built-in one (feature
     /// `rust-http`; a build without it needs the app's).
     pub transport: Option<SharedTransport>,
@@ -51,13 +58,15 @@ impl std::fmt::Debug for CloudConfig {
             .field("base_url", &self.base_url)
             .field("request_timeout", &self.request_timeout)
             .field("attempts", &self.attempts)
+            .field("max_retry_wait", &self.max_retry_wait)
             .field("app_transport", &self.transport.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl CloudConfig {
-    /// Defaults: 10 s per request, 4 attempts, 200 ms first backoff, 30 s per call.
+    /// Defaults: 10 s per request, 4 attempts, 200 ms first backoff, 30 s per call, waits of up
+    /// to 5 s asked by a 429.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -65,6 +74,7 @@ impl CloudConfig {
             attempts: 4,
             backoff: Duration::from_millis(200),
             call_timeout: Duration::from_secs(30),
+            max_retry_wait: Duration::from_secs(5),
             transport: None,
         }
     }
@@ -339,12 +349,26 @@ impl Inner {
         mut validated: Option<oneshot::Sender<()>>,
     ) -> Result<T> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let started = tokio::time::Instant::now();
         let mut backoff = self.config.backoff;
         let mut attempt = 1;
         loop {
             match self.attempt(method, &url, body.as_ref(), &mut validated).await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Final(error)) => return Err(error),
+                Err(Attempt::RateLimited(wait)) => {
+                    let retry_after_secs = wait.as_secs().max(1);
+                    let left = self.config.call_timeout.saturating_sub(started.elapsed());
+                    let wait = wait.max(backoff);
+                    if attempt >= self.config.attempts.max(1) || wait > self.config.max_retry_wait || wait >= left {
+                        warn!(path, attempt, retry_after_secs, "rate limited; giving up");
+                        return Err(Error::RateLimited { retry_after_secs });
+                    }
+                    debug!(path, attempt, wait_ms = wait.as_millis() as u64, "rate limited; waiting as asked");
+                    tokio::time::sleep(wait).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                }
                 Err(Attempt::Retry(why)) if attempt >= self.config.attempts.max(1) => {
                     warn!(path, attempt, "giving up: {why}");
                     return Err(Error::Network(why));
@@ -384,6 +408,9 @@ impl Inner {
             .map_err(|_| Attempt::Retry(format!("timed out after {} ms", self.config.request_timeout.as_millis())))?
             .map_err(|e| Attempt::Retry(e.to_string()))?;
         let status = response.status;
+        if status == 429 {
+            return Err(Attempt::RateLimited(retry_after(response.retry_after_secs)));
+        }
         let success = (200..300).contains(&status);
         if success && let Some(validated) = validated.take() {
             let _ = validated.send(());
@@ -405,6 +432,8 @@ impl Inner {
 
 enum Attempt {
     Retry(String),
+    /// A 429, with the wait the cloud asked for.
+    RateLimited(Duration),
     Final(Error),
 }
 
@@ -420,4 +449,95 @@ fn built_in_transport(config: &CloudConfig) -> Result<SharedTransport> {
 #[cfg(not(feature = "rust-http"))]
 fn built_in_transport(_config: &CloudConfig) -> Result<SharedTransport> {
     Err(Error::NoTransport)
+}
+
+/// The wait a 429 asked for: its `Retry-After` in seconds, 1 s when absent (or in the HTTP-date
+/// form; the cloud sends seconds), so a 429 is never retried at once.
+fn retry_after(secs: Option<u64>) -> Duration {
+    Duration::from_secs(secs.unwrap_or(1).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+        sync::atomic::AtomicUsize,
+        time::Instant,
+    };
+
+    use super::*;
+
+    const ACCESS: &str = r#"{"member_id":"m","name":"M","mobile_access_enabled":true,"access_groups":["A"],"has_access_group":true,"status":"confirmed","managed":false,"unlock_method":"native","key_validity_secs":86400}"#;
+
+    /// A cloud on loopback answering 429 with `Retry-After: retry_after` to the first `limited`
+    /// requests (all, with `None`), then the member's access; counts the requests it saw.
+    fn rate_limiting_cloud(limited: Option<usize>, retry_after: u64) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let answer = if limited.is_none_or(|limited| n < limited) {
+                    let body = r#"{"error":{"code":"rate_limited","message":"too many requests"}}"#;
+                    format!(
+                        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n{ACCESS}",
+                        ACCESS.len()
+                    )
+                };
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(url: &str, attempts: u32) -> CloudClient {
+        let config = CloudConfig { attempts, backoff: Duration::from_millis(10), ..CloudConfig::new(url) };
+        CloudClient::new(config, "ma_mem_test").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_after_the_wait_the_cloud_asked_for() {
+        let (url, seen) = rate_limiting_cloud(Some(1), 1);
+        let started = Instant::now();
+        let access = client(&url, 4).access().await.unwrap();
+        assert!(access.allows_key_button());
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() >= Duration::from_secs(1), "retried after {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_cloud_that_keeps_limiting_gets_bounded_spaced_retries_then_a_typed_error() {
+        let (url, seen) = rate_limiting_cloud(None, 1);
+        let started = Instant::now();
+        let error = client(&url, 3).access().await.unwrap_err();
+        assert_eq!(error, Error::RateLimited { retry_after_secs: 1 });
+        assert_eq!(error.category(), crate::ErrorCategory::Network);
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "exactly the configured attempts");
+        assert!(started.elapsed() >= Duration::from_secs(2), "each retry waited: {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_long_retry_after_is_handed_to_the_app_at_once() {
+        let (url, seen) = rate_limiting_cloud(None, 3600);
+        let started = Instant::now();
+        let error = client(&url, 4).access().await.unwrap_err();
+        assert_eq!(error, Error::RateLimited { retry_after_secs: 3600 });
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

@@ -50,6 +50,14 @@ pub enum Error {
         /// The cloud's message.
         message: String,
     },
+    /// The cloud is rate limiting this member or device (HTTP 429) and asked for a wait longer
+    /// than the client retries within, or kept asking after the client's bounded retries. The app
+    /// should try again no sooner than `retry_after_secs`.
+    #[error("the access service is busy; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// The wait the cloud asked for (`Retry-After`), in seconds.
+        retry_after_secs: u64,
+    },
     /// The cloud could not be reached, or kept failing (after retries).
     #[error("cannot reach the access service: {0}")]
     Network(String),
@@ -114,7 +122,7 @@ impl Error {
             | Error::CredentialSuspended
             | Error::Unauthorized
             | Error::Refused { .. } => ErrorCategory::Access,
-            Error::Network(_) | Error::InvalidResponse(_) => ErrorCategory::Network,
+            Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
             Error::BluetoothOff | Error::BluetoothUnauthorized | Error::BluetoothUnavailable | Error::Bluetooth(_) => {
                 ErrorCategory::Bluetooth
             }
@@ -131,6 +139,7 @@ impl Error {
         matches!(
             self,
             Error::Network(_)
+                | Error::RateLimited { .. }
                 | Error::Bluetooth(_)
                 | Error::NoReaderFound
                 | Error::Exchange(_)

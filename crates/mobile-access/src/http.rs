@@ -68,6 +68,8 @@ impl Drop for HttpRequest {
 pub struct HttpResponse {
     /// The HTTP status code.
     pub status: u16,
+    /// The `Retry-After` header in seconds, when present in that form (a 429's wait).
+    pub retry_after_secs: Option<u64>,
     /// The body, whole.
     pub body: Vec<u8>,
 }
@@ -137,8 +139,13 @@ impl HttpTransport for ReqwestTransport {
         }
         let response = builder.send().await.map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
+        let retry_after_secs = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok());
         let body = response.bytes().await.map_err(|e| describe(&e))?;
-        Ok(HttpResponse { status, body: body.to_vec() })
+        Ok(HttpResponse { status, retry_after_secs, body: body.to_vec() })
     }
 }
 

@@ -21,7 +21,9 @@ public final class URLSessionTransport: HttpTransport, @unchecked Sendable {
         do {
             let (data, response) = try await session.data(for: urlRequest)
             guard let http = response as? HTTPURLResponse else { throw HttpError.Failed(detail: "not HTTP") }
-            return HttpResponse(status: UInt16(clamping: http.statusCode), body: data)
+            let retryAfter = http.value(forHTTPHeaderField: "Retry-After")
+                .flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+            return HttpResponse(status: UInt16(clamping: http.statusCode), retryAfterSecs: retryAfter, body: data)
         } catch let error as URLError {
             switch error.code {
             case .timedOut: throw HttpError.Timeout(detail: error.localizedDescription)

@@ -1,69 +1,157 @@
 //! Request extractors that turn every kind of bad input into the API's JSON errors, and the
 //! bearer-token extractors that decide who is calling before the body is even read (so an
 //! anonymous caller learns nothing about what a valid body would be).
+//!
+//! One rule for the NUL character lives here: no string the API accepts may contain U+0000
+//! (JSON bodies, path ids, query strings and paging cursors alike), refused with a 400 before
+//! any handler runs. PostgreSQL cannot store it in `TEXT` and answered 500; SQLite stored it and
+//! then compared strings differently. Refusing it at the edge keeps both databases the same.
+
+use std::net::IpAddr;
 
 use axum::{
-    extract::{
-        FromRequest, FromRequestParts, Path, Query, Request,
-        rejection::{JsonRejection, QueryRejection},
-    },
-    http::{StatusCode, header, request::Parts},
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Query, Request, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
-use crate::{
-    Error,
-    api::Role,
-    store::{Caller, Store},
-};
+use super::{AppState, client_ip};
+use crate::{Error, api::Role, crypto, store::Caller};
 
-/// `axum::Json`, with rejections as [`Error`].
+/// What every refusal of a NUL says.
+const NUL_REFUSED: &str = "strings may not contain the NUL character (U+0000)";
+
+/// `axum::Json`, with rejections as [`Error`] and NUL characters refused.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::InvalidRequest(e.body_text())
+            }
+        })?;
+        if json_has_nul(&bytes) {
+            return Err(Error::invalid(NUL_REFUSED));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(Error::InvalidRequest(e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::InvalidJson(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Error::PayloadTooLarge),
             Err(e) => Err(Error::InvalidRequest(e.body_text())),
         }
     }
 }
 
-/// `axum::extract::Query`, with rejections as [`Error`].
+/// `application/json` or any `application/…+json`, parameters allowed (what `axum::Json` takes).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text holds a NUL in a string: the only way to write one is the escape
+/// `\u0000` (a raw control character is a syntax error anyway). Backslashes occur only inside
+/// strings, so skipping each escape's next character keeps `\\u0000` (a backslash, then text)
+/// from counting.
+fn json_has_nul(json: &[u8]) -> bool {
+    let mut rest = json;
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+        let escape = rest.get(at + 1..).unwrap_or(&[]);
+        if escape.get(..5).is_some_and(|e| e.eq_ignore_ascii_case(b"u0000")) {
+            return true;
+        }
+        rest = rest.get(at + 2..).unwrap_or(&[]);
+    }
+    false
+}
+
+/// Whether a percent-encoded query or path holds a NUL (`%00`).
+fn percent_has_nul(text: &str) -> bool {
+    let mut rest = text.as_bytes();
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        if rest.get(at + 1..at + 3) == Some(b"00") {
+            return true;
+        }
+        rest = rest.get(at + 1..).unwrap_or(&[]);
+    }
+    false
+}
+
+/// `axum::extract::Query`, with rejections as [`Error`] and NUL characters refused.
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(percent_has_nul) {
+            return Err(Error::invalid(NUL_REFUSED));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| Self(value))
-            .map_err(|e: QueryRejection| Error::InvalidRequest(e.body_text()))
+            .map_err(|e| Error::InvalidRequest(e.body_text()))
     }
 }
 
-/// One path parameter, with rejections as [`Error`].
+/// One path parameter, with rejections as [`Error`] and NUL characters refused.
 pub struct Id(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(value)| Self(value))
-            .map_err(|e| Error::InvalidRequest(e.body_text()))
+        let Path(value) =
+            Path::<String>::from_request_parts(parts, state).await.map_err(|e| Error::InvalidRequest(e.body_text()))?;
+        if value.contains('\0') {
+            return Err(Error::invalid(NUL_REFUSED));
+        }
+        Ok(Self(value))
     }
 }
 
-async fn caller(parts: &Parts, store: &Store) -> Result<Caller, Error> {
+/// The client's address, for the limits on failed authentication (`None` without connection
+/// info).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(&parts.extensions)))
+    }
+}
+
+impl AppState {
+    /// 429 if `ip` or `email` already spent their failed-authentication budget: checked before
+    /// any work, so a guesser who ran out gets no answer about their guess.
+    pub(super) fn refuse_spent_failures(&self, ip: Option<IpAddr>, email: Option<&str>) -> Result<(), Error> {
+        let by_address = ip.map_or(Ok(()), |ip| self.limits.address_failures.peek(&ip));
+        let by_email = email.map_or(Ok(()), |email| self.limits.email_failures.peek(&email.to_owned()));
+        by_address.and(by_email).map_err(|retry_after| Error::RateLimited { retry_after })
+    }
+
+    /// Spends one failed authentication of `ip` and `email`.
+    pub(super) fn count_failure(&self, ip: Option<IpAddr>, email: Option<&str>) {
+        if let Some(ip) = ip {
+            let _ = self.limits.address_failures.admit(&ip);
+        }
+        if let Some(email) = email {
+            let _ = self.limits.email_failures.admit(&email.to_owned());
+        }
+    }
+}
+
+async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
     let header = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthorized)?;
     let token = header
         .to_str()
@@ -72,7 +160,22 @@ async fn caller(parts: &Parts, store: &Store) -> Result<Caller, Error> {
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or(Error::Unauthorized)?;
-    store.authenticate(token).await
+    let ip = client_ip(&parts.extensions);
+    state.refuse_spent_failures(ip, None)?;
+    let caller = match state.store.authenticate(token).await {
+        Err(Error::Unauthorized) => {
+            state.count_failure(ip, None);
+            return Err(Error::Unauthorized);
+        }
+        other => other?,
+    };
+    // One budget per member, whichever of their tokens they use; one per token otherwise.
+    let key = match (&caller.role, &caller.member_id) {
+        (Role::Member, Some(member)) => [b"m:".as_slice(), member.as_bytes()].concat(),
+        _ => [b"t:".as_slice(), &crypto::token_hash(token)].concat(),
+    };
+    state.limits.caller.admit(&key).map_err(|retry_after| Error::RateLimited { retry_after })?;
+    Ok(caller)
 }
 
 macro_rules! role_extractor {
@@ -80,11 +183,11 @@ macro_rules! role_extractor {
         $(#[$doc])*
         pub struct $name(pub Caller);
 
-        impl FromRequestParts<Store> for $name {
+        impl FromRequestParts<AppState> for $name {
             type Rejection = Error;
 
-            async fn from_request_parts(parts: &mut Parts, store: &Store) -> Result<Self, Self::Rejection> {
-                let caller = caller(parts, store).await?;
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+                let caller = caller(parts, state).await?;
                 caller.require($role)?;
                 Ok(Self(caller))
             }
@@ -112,3 +215,20 @@ role_extractor!(
     ReaderCaller,
     Role::Reader
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_is_found_only_where_it_is_one() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(json_has_nul(br#"{"a":"\\\u0000"}"#));
+        assert!(json_has_nul(br#"{"\U0000":1}"#));
+        assert!(!json_has_nul(br#"{"a":"\\u0000"}"#));
+        assert!(!json_has_nul(br#"{"a":"\u0001 \n"}"#));
+        assert!(percent_has_nul("after=a%00b"));
+        assert!(!percent_has_nul("after=%2500&limit=10"));
+        assert!(!percent_has_nul("after=abc"));
+    }
+}

@@ -1,4 +1,9 @@
-//! The HTTP API: routes, body limits, error mapping, request logging.
+//! The HTTP API: routes, body limits, rate limits, error mapping, request logging.
+//!
+//! Every request runs in its own task ([`Background`]), detached from its connection: a client
+//! that disconnects drops only the connection, never a handler halfway through a database
+//! transaction (sqlx 0.8 can return a connection to the pool still inside a transaction when a
+//! future holding one is dropped). Shutdown waits for those tasks.
 //!
 //! [`OPERATIONS`] lists every route with the role it requires; the OpenAPI document is built
 //! from it and the authorization-matrix test walks it, so a route cannot be added without being
@@ -8,17 +13,63 @@ mod extract;
 pub mod openapi;
 mod routes;
 
-use std::time::Instant;
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
+    extract::{ConnectInfo, DefaultBodyLimit, FromRef, Request, State},
+    http::Extensions,
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post, put},
 };
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{api::Role, store::Store};
+use crate::{
+    Error,
+    api::Role,
+    limits::{Limiters, Limits},
+    store::Store,
+};
+
+/// Work that outlives the request or connection that started it: detached request handlers and
+/// switch-over jobs. Shutdown cancels `stop` (jobs end after their current batch) and waits for
+/// the tracker to empty.
+#[derive(Debug, Clone, Default)]
+pub struct Background {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Background {
+    /// Tells jobs to stop after their current batch and waits up to `grace` for every task.
+    /// Returns false if some were still running then.
+    pub async fn finish(&self, grace: std::time::Duration) -> bool {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+    }
+}
+
+/// What every handler and extractor can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    store: Store,
+    limits: Arc<Limiters>,
+    background: Background,
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+/// The client's address, when the server was started with connection info (as [`crate::spawn`]
+/// does); limits keyed by address do not apply without it.
+fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+}
 
 /// Body limit of every route but the member sync.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -63,6 +114,15 @@ const ADMIN: Option<Role> = Some(Role::Admin);
 /// Every route of the API.
 pub const OPERATIONS: &[Operation] = &[
     op("GET", "/healthz", None, "Liveness and database reachability", None, 200, Some("Health")),
+    op(
+        "GET",
+        "/readyz",
+        None,
+        "Readiness: the database is reachable and every migration is applied (503 otherwise)",
+        None,
+        200,
+        Some("Health"),
+    ),
     op("GET", "/openapi.json", None, "This document", None, 200, None),
     Operation {
         refusals: &["password_login_disabled", "not_confirmed"],
@@ -271,11 +331,18 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage")),
 ];
 
-/// The API as an axum router over `store`.
+/// The API as an axum router over `store`, with the default limits.
 pub fn router(store: Store) -> Router {
+    router_with(store, &Limits::default(), Background::default())
+}
+
+/// The API over `store` with these limits; detached handlers and jobs run on `background`.
+pub fn router_with(store: Store, limits: &Limits, background: Background) -> Router {
     use routes::*;
+    let state = AppState { store, limits: Arc::new(Limiters::new(limits)), background };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
         .route("/v1/login", post(login))
         .route("/v1/invitations/accept", post(accept_invitation))
@@ -313,23 +380,57 @@ pub fn router(store: Store) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), detach))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
         .layer(middleware::from_fn(log_request))
-        .with_state(store)
+        .with_state(state)
 }
 
-/// Runs a switch-over job to its end on the current runtime. A failure (the database went
-/// away) leaves the job `running`: the next start of the server, or the CLI, resumes it.
-pub fn run_switch_in_background(store: Store, org_id: String, job_id: String, batch: usize) {
-    tokio::spawn(async move {
+/// Runs a switch-over job on the current runtime until it ends or shutdown stops it after a
+/// batch. Either way, or on a failure (the database went away), a job left `running` is resumed
+/// by the next start of the server, or by the CLI.
+pub fn run_switch_in_background(background: &Background, store: Store, org_id: String, job_id: String, batch: usize) {
+    let stop = background.stop.clone();
+    background.tracker.spawn(async move {
         let result = store
-            .run_switch(&org_id, &job_id, batch, |job| {
-                tracing::info!(job = %job.id, done = job.done, total = job.total, "switch-over progress");
-            })
+            .run_switch_until(
+                &org_id,
+                &job_id,
+                batch,
+                |job| tracing::info!(job = %job.id, done = job.done, total = job.total, "switch-over progress"),
+                || stop.is_cancelled(),
+            )
             .await;
-        if let Err(error) = result {
-            tracing::warn!(job = %job_id, %error, "switch-over interrupted; it resumes at the next start");
+        match result {
+            Ok(job) if job.state == "running" => tracing::info!(job = %job_id, "switch-over paused for shutdown"),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(job = %job_id, %error, "switch-over interrupted; it resumes at the next start");
+            }
         }
     });
+}
+
+/// Runs the rest of the request in its own task, so a client that goes away cannot cancel a
+/// handler mid-transaction, and a panicking handler becomes a 500 instead of a lost connection.
+async fn detach(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.background.tracker.spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Internal("the request handler panicked").into_response(),
+    }
+}
+
+/// The per-address limit, checked before any work. Probes are exempt: an orchestrator must be
+/// able to tell a busy server from a dead one.
+async fn limit_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let probe = matches!(request.uri().path(), "/healthz" | "/readyz");
+    if !probe
+        && let Some(ip) = client_ip(request.extensions())
+        && let Err(retry_after) = state.limits.address.admit(&ip)
+    {
+        return Error::RateLimited { retry_after }.into_response();
+    }
+    next.run(request).await
 }
 
 /// Logs method, path, status and latency. Never headers (tokens) or bodies (passwords, keys).

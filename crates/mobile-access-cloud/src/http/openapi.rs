@@ -373,6 +373,27 @@ fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": r("Error")}}})
 }
 
+/// 429, with the header that says when to come back.
+fn rate_limited_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": {"Retry-After": {
+            "description": "whole seconds to wait before trying again (at least 1)",
+            "schema": {"type": "integer", "minimum": 1},
+        }},
+        "content": {"application/json": {"schema": r("Error")}},
+    })
+}
+
+/// Whether the operation reads `limit` / `after` paging parameters from its query string.
+fn paged(op: &super::Operation) -> bool {
+    op.response.is_some_and(|r| r.ends_with("Page"))
+        && op.method == "GET"
+        && !op.path.contains('{')
+        && op.path != "/v1/admin/doors"
+        && op.path != "/v1/admin/access-groups"
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -383,11 +404,43 @@ pub fn document() -> Value {
             None => json!({"description": "success"}),
         };
         responses.insert(op.status.to_string(), success);
-        if op.request.is_some() || op.path.contains('{') || op.path.ends_with("users") {
-            responses.insert("400".into(), error_response("invalid_request, invalid_json"));
+        if op.request.is_some() || op.path.contains('{') || paged(op) || op.path.ends_with("users") {
+            responses.insert(
+                "400".into(),
+                error_response(
+                    "invalid_request, invalid_json; invalid_request also for any string (body, path id, query, \
+                     cursor) holding the NUL character U+0000",
+                ),
+            );
         }
         if op.role.is_some() {
             responses.insert("401".into(), error_response("unauthorized: missing or unknown token"));
+        }
+        if op.path == "/v1/login" {
+            responses.insert(
+                "401".into(),
+                error_response(
+                    "invalid_credentials: the one answer, in the same time, for an unknown email, a wrong password \
+                     and a user who cannot log in with a password",
+                ),
+            );
+        }
+        if matches!(op.path, "/healthz" | "/readyz" | "/openapi.json") {
+            if op.path == "/readyz" {
+                responses.insert(
+                    "503".into(),
+                    error_response("not_ready: the database does not answer or a migration is not applied"),
+                );
+            }
+        } else if op.role.is_some() || op.request.is_some() {
+            let why = if op.role.is_some() {
+                "rate_limited: too many requests from this address or this caller, or too many failed \
+                 authentications from this address"
+            } else {
+                "rate_limited: too many requests or failed authentications from this address, or failed logins \
+                 for this email"
+            };
+            responses.insert("429".into(), rate_limited_response(why));
         }
         let mut forbidden = Vec::new();
         if op.role.is_some() {
@@ -423,11 +476,7 @@ pub fn document() -> Value {
             .collect();
         if !parameters.is_empty() {
             operation.insert("parameters".into(), Value::Array(parameters));
-        } else if op.response.is_some_and(|r| r.ends_with("Page"))
-            && op.method == "GET"
-            && op.path != "/v1/admin/doors"
-            && op.path != "/v1/admin/access-groups"
-        {
+        } else if paged(op) {
             let paging = json!([
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                 {"name": "after", "in": "query", "schema": {"type": "string"}},

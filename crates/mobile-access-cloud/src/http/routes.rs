@@ -8,7 +8,10 @@ use axum::{
 };
 use serde_json::json;
 
-use super::extract::{AdminCaller, ApiJson, ApiQuery, Id, IntegrationCaller, MemberCaller, ReaderCaller};
+use super::{
+    AppState,
+    extract::{AdminCaller, ApiJson, ApiQuery, ClientAddr, Id, IntegrationCaller, MemberCaller, ReaderCaller},
+};
 use crate::{
     Error, Result,
     api::{
@@ -16,6 +19,7 @@ use crate::{
         NewDoor, NewReader, NewWalletPass, Page, PageQuery, SettingsPatch, StartSwitch, SwitchPreviewQuery,
         WalletDevice,
     },
+    crypto,
     store::{Actor, DEFAULT_SWITCH_BATCH, Store},
 };
 
@@ -32,19 +36,48 @@ pub(super) async fn healthz(State(store): State<Store>) -> Result<Json<serde_jso
     Ok(Json(json!({"status": "ok"})))
 }
 
+/// Ready to serve: the database answers and every migration this build knows is applied. An
+/// orchestrator sends traffic only to ready replicas; `/healthz` only says the process lives.
+pub(super) async fn readyz(State(store): State<Store>) -> Result<Json<serde_json::Value>> {
+    store.readiness().await?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
 pub(super) async fn openapi() -> Json<serde_json::Value> {
     Json(super::openapi::document())
 }
 
-pub(super) async fn login(State(store): State<Store>, ApiJson(body): ApiJson<Login>) -> Result<Response> {
-    Ok(Json(store.login(&body).await?).into_response())
+/// Login, behind the failed-authentication limits of the client's address and of the email.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response> {
+    let email = crypto::normalize_email(&body.email);
+    state.refuse_spent_failures(ip, Some(&email))?;
+    match state.store.login(&body).await {
+        Err(Error::InvalidCredentials) => {
+            state.count_failure(ip, Some(&email));
+            Err(Error::InvalidCredentials)
+        }
+        other => Ok(Json(other?).into_response()),
+    }
 }
 
+/// Accepting an invitation: an unknown invitation token counts as a failed authentication.
 pub(super) async fn accept_invitation(
-    State(store): State<Store>,
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<AcceptInvitation>,
 ) -> Result<Response> {
-    Ok(Json(store.accept_invitation(&body).await?).into_response())
+    state.refuse_spent_failures(ip, None)?;
+    match state.store.accept_invitation(&body).await {
+        Err(Error::NotFound(what)) => {
+            state.count_failure(ip, None);
+            Err(Error::NotFound(what))
+        }
+        other => Ok(Json(other?).into_response()),
+    }
 }
 
 pub(super) async fn me_access(State(store): State<Store>, MemberCaller(caller): MemberCaller) -> Result<Response> {
@@ -238,13 +271,19 @@ pub(super) async fn switch_preview(
 }
 
 pub(super) async fn start_switch(
-    State(store): State<Store>,
+    State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<StartSwitch>,
 ) -> Result<Response> {
-    let job = store.start_switch(&caller.org_id, &Actor::Admin, &body).await?;
+    let job = state.store.start_switch(&caller.org_id, &Actor::Admin, &body).await?;
     if job.state == "running" {
-        super::run_switch_in_background(store, caller.org_id.clone(), job.id.clone(), DEFAULT_SWITCH_BATCH);
+        super::run_switch_in_background(
+            &state.background,
+            state.store.clone(),
+            caller.org_id.clone(),
+            job.id.clone(),
+            DEFAULT_SWITCH_BATCH,
+        );
     }
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -190,6 +190,7 @@ impl Store {
                         Param::Text(external_id.to_owned()),
                         Param::Text(name.to_owned()),
                         Param::Text(email.to_owned()),
+                        Param::Text(crypto::normalize_email(email)),
                         Param::Text(status.as_str().to_owned()),
                         Param::Int(flag(confirmed)),
                         // Only a delivered invitation can be accepted.
@@ -217,18 +218,21 @@ impl Store {
         insert_rows(
             &mut tx,
             self.backend,
-            "members (id, org_id, external_id, name, email, status, managed, invitation_hash, created_at, updated_at)",
+            "members (id, org_id, external_id, name, email, email_normalized, status, managed, invitation_hash, created_at, updated_at)",
             std::mem::take(&mut plan.inserts),
         )
         .await?;
         for (id, name, email) in &plan.updates {
-            sqlx::query("UPDATE members SET name = $1, email = $2, updated_at = $3 WHERE id = $4")
-                .bind(name)
-                .bind(email)
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE members SET name = $1, email = $2, email_normalized = $3, updated_at = $4 WHERE id = $5",
+            )
+            .bind(name)
+            .bind(email)
+            .bind(crypto::normalize_email(email))
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         // A member who loses a group (their last one included) or is removed loses the keys they
         // hold: those list doors they may no longer open. Revoked before the rows go.
@@ -386,23 +390,42 @@ impl Store {
         })
     }
 
-    /// Native login. Refused under the branded app and for users who have not confirmed.
+    /// Native login, by the indexed normalized email.
+    ///
+    /// A guesser learns nothing: an unknown email, a wrong password and a member who cannot use a
+    /// password (not confirmed yet, created for the branded app) all get the same
+    /// `invalid_credentials`, after the same work (one password hash, against a dummy when there is
+    /// no stored hash). Why a member cannot log in is said only after a correct password
+    /// (`password_login_disabled` under the branded app; several organizations without `org_id`);
+    /// the member learns the rest from their invitation email.
     pub async fn login(&self, login: &Login) -> Result<TokenResponse> {
         let rows = sqlx::query(
-            "SELECT m.id, m.org_id, m.status, m.password_hash, o.unlock_method FROM members m \
-             JOIN organizations o ON o.id = m.org_id WHERE lower(m.email) = lower($1) ORDER BY m.org_id",
+            "SELECT m.id, m.org_id, m.password_hash, o.unlock_method FROM members m \
+             JOIN organizations o ON o.id = m.org_id WHERE m.email_normalized = $1 ORDER BY m.org_id",
         )
-        .bind(login.email.trim())
+        .bind(crypto::normalize_email(&login.email))
         .fetch_all(&self.pool)
         .await?;
-        let mut candidates = Vec::new();
+        let mut hashed = Vec::new();
         for row in &rows {
             let org_id = row.text("org_id")?;
-            if login.org_id.as_ref().is_none_or(|wanted| *wanted == org_id) {
-                candidates.push(row);
+            if login.org_id.as_ref().is_none_or(|wanted| *wanted == org_id)
+                && let Some(hash) = row.opt_bytes("password_hash")?
+            {
+                hashed.push((row, hash));
             }
         }
-        let row = match candidates.as_slice() {
+        if hashed.is_empty() {
+            self.passwords.verify(&login.password, None).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        let mut matched = Vec::new();
+        for (row, hash) in hashed {
+            if self.passwords.verify(&login.password, Some(hash)).await? {
+                matched.push(row);
+            }
+        }
+        let row = match matched.as_slice() {
             [] => return Err(Error::InvalidCredentials),
             [row] => *row,
             _ => return Err(Error::invalid("this email belongs to users of several organizations: pass org_id")),
@@ -412,16 +435,6 @@ impl Store {
                 Refusal::PasswordLoginDisabled,
                 "this organization unlocks with its branded app: sign in there, password login is disabled",
             ));
-        }
-        let password_ok = row.opt_bytes("password_hash")?.is_some_and(|h| crypto::verify_password(&login.password, &h));
-        if MemberStatus::from_db(&row.text("status")?)? == MemberStatus::NotConfirmed && !password_ok {
-            return Err(Error::refused(
-                Refusal::NotConfirmed,
-                "this user is not confirmed yet: accept the invitation from the welcome email and set a password",
-            ));
-        }
-        if !password_ok {
-            return Err(Error::InvalidCredentials);
         }
         let member_id = row.text("id")?;
         self.session(&row.text("org_id")?, &Actor::Member(member_id.clone()), &member_id).await
@@ -447,7 +460,7 @@ impl Store {
             ));
         }
         let (member_id, org_id) = (row.text("id")?, row.text("org_id")?);
-        let hash = crypto::hash_password(&accept.password)?;
+        let hash = self.passwords.hash(&accept.password).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE members SET password_hash = $1, status = 'confirmed', invitation_hash = NULL, updated_at = $2 \

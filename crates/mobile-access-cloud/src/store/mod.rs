@@ -32,7 +32,7 @@ use sqlx::{
 };
 
 pub use self::{audit::Actor, readers::READER_POLL_SECS, switch::DEFAULT_SWITCH_BATCH, tokens::Caller};
-use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey};
+use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey, passwords::Passwords};
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
 const MASTER_KEY_CHECK_PLAINTEXT: &[u8] = b"mobile-access master key check";
@@ -55,14 +55,16 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (2, "lifecycle", include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/sqlite/0003_wallet.sql")),
     (4, "signed_time", include_str!("../../migrations/sqlite/0004_signed_time.sql")),
-    (5, "epoch_exempt", include_str!("../../migrations/sqlite/0005_epoch_exempt.sql")),
+    (5, "login_email", include_str!("../../migrations/sqlite/0005_login_email.sql")),
+    (6, "epoch_exempt", include_str!("../../migrations/sqlite/0006_epoch_exempt.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "lifecycle", include_str!("../../migrations/postgres/0002_lifecycle.sql")),
     (3, "wallet", include_str!("../../migrations/postgres/0003_wallet.sql")),
     (4, "signed_time", include_str!("../../migrations/postgres/0004_signed_time.sql")),
-    (5, "epoch_exempt", include_str!("../../migrations/postgres/0005_epoch_exempt.sql")),
+    (5, "login_email", include_str!("../../migrations/postgres/0005_login_email.sql")),
+    (6, "epoch_exempt", include_str!("../../migrations/postgres/0006_epoch_exempt.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {
@@ -85,6 +87,7 @@ pub struct Store {
     pool: AnyPool,
     master: MasterKey,
     backend: Backend,
+    passwords: Passwords,
 }
 
 impl Store {
@@ -123,7 +126,8 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS,
         };
         Migrator::new(migrations).await?.run(&pool).await?;
-        let store = Self { pool, master, backend };
+        let passwords = Passwords::new(config.password_concurrency)?;
+        let store = Self { pool, master, backend, passwords };
         store.check_master_key().await?;
         tracing::info!(backend = ?backend, "database ready");
         Ok(store)
@@ -137,6 +141,30 @@ impl Store {
     /// The connection pool, for callers that need raw access (benchmarks, test fixtures).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Ready to serve: the database answers and every migration of this build is applied
+    /// (another replica may have the database on an older or newer schema).
+    pub async fn readiness(&self) -> Result<()> {
+        // `WHERE success` reads the flag on both (a BOOLEAN in PostgreSQL, an integer in SQLite).
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| Error::NotReady(format!("the database does not answer: {e}")))?
+            .iter()
+            .map(|row| row.int("version"))
+            .collect::<Result<_>>()
+            .map_err(|e| Error::NotReady(format!("the migration table is unreadable: {e}")))?;
+        let wanted = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.0,
+            Backend::Postgres => POSTGRES_MIGRATIONS.0,
+        };
+        for (version, description, _) in wanted {
+            if !applied.contains(version) {
+                return Err(Error::NotReady(format!("migration {version} ({description}) is not applied")));
+            }
+        }
+        Ok(())
     }
 
     /// Closes every connection.

@@ -283,12 +283,28 @@ impl Store {
         org_id: &str,
         job_id: &str,
         batch: usize,
+        progress: impl FnMut(&SwitchJob),
+    ) -> Result<SwitchJob> {
+        self.run_switch_until(org_id, job_id, batch, progress, || false).await
+    }
+
+    /// Same, but returns the job still `running` as soon as `stop` says so after a batch: what a
+    /// server shutting down does, so no batch is cut in the middle; a later run resumes it.
+    pub async fn run_switch_until(
+        &self,
+        org_id: &str,
+        job_id: &str,
+        batch: usize,
         mut progress: impl FnMut(&SwitchJob),
+        stop: impl Fn() -> bool,
     ) -> Result<SwitchJob> {
         loop {
             let worked = self.switch_batch(org_id, job_id, batch.max(1)).await?;
             let job = self.switch_job(org_id, job_id).await?;
             progress(&job);
+            if worked > 0 && stop() {
+                return Ok(job);
+            }
             if worked == 0 {
                 if job.state == "running" {
                     sqlx::query(
@@ -473,6 +489,7 @@ async fn recreate(
             Param::Text(org_id.to_owned()),
             Param::Text(name.clone()),
             Param::Text(email.clone()),
+            Param::Text(crypto::normalize_email(email)),
             Param::Int(at),
             Param::Int(at),
         ]);
@@ -499,7 +516,7 @@ async fn recreate(
     insert_rows(
         conn,
         b,
-        "members (id, org_id, name, email, created_at, updated_at, status, managed)",
+        "members (id, org_id, name, email, email_normalized, created_at, updated_at, status, managed)",
         new_rows
             .into_iter()
             .map(|mut row| {

@@ -57,7 +57,7 @@ pub struct Cloud {
     pub backend: Backend,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
-    pg_database: Option<String>,
+    pub pg_database: Option<String>,
 }
 
 /// A response: status and JSON body (`Null` when empty or not JSON).
@@ -88,10 +88,16 @@ impl Reply {
 
 impl Cloud {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Same, with the configuration changed by `adjust` (limits, pool size) first.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::ephemeral(dir.path());
         config.master_key = Some(MasterKey::generate().unwrap());
         config.max_connections = 4;
+        adjust(&mut config);
         let mut pg_database = None;
         if backend == Backend::Postgres {
             let (url, name) = fresh_postgres_database().await;

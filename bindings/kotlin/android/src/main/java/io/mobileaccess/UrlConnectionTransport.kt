@@ -40,7 +40,8 @@ class UrlConnectionTransport : HttpTransport {
             }
             val status = connection.responseCode
             val stream = if (status >= 400) connection.errorStream else connection.inputStream
-            HttpResponse(status.toUShort(), stream?.use { it.readBytes() } ?: ByteArray(0))
+            val retryAfter = connection.getHeaderField("Retry-After")?.trim()?.toULongOrNull()
+            HttpResponse(status.toUShort(), retryAfter, stream?.use { it.readBytes() } ?: ByteArray(0))
         } catch (e: SocketTimeoutException) {
             throw HttpException.Timeout(e.toString())
         } catch (e: UnknownHostException) {
