@@ -348,20 +348,6 @@ async fn a_range_reader_with_a_maximum_distance_is_not_tried_from_beyond_it() {
     assert!(bounded.relay_is_open());
 }
 
-/// What a phone writes, per tap: the values of its ATT writes (fragments included).
-fn phone_writes(radio: &mobile_access_ble::sim::SimRadio) -> Vec<Vec<u8>> {
-    use mobile_access_ble::sim::{AirDirection, AirPdu};
-    radio
-        .recording()
-        .into_iter()
-        .filter(|p| p.direction == AirDirection::ToPeripheral)
-        .filter_map(|p| match p.pdu {
-            AirPdu::Write { value, .. } => Some(value),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Nothing a phone writes links two of its taps or tells two members apart: over Ada's first
 /// (full) and later (fast) taps and Grace's, at the same door, no 8 bytes repeat between any
 /// two taps, each kind of tap writes the same lengths whoever taps, and the organization's
@@ -402,7 +388,7 @@ async fn nothing_a_phone_writes_links_its_taps_or_tells_members_apart() {
         world.site.radio.start_recording();
         let report = button.tap().await.unwrap();
         assert_eq!(report.outcome, TapOutcome::Unlocked);
-        taps.push((who, report.exchange, phone_writes(&world.site.radio)));
+        taps.push((who, report.exchange, world.site.radio.recorded_writes()));
     }
     let kinds: Vec<ExchangeKind> = taps.iter().map(|t| t.1).collect();
     assert_eq!(kinds, [ExchangeKind::Full, ExchangeKind::Full, ExchangeKind::Fast, ExchangeKind::Fast]);

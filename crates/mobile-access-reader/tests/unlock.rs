@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mobile_access_ble::{
     Central, Error as BleError, ScanFilter, WriteType,
-    sim::{AirDirection, AirPdu, Fault, Position, RadioProfile},
+    sim::{Fault, Position, RadioProfile},
 };
 use mobile_access_protocol::{Message, REQUEST_CHARACTERISTIC_UUID, Reason, reader::ExchangeKind};
 use mobile_access_reader::{Feedback, Light, Mode, Outcome, Sound};
@@ -226,19 +226,6 @@ async fn replay(world: &World, writes: &[Vec<u8>]) -> Vec<Vec<u8>> {
     out
 }
 
-fn recorded_writes(world: &World) -> Vec<Vec<u8>> {
-    world
-        .radio
-        .recording()
-        .into_iter()
-        .filter(|p| p.direction == AirDirection::ToPeripheral)
-        .filter_map(|p| match p.pdu {
-            AirPdu::Write { value, .. } => Some(value),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn replayed_air_traffic_is_refused_with_a_red_light_and_logged() {
     let world = World::new(RadioProfile::ios(), 3);
@@ -247,10 +234,10 @@ async fn replayed_air_traffic_is_refused_with_a_red_light_and_logged() {
 
     world.radio.start_recording();
     assert_eq!(phone.unlock().await.unwrap().exchange, ExchangeKind::Full);
-    let full_writes = recorded_writes(&world);
+    let full_writes = world.radio.recorded_writes();
     world.radio.start_recording();
     assert_eq!(phone.unlock().await.unwrap().exchange, ExchangeKind::Fast);
-    let fast_writes = recorded_writes(&world);
+    let fast_writes = world.radio.recorded_writes();
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     // A replayed fast hello is not taken as a fast request again (its nonce is stale, and it

@@ -27,20 +27,10 @@ struct Line {
     written: (usize, usize),
 }
 
-/// What the phone wrote on the air since recording started.
+/// What the phone wrote on the air since recording started: bytes and writes.
 fn written(site: &Site) -> (usize, usize) {
-    use mobile_access::ble::sim::{AirDirection, AirPdu};
-    let writes: Vec<usize> = site
-        .radio
-        .recording()
-        .into_iter()
-        .filter(|p| p.direction == AirDirection::ToPeripheral)
-        .filter_map(|p| match p.pdu {
-            AirPdu::Write { value, .. } => Some(value.len()),
-            _ => None,
-        })
-        .collect();
-    (writes.iter().sum(), writes.len())
+    let writes = site.radio.recorded_writes();
+    (writes.iter().map(Vec::len).sum(), writes.len())
 }
 
 fn print(profile: &RadioProfile, tap: &str, floor: FloorExchange, lines: &[Line]) {

@@ -255,6 +255,19 @@ impl SimRadio {
     pub fn recording(&self) -> Vec<AirPacket> {
         self.world.state().air.clone().unwrap_or_default()
     }
+
+    /// The values of the ATT writes centrals sent since recording started (fragment headers
+    /// included): what a phone put on the air, as an eavesdropper or a replaying attacker has it.
+    pub fn recorded_writes(&self) -> Vec<Vec<u8>> {
+        self.recording()
+            .into_iter()
+            .filter(|p| p.direction == AirDirection::ToPeripheral)
+            .filter_map(|p| match p.pdu {
+                AirPdu::Write { value, .. } => Some(value),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl World {
