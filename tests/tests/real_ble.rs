@@ -339,7 +339,8 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
     );
 
     scenario("the desktop harness through btleplug: `scan` finds the reader, `unlock` opens it");
-    let seen = harness(&env, &["scan", "--adapter", PHONE_ADAPTER, "--seconds", "8"]);
+    // Emulated scans have taken up to 10 s to report a reader (emulator time).
+    let seen = harness(&env, &["scan", "--adapter", PHONE_ADAPTER, "--seconds", "20"]);
     let meeting_id = cloud.seed().readers[MEETING_ROOM].reader_id.clone();
     assert!(
         seen.iter().any(|line| line["reader"] == meeting_id.as_str() && line["rssi"].is_null()),
