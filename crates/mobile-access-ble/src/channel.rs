@@ -18,6 +18,31 @@ pub struct MessageChannel {
     link: Box<dyn Link>,
     replies: Notifications,
     reassembler: Reassembler,
+    repeats: Repeats,
+}
+
+/// Drops a notification byte-identical to the one just before it.
+///
+/// BlueZ stores a notified value once per client that enabled notifications on the
+/// characteristic, emitting it each time, so while a second program on the same adapter holds a
+/// notification session every reply arrives twice (seen on the real-stack test: the phone read
+/// its ReaderHello again where the FullResult belonged, while the reader had opened the door).
+/// The protocol never sends the same fragment twice in a row (fragment 0 carries a message that
+/// differs every time, continuations count up), so an exact repeat can only be such a copy.
+#[derive(Debug, Default)]
+struct Repeats {
+    last: Option<Vec<u8>>,
+}
+
+impl Repeats {
+    /// True if `fragment` repeats the previous one; remembers it either way.
+    fn is_repeat(&mut self, fragment: &[u8]) -> bool {
+        let repeat = self.last.as_deref() == Some(fragment);
+        if !repeat {
+            self.last = Some(fragment.to_vec());
+        }
+        repeat
+    }
 }
 
 impl std::fmt::Debug for MessageChannel {
@@ -46,7 +71,7 @@ impl MessageChannel {
             tokio::join!(link.notifications(RESPONSE_CHARACTERISTIC_UUID), write_fragments(link.as_ref(), &fragments));
         let replies = replies?;
         sent?;
-        Ok(Self { link, replies, reassembler: Reassembler::new() })
+        Ok(Self { link, replies, reassembler: Reassembler::new(), repeats: Repeats::default() })
     }
 
     /// Sends one request.
@@ -64,6 +89,10 @@ impl MessageChannel {
                     cause: DisconnectCause::Unknown,
                 });
             };
+            if self.repeats.is_repeat(&fragment) {
+                tracing::debug!(len = fragment.len(), "dropped a repeated notification");
+                continue;
+            }
             if let Some(message) = self.reassembler.push(&fragment)? {
                 return Ok(message);
             }
@@ -86,4 +115,50 @@ async fn write_fragments(link: &dyn Link, fragments: &[Vec<u8>]) -> Result<()> {
         link.write(REQUEST_CHARACTERISTIC_UUID, fragment, WriteType::WithoutResponse).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Feeds `fragments` through the repeat filter and the reassembler, as `receive` does.
+    fn received(fragments: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let (mut repeats, mut reassembler, mut out) = (Repeats::default(), Reassembler::new(), Vec::new());
+        for fragment in fragments {
+            if repeats.is_repeat(fragment) {
+                continue;
+            }
+            if let Some(message) = reassembler.push(fragment).unwrap() {
+                out.push(message);
+            }
+        }
+        out
+    }
+
+    /// Every notification delivered twice (a second notification client on BlueZ): each reply
+    /// still arrives once, whole, whether it takes one fragment or several.
+    #[test]
+    fn replies_notified_twice_arrive_once() {
+        let hello: Vec<u8> = (0..=226u8).collect();
+        let result: Vec<u8> = (100..123u8).collect();
+        for mtu in [23, 185, 517] {
+            let doubled: Vec<Vec<u8>> = [&hello, &result]
+                .iter()
+                .flat_map(|m| framing::fragment(m, mtu).unwrap())
+                .flat_map(|f| [f.clone(), f])
+                .collect();
+            assert_eq!(received(&doubled), vec![hello.clone(), result.clone()], "MTU {mtu}");
+        }
+    }
+
+    /// Without copies nothing is dropped, even two equal messages in a row.
+    #[test]
+    fn distinct_fragments_all_pass() {
+        let message = vec![7u8; 400];
+        let fragments: Vec<Vec<u8>> =
+            [&message, &message].iter().flat_map(|m| framing::fragment(m, 185).unwrap()).collect();
+        assert_eq!(received(&fragments), vec![message.clone(), message]);
+    }
 }
