@@ -367,6 +367,8 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
             "15",
             "--connect-secs",
             "30",
+            "--scan-secs",
+            "30",
         ],
     );
     assert!(

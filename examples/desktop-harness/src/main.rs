@@ -78,6 +78,9 @@ enum Command {
         /// How long connecting may take, in seconds.
         #[arg(long, default_value_t = 10)]
         connect_secs: u64,
+        /// How long to look for the door's reader, in seconds.
+        #[arg(long, default_value_t = 10)]
+        scan_secs: u64,
     },
     /// Run the access cloud on its own (the same as `mobile-access-cloud serve`).
     Cloud {
@@ -151,8 +154,9 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Demo { profile: "ios".to_owned() }) {
         Command::Demo { profile } => run_demo(&profile, cli.json),
         Command::Scan { seconds, adapter } => run_scan(seconds, adapter.as_deref(), cli.json),
-        Command::Unlock { cloud, token, keys, adapter, exchange_secs, connect_secs } => {
+        Command::Unlock { cloud, token, keys, adapter, exchange_secs, connect_secs, scan_secs } => {
             let timeouts = Timeouts {
+                scan: Duration::from_secs(scan_secs),
                 exchange: Duration::from_secs(exchange_secs),
                 connect: Duration::from_secs(connect_secs),
                 ..Timeouts::default()
