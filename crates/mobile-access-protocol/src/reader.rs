@@ -319,10 +319,10 @@ impl Responder {
     ) -> Reply {
         let now = now.into();
         if self.age_nonce(now.monotonic, rng).is_err() {
-            return reject(Reason::ReaderError, kind_of(request));
+            return reject(Reason::ReaderError, ExchangeKind::Full);
         }
         let Ok(message) = Message::decode(request) else {
-            return reject(Reason::Malformed, kind_of(request));
+            return reject(Reason::Malformed, ExchangeKind::Full);
         };
         match message {
             Message::Hello { phone_ephemeral, reader_nonce, phone_nonce, fast } => {
@@ -344,7 +344,7 @@ impl Responder {
             Message::ReaderHello { .. }
             | Message::FullResult { .. }
             | Message::FastResult { .. }
-            | Message::Rejected { .. } => reject(Reason::UnexpectedMessage, kind_of(request)),
+            | Message::Rejected { .. } => reject(Reason::UnexpectedMessage, ExchangeKind::Full),
         }
     }
 
@@ -538,13 +538,6 @@ impl Responder {
     }
 }
 
-/// The exchange a refused request belongs to. A hello may have carried a fast request, but a
-/// refusal before its fast part was opened cannot know: it counts as the full exchange every
-/// hello can become.
-fn kind_of(_request: &[u8]) -> ExchangeKind {
-    ExchangeKind::Full
-}
-
 fn finish(message: Message, decision: Decision) -> Reply {
     match message.encode() {
         Ok(bytes) => Reply { bytes, decision: Some(decision) },
@@ -552,6 +545,8 @@ fn finish(message: Message, decision: Decision) -> Reply {
     }
 }
 
+/// A refusal in the clear. One refused before its hello's fast request was opened counts as
+/// the full exchange every hello can become.
 fn reject(reason: Reason, kind: ExchangeKind) -> Reply {
     let bytes = crate::message::Message::header(MessageType::Rejected).iter().copied().chain([reason as u8]).collect();
     Reply { bytes, decision: Some(Decision { reason, kind, credential: None, member: None }) }

@@ -280,7 +280,7 @@ impl Reader {
     /// not use the RSSI.
     pub fn handle(&mut self, connection: &mut Connection, request: &[u8], rssi: Option<i16>, now: Instant) -> Answer {
         if self.tamper_protection && self.tampered {
-            return self.refuse(exchange_kind(request), Reason::Tampered, rssi);
+            return self.refuse(ExchangeKind::Full, Reason::Tampered, rssi);
         }
         if self.mode == Mode::Tap {
             let threshold = i16::from(self.tap_rssi_threshold);
@@ -291,11 +291,11 @@ impl Reader {
                         "tap refused: the phone's RSSI is unknown (the controller reports none), so nothing shows \
                          it is held against the reader"
                     );
-                    return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+                    return self.refuse(ExchangeKind::Full, Reason::NotCloseEnough, rssi);
                 }
                 Some(dbm) if dbm < threshold => {
                     tracing::debug!(reader = %self.id, rssi = dbm, threshold, "tap refused: phone not close enough");
-                    return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+                    return self.refuse(ExchangeKind::Full, Reason::NotCloseEnough, rssi);
                 }
                 Some(_) => {}
             }
@@ -305,7 +305,7 @@ impl Reader {
         if self.mode == Mode::Range
             && self.range_rssi_floor.is_some_and(|floor| rssi.is_none_or(|dbm| dbm < i16::from(floor)))
         {
-            return self.refuse(exchange_kind(request), Reason::NotCloseEnough, rssi);
+            return self.refuse(ExchangeKind::Full, Reason::NotCloseEnough, rssi);
         }
         self.handle_request(connection, request, rssi, now)
     }
@@ -318,7 +318,7 @@ impl Reader {
         rssi: Option<i16>,
         now: Instant,
     ) -> Answer {
-        let kind = exchange_kind(request);
+        let kind = ExchangeKind::Full;
         if self.tamper_protection && self.tampered {
             return self.refuse(kind, Reason::Tampered, rssi);
         }
@@ -553,12 +553,6 @@ impl Reader {
     fn emit(&mut self, at: Instant, feedback: Feedback) {
         self.feedback.push(FeedbackEvent { at, feedback });
     }
-}
-
-/// The exchange a request refused before the protocol read it belongs to: a hello may carry a
-/// fast request, but until it is opened it is the full exchange every hello can become.
-fn exchange_kind(_request: &[u8]) -> ExchangeKind {
-    ExchangeKind::Full
 }
 
 /// True if `bytes` are a one-way message the reader takes without answering: a revocation list
