@@ -38,7 +38,7 @@ pub use radio::{
     AdapterState, BluetoothCentral, BluetoothLink, ConnectedLink, NotificationSink, RadioError, ScanSink, WriteType,
 };
 #[cfg(feature = "sim")]
-pub use sim::{ReaderSignal, SimulatedPhone, SimulatedSite};
+pub use sim::{AirAdvertisement, AirConnection, ReaderSignal, SimulatedAir, SimulatedPhone, SimulatedSite};
 pub use startup::is_initialized;
 #[cfg(feature = "sim")]
 pub use startup::require_startup_for_tests;

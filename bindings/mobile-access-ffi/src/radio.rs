@@ -132,7 +132,7 @@ impl RadioError {
     }
 
     #[cfg(feature = "sim")]
-    fn from_ble(error: ble::Error) -> Self {
+    pub(crate) fn from_ble(error: ble::Error) -> Self {
         let detail = error.to_string();
         match error {
             ble::Error::AdapterOff => RadioError::Off { detail },

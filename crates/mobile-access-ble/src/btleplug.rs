@@ -42,6 +42,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// disconnect) may take before it counts as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many times a scan subscribes again to an adapter event stream that ended under it.
+const EVENT_STREAM_RESUBSCRIBES: u32 = 3;
+
 /// Runs one btleplug operation so that nothing inside it can hang the caller or unwind into it:
 /// a panic in btleplug or its BlueZ layer (bluez-async has been seen panicking during connect)
 /// becomes [`Error::Backend`], an operation that never completes (a panicked worker task never
@@ -177,22 +180,46 @@ impl Central for BtleplugCentral {
         let adapter = self.adapter.clone();
         let known = self.known.clone();
         let task = tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                let Some(platform_id) = advertisement_of(&event) else { continue };
-                let Ok(peripheral) = adapter.peripheral(platform_id).await else { continue };
-                let Ok(Some(properties)) = peripheral.properties().await else { continue };
-                let id = PeripheralId::new(platform_id.to_string());
-                // BlueZ merges the scan filters of every client on the system: filter again.
-                let Some(event) = scan_event(id.clone(), &properties, &filter, Instant::now()) else { continue };
-                if let Some(cached) = stale.get(platform_id) {
-                    if event.service_data.as_ref() == Some(cached) {
-                        continue;
+            let mut resubscribed = 0;
+            loop {
+                while let Some(event) = events.next().await {
+                    let Some(platform_id) = advertisement_of(&event) else { continue };
+                    let Ok(peripheral) = adapter.peripheral(platform_id).await else { continue };
+                    let Ok(Some(properties)) = peripheral.properties().await else { continue };
+                    let id = PeripheralId::new(platform_id.to_string());
+                    // BlueZ merges the scan filters of every client on the system: filter again.
+                    let Some(event) = scan_event(id.clone(), &properties, &filter, Instant::now()) else { continue };
+                    if let Some(cached) = stale.get(platform_id) {
+                        if event.service_data.as_ref() == Some(cached) {
+                            continue;
+                        }
+                        stale.remove(platform_id);
                     }
-                    stale.remove(platform_id);
+                    known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(event) {
+                        return;
+                    }
                 }
-                known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
-                if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(event) {
-                    break;
+                // The adapter's event stream ended under a live scan: bluez-async's D-Bus worker
+                // panics now and then ("No match with that id found") and takes the stream with
+                // it, and the scan would then go silent while the adapter still scans. Subscribe
+                // again rather than end the caller's scan.
+                if sender.is_closed() || resubscribed == EVENT_STREAM_RESUBSCRIBES {
+                    tracing::warn!("the Bluetooth event stream ended; the scan ends");
+                    return;
+                }
+                resubscribed += 1;
+                tracing::warn!(attempt = resubscribed, "the Bluetooth event stream ended during a scan; subscribing again");
+                match guarded("scanning", OPERATION_TIMEOUT, async {
+                    adapter.events().await.map_err(|e| map_error(e, None))
+                })
+                .await
+                {
+                    Ok(again) => events = again,
+                    Err(error) => {
+                        tracing::warn!(%error, "the Bluetooth event stream could not be opened again; the scan ends");
+                        return;
+                    }
                 }
             }
         });

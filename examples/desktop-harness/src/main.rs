@@ -232,7 +232,13 @@ fn run_scan(seconds: u64, adapter_name: Option<&str>, json: bool) -> Result<Exit
         central.adapter_state().await.ready().map_err(|e| format!("Bluetooth: {e}"))?;
         let mut scan = central.scan(ScanFilter::readers()).await.map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await {
+        loop {
+            let event = match tokio::time::timeout_at(deadline, scan.next()).await {
+                Ok(Some(event)) => event,
+                Err(_elapsed) => break,
+                // Never a silent, empty listing: say the platform's scan stopped early.
+                Ok(None) => return Err("Bluetooth: the scan ended before its time (the adapter stopped reporting)".to_owned()),
+            };
             let advertisement = event.advertisement();
             if json {
                 let reader = advertisement.as_ref().map(|a| a.reader.to_string()).ok();

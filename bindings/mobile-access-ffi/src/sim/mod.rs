@@ -13,6 +13,10 @@ use mobile_access_protocol::{Reason, Timestamp};
 use mobile_access_reader::{Feedback, Light, Provisioning, VirtualReader, VirtualReaderOptions};
 use tokio::sync::broadcast::error::RecvError;
 
+mod air;
+
+pub use air::{AirAdvertisement, AirConnection, SimulatedAir};
+
 use crate::{
     DeviceSigner, KeyButton, KeyButtonConfig, MobileAccessError, SecureStorage,
     radio::{BluetoothCentral, native::NativeCentral},
@@ -149,6 +153,13 @@ impl SimulatedSite {
     /// through the foreign-radio path (`KeyButton.create(..., radio)`).
     pub fn radio(&self) -> Arc<dyn BluetoothCentral> {
         Arc::new(NativeCentral { central: self.phone.clone() })
+    }
+
+    /// The site's phone radio as the phone's own Bluetooth stack meets the air: a test that puts
+    /// the platform's Bluetooth API between the SDK and the readers (Robolectric's
+    /// `android.bluetooth` shadows) relays it here.
+    pub fn air(&self) -> Arc<SimulatedAir> {
+        SimulatedAir::new(Arc::clone(&self.phone))
     }
 
     /// A Key Button on this site's phone.

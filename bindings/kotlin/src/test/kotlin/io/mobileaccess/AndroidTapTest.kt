@@ -1,0 +1,116 @@
+package io.mobileaccess
+
+import android.Manifest
+import android.app.Application
+import android.bluetooth.BluetoothAdapter
+import android.bluetooth.BluetoothGatt
+import android.bluetooth.BluetoothGattCharacteristic
+import android.bluetooth.BluetoothManager
+import android.bluetooth.le.ScanSettings
+import android.os.ParcelUuid
+import kotlinx.coroutines.runBlocking
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.RuntimeEnvironment
+import org.robolectric.Shadows.shadowOf
+import org.robolectric.annotation.Config
+import org.robolectric.shadow.api.Shadow
+import java.util.UUID
+
+/**
+ * A whole tap through Android's Bluetooth API: the SDK drives [AndroidBluetoothRadio], which
+ * drives `android.bluetooth` (Android 14's framework under Robolectric), whose stack here is the
+ * simulated air with the cloud's virtual readers on it ([ShadowAir]). The scan records are parsed
+ * by Android's own `ScanRecord`, the protocol bytes are the real ones, and the reader decides.
+ */
+@RunWith(RobolectricTestRunner::class)
+@Config(sdk = [34], manifest = Config.NONE, shadows = [AirScanner::class, AirDevice::class, AirGatt::class])
+class AndroidTapTest {
+    private val app: Application = RuntimeEnvironment.getApplication()
+    private val adapter: BluetoothAdapter = app.getSystemService(BluetoothManager::class.java).adapter
+
+    private fun phoneReady() {
+        shadowOf(app).grantPermissions(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
+        shadowOf(adapter).setState(BluetoothAdapter.STATE_ON)
+        shadowOf(adapter).setEnabled(true)
+    }
+
+    @Test
+    fun `a member taps and the door opens, through android bluetooth`() = runBlocking {
+        phoneReady()
+        World().use { world ->
+            ShadowAir.attach(world.site.air()).use {
+                val button = KeyButton.create(
+                    KeyButtonConfig(world.cloud.baseUrl, world.cloud.token("ada_member")),
+                    memoryStorage(),
+                    null,
+                    AndroidBluetoothRadio(app),
+                )
+                world.holdAtMainEntrance()
+
+                val first = button.tap()
+
+                assertEquals(TapOutcome.Unlocked, first.outcome)
+                assertEquals("Main entrance", first.door)
+                assertTrue("the door opened", world.site.relayIsOpen(world.mainEntrance))
+                assertEquals("the reader showed green", listOf(true), world.site.signals(world.mainEntrance).map { it.green })
+
+                // What Android was asked: a low-latency scan filtered on the reader service...
+                val settings = ShadowAir.scanSettings.first()
+                assertEquals(ScanSettings.SCAN_MODE_LOW_LATENCY, settings.scanMode)
+                assertEquals(listOf(ParcelUuid(UUID.fromString(SERVICE))), ShadowAir.scanFilters.first().map { it.serviceUuid })
+                assertTrue("the scan was released", shadowOf(adapter.bluetoothLeScanner).activeScans.isEmpty())
+                // ...one connection at high priority asking for MTU 517, requests written without
+                // response onto the request characteristic, and the connection closed at the end.
+                val gatt: BluetoothGatt = ShadowAir.connections.single()
+                val air = Shadow.extract<AirGatt>(gatt)
+                assertEquals(BluetoothGatt.CONNECTION_PRIORITY_HIGH, air.connectionPriority)
+                assertEquals(listOf(517), air.requestedMtus.toList())
+                assertTrue(air.writes.isNotEmpty())
+                assertTrue(
+                    "every request is a write without response",
+                    air.writes.all { (uuid, _, type) -> uuid == UUID.fromString(REQUEST) && type == BluetoothGattCharacteristic.WRITE_TYPE_NO_RESPONSE },
+                )
+                // The first write is fragment 0 of the 75-byte hello: 0x00, length 75 (big-endian), type 0x01.
+                val hello = air.writes.first().second
+                assertEquals(listOf(0x00, 0x00, 75, 0x01), hello.take(4).map { it.toInt() })
+                assertTrue("the connection was closed", air.isClosed)
+
+                // The second tap needs no network and takes the fast exchange, through Android again.
+                val second = button.tap()
+                assertEquals(TapOutcome.Unlocked, second.outcome)
+                assertEquals(ExchangeKind.FAST, second.exchange)
+                assertEquals(2, ShadowAir.connections.size)
+                assertEquals(listOf(true, true), world.site.signals(world.mainEntrance).map { it.green })
+            }
+        }
+    }
+
+    @Test
+    fun `bluetooth off on the phone stops the tap before any scan, and the member hears it`() = runBlocking {
+        phoneReady()
+        World().use { world ->
+            ShadowAir.attach(world.site.air()).use {
+                val button = KeyButton.create(
+                    KeyButtonConfig(world.cloud.baseUrl, world.cloud.token("ada_member")),
+                    memoryStorage(),
+                    null,
+                    AndroidBluetoothRadio(app),
+                )
+                button.refresh()
+                world.holdAtMainEntrance()
+                shadowOf(adapter).setState(BluetoothAdapter.STATE_OFF)
+                shadowOf(adapter).setEnabled(false)
+
+                val error = runCatching { button.tap() }.exceptionOrNull()
+
+                assertTrue("$error", error is MobileAccessException.BluetoothOff)
+                assertTrue("no scan started", ShadowAir.scanFilters.isEmpty())
+                assertTrue("the door stayed shut", !world.site.relayIsOpen(world.mainEntrance))
+            }
+        }
+    }
+}
