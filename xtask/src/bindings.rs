@@ -248,7 +248,11 @@ pub fn android(args: &[String]) -> Result<(), String> {
         ndk.args(["-t", abi]);
     }
     ndk.arg("-o").arg(module.join("src/main/jniLibs"));
+    // The phone build plus btleplug (droidplug, whose Java this module ships): HTTP goes through
+    // the app's `UrlConnectionTransport` (Android's TLS and trust store), so no Rust TLS stack and
+    // no `rustls-platform-verifier` (whose Android half is an AAR served only from rustls' GitHub).
     ndk.args(["build", "--locked", "--profile", "release-ffi", "-p", FFI_CRATE]);
+    ndk.args(["--no-default-features", "--features", "btleplug"]);
     run(ndk).map_err(|e| {
         format!("{e} (needs `cargo install cargo-ndk`, the Android NDK and `rustup target add` for each ABI)")
     })?;
