@@ -4,9 +4,11 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use mobile_access::{Error, ExchangeKind, KeyButtonState, Phase, Screen, TapOutcome, Timeouts};
+use mobile_access::{
+    Error, ExchangeKind, KeyButton, KeyButtonState, Phase, Screen, StateListener, TapOutcome, Timeouts,
+};
 use mobile_access_harness::world::{AT_MAIN_ENTRANCE, NEAR_MAIN_ENTRANCE};
 use mobile_access_protocol::Reason;
 use mobile_access_reader::{Light, Outcome};
@@ -192,7 +194,9 @@ async fn cancel_stops_a_tap_waiting_at_the_door() {
         world.button.cancel();
     });
     assert_eq!(result.unwrap_err(), Error::Cancelled);
-    assert_eq!(world.button.state(), KeyButtonState::Failed(Error::Cancelled));
+    // A cancel is nobody's error: the button goes back to what the screen shows, no red flash.
+    assert!(!world.states.take().iter().any(|s| matches!(s, KeyButtonState::Failed(_))));
+    assert_eq!(world.button.state(), KeyButtonState::Hidden, "the world's app never showed the home screen");
     // The button is free again.
     world.phone.move_to(AT_MAIN_ENTRANCE);
     assert_eq!(world.button.tap().await.unwrap().outcome, TapOutcome::Unlocked);
@@ -414,4 +418,86 @@ async fn nothing_a_phone_writes_links_its_taps_or_tells_members_apart() {
     // Lengths say only which exchange ran, never who.
     let lengths = |writes: &[Vec<u8>]| writes.iter().map(Vec::len).collect::<Vec<_>>();
     assert_eq!(lengths(&taps[2].2), lengths(&taps[3].2), "fast taps of two members look alike");
+}
+
+#[tokio::test(start_paused = true)]
+async fn leaving_the_home_screen_during_a_tap_ends_it_hidden_whichever_comes_first() {
+    let world = World::new("ada_member", NEAR_MAIN_ENTRANCE).await;
+    world.button.refresh().await.unwrap();
+    // The screen changes first; the app's cancel (its coroutine ending) comes after.
+    world.button.set_screen(Screen::Home);
+    let (result, ()) = tokio::join!(world.button.tap(), async {
+        world.states.wait_for(&KeyButtonState::TapRequired).await;
+        world.button.set_screen(Screen::Other);
+        world.button.cancel();
+    });
+    assert_eq!(result.unwrap_err(), Error::Cancelled);
+    let seen = world.states.take();
+    assert_eq!(seen.last(), Some(&KeyButtonState::Hidden), "{seen:?}");
+    assert!(!seen.iter().any(|s| matches!(s, KeyButtonState::Failed(_))), "{seen:?}");
+
+    // The app cancels first, then the screen changes: the same end.
+    world.button.set_screen(Screen::Home);
+    let (result, ()) = tokio::join!(world.button.tap(), async {
+        world.states.wait_for(&KeyButtonState::TapRequired).await;
+        world.button.cancel();
+        world.button.set_screen(Screen::Other);
+    });
+    assert_eq!(result.unwrap_err(), Error::Cancelled);
+    let seen = world.states.take();
+    assert_eq!(seen.last(), Some(&KeyButtonState::Hidden), "{seen:?}");
+    assert!(!seen.iter().any(|s| matches!(s, KeyButtonState::Failed(_))), "{seen:?}");
+    assert_eq!(world.button.state(), KeyButtonState::Hidden);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_listener_hears_nothing_more_and_never_keeps_the_button_alive() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let other = Arc::new(States::default());
+    let handle = world.button.add_listener(other.clone());
+    assert_eq!(other.take(), vec![KeyButtonState::Hidden], "the current state at once");
+    handle.remove();
+    world.button.set_screen(Screen::Home);
+    world.button.refresh().await.unwrap();
+    world.button.tap().await.unwrap();
+    assert!(other.take().is_empty(), "nothing after remove");
+    assert!(!world.states.take().is_empty(), "the world's listener still hears");
+
+    // A listener that holds the button (as an app's view model does) does not keep it alive:
+    // the button holds listeners weakly, the handle strongly.
+    struct Holding(std::sync::Mutex<Option<Arc<KeyButton>>>);
+    impl StateListener for Holding {
+        fn on_state(&self, _: KeyButtonState) {}
+    }
+    let button = Arc::new(world.button_again());
+    let handle = button.add_listener(Arc::new(Holding(std::sync::Mutex::new(Some(Arc::clone(&button))))));
+    let weak = Arc::downgrade(&button);
+    drop(button);
+    assert!(weak.upgrade().is_some(), "the app's handle keeps its listener, which holds the button");
+    drop(handle);
+    assert!(weak.upgrade().is_none(), "once the app lets go, nothing in the SDK keeps it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_member_sees_their_doors_and_opens_the_one_they_choose_not_the_nearest() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    assert!(world.button.doors().is_empty(), "no key yet, no doors");
+    world.button.refresh().await.unwrap();
+    let doors = world.button.doors();
+    let names: Vec<_> = doors.iter().map(|d| (d.name.as_str(), d.needs_tap)).collect();
+    assert_eq!(names, [("Main entrance", true), ("Meeting room", false)], "ada's doors, the server room is staff only");
+
+    // Held against the main entrance, the member picks the meeting room down the corridor.
+    let meeting = doors.iter().find(|d| d.name == "Meeting room").unwrap();
+    let report = world.button.tap_door(&meeting.id).await.unwrap();
+    assert_eq!((report.outcome, report.door.as_str()), (TapOutcome::Unlocked, "Meeting room"));
+    assert!(world.site.reader(MAIN).unwrap().audit().entries().next().is_none(), "the nearer reader was left alone");
+
+    // The default stays the nearest door.
+    assert_eq!(world.button.tap().await.unwrap().door, "Main entrance");
+
+    // A door the key does not open is refused before any radio work, with a typed error.
+    let error = world.button.tap_door("no-such-door").await.unwrap_err();
+    assert_eq!(error, Error::UnknownDoor("no-such-door".to_owned()));
+    assert_eq!(error.sentence(), "Your key doesn't open this door.");
 }

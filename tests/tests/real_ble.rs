@@ -21,8 +21,8 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, ExchangeKind, KeyButton, KeyButtonConfig, KeyButtonState, MemoryStorage, Screen, SecureStorage,
-    StateListener, TapOutcome, Timeouts,
+    CloudConfig, ExchangeKind, KeyButton, KeyButtonConfig, KeyButtonState, ListenerHandle, MemoryStorage, Screen,
+    SecureStorage, StateListener, TapOutcome, Timeouts,
     ble::{Central, btleplug::BtleplugCentral},
 };
 use mobile_access_harness::world::EmbeddedCloud;
@@ -167,7 +167,11 @@ impl States {
     }
 }
 
-async fn key_button(cloud: &EmbeddedCloud, member: &str, storage: Arc<dyn SecureStorage>) -> (KeyButton, Arc<States>) {
+async fn key_button(
+    cloud: &EmbeddedCloud,
+    member: &str,
+    storage: Arc<dyn SecureStorage>,
+) -> (KeyButton, Arc<States>, ListenerHandle) {
     let central: Arc<dyn Central> = Arc::new(BtleplugCentral::with_adapter(PHONE_ADAPTER, WAIT).await.unwrap());
     let timeouts = Timeouts {
         scan: Duration::from_secs(30),
@@ -182,9 +186,9 @@ async fn key_button(cloud: &EmbeddedCloud, member: &str, storage: Arc<dyn Secure
     let config = KeyButtonConfig { cloud: cloud_config, member_token: token, timeouts };
     let button = KeyButton::new(config, central, storage, None).unwrap();
     let states = Arc::new(States::default());
-    button.add_listener(states.clone());
+    let listening = button.add_listener(states.clone());
     button.set_screen(Screen::Home);
-    (button, states)
+    (button, states, listening)
 }
 
 /// `btmon` recording the phone's controller during one tap.
@@ -301,7 +305,7 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
         Some(cloud.base_url()),
     );
     let ada_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
-    let (ada, ada_states) = key_button(&cloud, "ada_member", ada_storage.clone()).await;
+    let (ada, ada_states, _ada_listening) = key_button(&cloud, "ada_member", ada_storage.clone()).await;
     let capture = Capture::start(&env, "first-tap");
     let report = ada.tap().await.unwrap();
     let first_att = capture.finish();
@@ -404,7 +408,7 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
 
     scenario("the reader hangs mid-exchange: clear error, relay shut, a retry once the reader is back unlocks");
     let grace_storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
-    let (grace, _grace_states) = key_button(&cloud, "grace_staff", grace_storage.clone()).await;
+    let (grace, _grace_states, _grace_listening) = key_button(&cloud, "grace_staff", grace_storage.clone()).await;
     grace.refresh().await.unwrap();
     let opened = meeting.relay_opened();
     // The reader's process freezes: its advertisement and GATT database stay with bluetoothd, so
@@ -493,7 +497,7 @@ async fn real_stack_benchmark() {
         &work.path().join("meeting"),
         Some(cloud.base_url()),
     );
-    let (ada, _states) = key_button(&cloud, "ada_member", Arc::new(MemoryStorage::new())).await;
+    let (ada, _states, _listening) = key_button(&cloud, "ada_member", Arc::new(MemoryStorage::new())).await;
     ada.refresh().await.unwrap();
     println!("emulator time, not radio time: BlueZ, both controllers and the air run on an emulated CPU");
     for tap in 0..=TAPS {

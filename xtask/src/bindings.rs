@@ -25,7 +25,7 @@ const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
 const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 21] = [
+const SWIFT_API: [&str; 27] = [
     "open class KeyButton",
     "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil)",
     "public protocol BluetoothCentral",
@@ -37,7 +37,13 @@ const SWIFT_API: [&str; 21] = [
     "open func setScreen(screen: Screen)",
     "open func isVisible() -> Bool",
     "open func state() -> KeyButtonState",
-    "open func addListener(listener: StateListener)",
+    "open func addListener(listener: StateListener) -> ListenerHandle",
+    "open func remove()",
+    "open func doors() -> [KeyDoor]",
+    "open func tapDoor(doorId: String)async throws  -> TapReport",
+    "public func setMessages(messages: [MessageKey: String])",
+    "public func sentence() -> String",
+    "public func nextStep() -> NextStep",
     "public protocol StateListener",
     "public protocol SecureStorage",
     "public protocol DeviceSigner",
@@ -50,7 +56,7 @@ const SWIFT_API: [&str; 21] = [
 ];
 
 /// The Kotlin the JVM tests rely on being generated as such (a `suspend` tap, typed exceptions).
-const KOTLIN_API: [&str; 7] = [
+const KOTLIN_API: [&str; 8] = [
     "suspend fun `tap`(): TapReport",
     "interface BluetoothCentral",
     "interface HttpTransport",
@@ -58,6 +64,7 @@ const KOTLIN_API: [&str; 7] = [
     "sealed class MobileAccessException",
     "class NotConfirmed(",
     "interface StateListener",
+    "fun `sentence`(): kotlin.String",
 ];
 
 fn host_library(profile_dir: &str) -> Result<PathBuf, String> {
@@ -78,7 +85,44 @@ fn generate(library: &Path, language: &str, out_dir: &Path) -> Result<(), String
     bindgen.args(["run", "--quiet", "--locked", "-p", "uniffi-bindgen", "--", "generate"]);
     bindgen.arg(library).args(["--language", language, "--no-format", "--config"]);
     bindgen.arg(root().join("uniffi.toml")).arg("--out-dir").arg(out_dir);
-    run(bindgen)
+    run(bindgen)?;
+    if language == "kotlin" {
+        kotlin_message_is_the_sentence(&out_dir.join("io/mobileaccess/mobile_access.kt"))
+    } else {
+        Ok(())
+    }
+}
+
+/// uniffi 0.32's Kotlin template builds each error variant's `message` from its fields
+/// (`"detail=…"`), which is what `Log`, crash reporters and `Toast(e.message)` show. The SDK's
+/// errors carry the member's sentence in `sentence()` (and the detail for logs in `detail`), so
+/// every variant's `message` of `MobileAccessException` becomes `sentence()`. Fails loudly if
+/// the generated shape changes, rather than shipping the field dump.
+fn kotlin_message_is_the_sentence(file: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let start = text.find("sealed class MobileAccessException").ok_or("no MobileAccessException in the Kotlin")?;
+    let end =
+        start + text.get(start..).and_then(|rest| rest.find("\n}\n")).ok_or("unterminated MobileAccessException")?;
+    let (before, class, after) = (&text[..start], &text[start..end], &text[end..]);
+    let variants = class.lines().filter(|line| line.trim_start().starts_with("class ")).count();
+    let mut patched = Vec::new();
+    let mut replaced = 0;
+    let mut lines = class.lines().peekable();
+    while let Some(line) = lines.next() {
+        patched.push(line.to_owned());
+        if line.trim() == "override val message"
+            && let Some(getter) = lines.next_if(|next| next.trim_start().starts_with("get() = \""))
+        {
+            let indent = &getter[..getter.len() - getter.trim_start().len()];
+            patched.push(format!("{indent}get() = sentence()"));
+            replaced += 1;
+        }
+    }
+    if variants == 0 || replaced != variants {
+        return Err(format!("MobileAccessException: {variants} variants but {replaced} messages made the sentence"));
+    }
+    fs::write(file, format!("{before}{}{after}", patched.join("\n")))
+        .map_err(|e| format!("writing {}: {e}", file.display()))
 }
 
 fn build_ffi(features: &[&str]) -> Result<(), String> {
@@ -93,10 +137,11 @@ fn build_ffi(features: &[&str]) -> Result<(), String> {
 /// The hand-written Swift that conforms to generated protocols: (file in the Swift package,
 /// protocol). Not compiled here (no Swift toolchain), so each requirement of the generated
 /// protocol must appear in the file as `public func` with exactly the generated signature.
-const SWIFT_CONFORMANCES: [(&str, &str); 3] = [
+const SWIFT_CONFORMANCES: [(&str, &str); 4] = [
     ("CoreBluetoothRadio.swift", "BluetoothCentral"),
     ("CoreBluetoothRadio.swift", "BluetoothLink"),
     ("URLSessionTransport.swift", "HttpTransport"),
+    ("KeyButton+States.swift", "StateListener"),
 ];
 
 /// The `func` requirements of `public protocol <name>` in the generated Swift.

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use mobile_access::{Screen, ble::Central};
+use mobile_access::{KeyDoor, Screen, ble::Central};
 
 use crate::{
     AccessInfo, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
@@ -65,7 +65,7 @@ impl KeyButton {
     /// must have run first, or this fails with `NotInitialized`.
     #[uniffi::constructor(default(radio = None, transport = None))]
     pub async fn create(
-        config: KeyButtonConfig,
+        config: Arc<KeyButtonConfig>,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
         radio: Option<Arc<dyn BluetoothCentral>>,
@@ -140,9 +140,29 @@ impl KeyButton {
         self.inner.state().into()
     }
 
-    /// Adds a listener: it receives the current state at once, then every change, in order.
-    pub fn add_listener(&self, listener: Arc<dyn StateListener>) {
-        self.inner.add_listener(Arc::new(ForeignListener(listener)));
+    /// Adds a listener: it receives the current state at once, then every change, in order,
+    /// for as long as the returned handle lives (keep it; `remove` it, or close/drop it, to
+    /// stop). The button holds listeners weakly, so a listener that refers to the button never
+    /// keeps it alive. Kotlin: `button.states` is a `Flow` over this; Swift: `button.states()`
+    /// an `AsyncStream`.
+    pub fn add_listener(&self, listener: Arc<dyn StateListener>) -> Arc<ListenerHandle> {
+        Arc::new(ListenerHandle(self.inner.add_listener(Arc::new(ForeignListener(listener)))))
+    }
+
+    /// The doors the cached key opens now (empty before the first key: see `refresh`).
+    pub fn doors(&self) -> Vec<KeyDoor> {
+        self.inner.doors()
+    }
+
+    /// A tap at the door the member chose (`KeyDoor.id`): only its readers count, however
+    /// near another door is. Otherwise as [`KeyButton::tap`]; a door the key does not open
+    /// throws `UnknownDoor`.
+    pub async fn tap_door(&self, door_id: String) -> Result<TapReport, MobileAccessError> {
+        let button = Arc::clone(&self.inner);
+        let mut cancel_if_abandoned = CancelOnDrop(Some(Arc::clone(&self.inner)));
+        let report = runtime::run(async move { Ok(button.tap_door(&door_id).await?) }).await;
+        cancel_if_abandoned.0 = None;
+        report.map(TapReport::from)
     }
 
     /// The member's access as last fetched (kept across restarts), if any.
@@ -163,6 +183,19 @@ impl KeyButton {
     /// HTTP requests sent since this button was created.
     pub fn http_requests(&self) -> u64 {
         self.inner.http_requests()
+    }
+}
+
+/// Keeps a state listener registered: `remove()` (or releasing the handle) removes it.
+#[derive(Debug, uniffi::Object)]
+pub struct ListenerHandle(mobile_access::ListenerHandle);
+
+#[uniffi::export]
+impl ListenerHandle {
+    /// Removes the listener now: it receives nothing more. (Not `close`: that is every
+    /// generated Kotlin object's own release call, which removes it too.)
+    pub fn remove(&self) {
+        self.0.remove();
     }
 }
 

@@ -1,12 +1,16 @@
 //! The errors Swift and Kotlin see: one exhaustive enum mirroring the core's, each variant with
-//! the core's human message (`detail`) and the typed facts an app may switch on, plus the
-//! category deciding what the UI offers. Kotlin throws them as `MobileAccessException.<Variant>`,
-//! Swift as `MobileAccessError.<variant>`.
+//! the detail for logs (`detail`) and the typed facts an app may switch on; its methods give the
+//! member's sentence (`sentence`, from the app's message table), what to offer next
+//! (`nextStep`) and the category. Kotlin throws them as `MobileAccessException.<Variant>`, whose
+//! `message` is the sentence (`cargo xtask bindings` makes it so: uniffi's template would print
+//! the fields); Swift as `MobileAccessError.<variant>`, whose `localizedDescription` is the
+//! sentence (`LocalizedError`, in the Swift package).
 
-use mobile_access::{Error as CoreError, ErrorCategory, Phase};
+use mobile_access::{Error as CoreError, ErrorCategory, MessageKey, NextStep, Phase, messages::message};
 use mobile_access_protocol::Reason;
 
-/// What went wrong. `detail` is a sentence that can be shown as is; it never holds a secret.
+/// What went wrong. `detail` is for logs (it may name a URL or a platform's error, never a
+/// secret); show the member [`MobileAccessError::sentence`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi::export(Display)]
 pub enum MobileAccessError {
@@ -100,6 +104,14 @@ pub enum MobileAccessError {
         /// Human message.
         detail: String,
     },
+    /// The app asked to open a door the member's key does not open.
+    #[error("{detail}")]
+    UnknownDoor {
+        /// The door id asked for.
+        door: String,
+        /// Detail for logs.
+        detail: String,
+    },
     /// The reader refused without proving it: a hint, not a verdict.
     #[error("{detail}")]
     ReaderRefused {
@@ -178,6 +190,30 @@ impl MobileAccessError {
         }
     }
 
+    /// The sentence to show the member: short, no URLs or internals, from the app's message
+    /// table (`setMessages`; English by default).
+    pub fn sentence(&self) -> String {
+        match (self.to_core(), self) {
+            (Some(core), _) => core.sentence(),
+            (None, MobileAccessError::NotInitialized { .. }) => message(MessageKey::AppSetup),
+            (None, _) => message(MessageKey::PhoneProblem),
+        }
+    }
+
+    /// What the app should offer next.
+    pub fn next_step(&self) -> NextStep {
+        match (self.to_core(), self) {
+            (Some(core), _) => core.next_step(),
+            (None, MobileAccessError::NotInitialized { .. }) => NextStep::UpdateApp,
+            (None, _) => NextStep::TryAgain,
+        }
+    }
+
+    /// The detail for logs (never a secret; may name a URL or a platform's error).
+    pub fn detail(&self) -> String {
+        self.to_string()
+    }
+
     /// True if trying again later, without anything else changing, may succeed.
     pub fn is_retryable(&self) -> bool {
         self.to_core().is_some_and(|core| core.is_retryable())
@@ -208,6 +244,7 @@ impl MobileAccessError {
             E::BluetoothUnavailable { .. } => CoreError::BluetoothUnavailable,
             E::Bluetooth { detail } => CoreError::Bluetooth(detail),
             E::NoReaderFound { .. } => CoreError::NoReaderFound,
+            E::UnknownDoor { door, .. } => CoreError::UnknownDoor(door),
             E::ReaderRefused { reason, .. } => CoreError::ReaderRefused(reason),
             E::ReaderNotGenuine { detail } => CoreError::ReaderNotGenuine(detail),
             E::Exchange { detail } => CoreError::Exchange(detail),
@@ -240,6 +277,7 @@ impl From<CoreError> for MobileAccessError {
             CoreError::BluetoothUnavailable => E::BluetoothUnavailable { detail },
             CoreError::Bluetooth(_) => E::Bluetooth { detail },
             CoreError::NoReaderFound => E::NoReaderFound { detail },
+            CoreError::UnknownDoor(door) => E::UnknownDoor { door, detail },
             CoreError::ReaderRefused(reason) => E::ReaderRefused { reason, detail },
             CoreError::ReaderNotGenuine(_) => E::ReaderNotGenuine { detail },
             CoreError::Exchange(_) => E::Exchange { detail },

@@ -30,7 +30,7 @@ mod transport;
 mod types;
 mod wallet;
 
-pub use button::KeyButton;
+pub use button::{KeyButton, ListenerHandle};
 pub use error::{MobileAccessError, PlatformError};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
 pub use platform::{DeviceSigner, SecureStorage, StateListener, file_storage, memory_storage};
@@ -43,8 +43,10 @@ pub use startup::is_initialized;
 #[cfg(feature = "sim")]
 pub use startup::require_startup_for_tests;
 pub use transport::{HttpError, HttpRequest, HttpResponse, HttpTransport};
-pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport};
+pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport, english_message, set_messages};
 pub use wallet::{WalletPassAdded, WalletPasses};
 
-pub use mobile_access::{AccessInfo, ErrorCategory, ExchangeKind, Phase, PhaseTimings, Screen};
+pub use mobile_access::{
+    AccessInfo, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, Phase, PhaseTimings, Screen,
+};
 pub use mobile_access_protocol::Reason;

@@ -14,19 +14,51 @@ use mobile_access::http::{self, HttpMethod, TransportError};
 
 /// One request to send as is: method, absolute URL, every header, an optional body.
 ///
-/// `headers` carries the member's token (`Authorization`): do not log this record.
-#[derive(Clone, uniffi::Record)]
+/// An object rather than a record because `headers` carries the member's token
+/// (`Authorization`): printing the request (`toString`, `description`, `Debug`) shows the method
+/// and URL only, so an app that logs what it sends cannot leak the token by accident.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
 pub struct HttpRequest {
+    method: String,
+    url: String,
+    headers: HashMap<String, String>,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+#[uniffi::export]
+impl HttpRequest {
     /// `GET` or `POST`.
-    pub method: String,
+    pub fn method(&self) -> String {
+        self.method.clone()
+    }
+
     /// Absolute URL.
-    pub url: String,
-    /// Headers to send, `Authorization` and `Content-Type` included.
-    pub headers: HashMap<String, String>,
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Headers to send, `Authorization` (a secret: do not log) and `Content-Type` included.
+    pub fn headers(&self) -> HashMap<String, String> {
+        self.headers.clone()
+    }
+
     /// The body, when there is one.
-    pub body: Option<Vec<u8>>,
+    pub fn body(&self) -> Option<Vec<u8>> {
+        self.body.clone()
+    }
+
     /// Limit for connecting, sending and reading the answer.
-    pub timeout: Duration,
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+impl std::fmt::Display for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HttpRequest({} {}, headers: <redacted>)", self.method, self.url)
+    }
 }
 
 impl std::fmt::Debug for HttpRequest {
@@ -81,7 +113,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
 #[async_trait]
 pub trait HttpTransport: Send + Sync {
     /// Sends `request` once and returns the answer.
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
+    async fn send(&self, request: Arc<HttpRequest>) -> Result<HttpResponse, HttpError>;
 }
 
 /// The app's transport as the core's.
@@ -108,7 +140,7 @@ impl http::HttpTransport for ForeignTransport {
             body: request.json_body.clone(),
             timeout: request.timeout,
         };
-        match self.0.send(foreign).await {
+        match self.0.send(Arc::new(foreign)).await {
             Ok(response) => Ok(http::HttpResponse {
                 status: response.status,
                 retry_after_secs: response.retry_after_secs,

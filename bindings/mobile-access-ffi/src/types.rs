@@ -3,9 +3,12 @@
 //! as they are (`uniffi::remote`); the rest are mirrored with named fields, which read better
 //! in Swift and Kotlin than the core's tuple variants.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use mobile_access::{AccessInfo, ErrorCategory, ExchangeKind, PhaseTimings, Screen, TapOutcome as CoreOutcome};
+use mobile_access::{
+    AccessInfo, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, PhaseTimings, Screen,
+    TapOutcome as CoreOutcome,
+};
 use mobile_access_protocol::Reason;
 
 #[uniffi::remote(Enum)]
@@ -18,6 +21,79 @@ pub enum Screen {
 pub enum ExchangeKind {
     Full,
     Fast,
+}
+
+#[uniffi::remote(Enum)]
+pub enum MessageKey {
+    StateReady,
+    StateValidating,
+    StateDownloadingKey,
+    StateSearching,
+    StateTapRequired,
+    StateUnlocking,
+    StateUnlocked,
+    DeniedWrongDoor,
+    DeniedKeyNotValid,
+    DeniedRevoked,
+    DeniedMoveCloser,
+    DeniedReaderOutOfOrder,
+    DeniedTryAgain,
+    NoAccessGroup,
+    NotConfirmed,
+    ModuleDisabled,
+    CredentialSuspended,
+    SignInAgain,
+    RequestRefused,
+    RateLimited,
+    Offline,
+    ServiceProblem,
+    BluetoothOff,
+    BluetoothNotAllowed,
+    BluetoothUnavailable,
+    BluetoothFailed,
+    NoReaderFound,
+    ReaderNotGenuine,
+    ExchangeFailed,
+    Busy,
+    Cancelled,
+    TimedOut,
+    PhoneProblem,
+    AppSetup,
+}
+
+#[uniffi::remote(Enum)]
+pub enum NextStep {
+    NoAction,
+    TryAgain,
+    WaitAndTryAgain { seconds: u64 },
+    TurnOnBluetooth,
+    GrantPermissions,
+    MoveCloser,
+    SignInAgain,
+    ContactCommunityManager,
+    UpdateApp,
+    UseAnotherPhone,
+}
+
+/// Replaces the sentences the SDK shows members (error sentences, state hints) with the app's
+/// own wording or translation; keys left out stay English. Call again to change locale; an
+/// empty map restores English. `{seconds}` in `RATE_LIMITED` is replaced by the wait.
+#[uniffi::export]
+pub fn set_messages(messages: HashMap<MessageKey, String>) {
+    mobile_access::set_messages(messages);
+}
+
+/// The English sentence the SDK ships for `key` (to seed an app's translation table).
+#[uniffi::export]
+pub fn english_message(key: MessageKey) -> String {
+    key.english().to_owned()
+}
+
+#[uniffi::remote(Record)]
+pub struct KeyDoor {
+    pub id: String,
+    pub name: String,
+    pub needs_tap: bool,
 }
 
 #[uniffi::remote(Record)]
@@ -67,10 +143,12 @@ pub enum KeyButtonState {
     },
     /// The tap failed before a proven answer.
     Failed {
-        /// What the app can do about it.
+        /// What kind of problem it is.
         category: ErrorCategory,
-        /// What to show.
+        /// The sentence to show the member (the error's `sentence`).
         message: String,
+        /// What to offer next.
+        next_step: NextStep,
     },
 }
 
@@ -121,7 +199,11 @@ impl From<mobile_access::KeyButtonState> for KeyButtonState {
             S::Unlocking => KeyButtonState::Unlocking,
             S::Unlocked => KeyButtonState::Unlocked,
             S::Denied(reason) => KeyButtonState::Denied { reason },
-            S::Failed(error) => KeyButtonState::Failed { category: error.category(), message: error.to_string() },
+            S::Failed(error) => KeyButtonState::Failed {
+                category: error.category(),
+                message: error.sentence(),
+                next_step: error.next_step(),
+            },
         }
     }
 }
@@ -174,20 +256,54 @@ impl From<mobile_access::TapReport> for TapReport {
     }
 }
 
-/// How a Key Button is set up. Only the cloud's address and the member's token are required.
-/// (No `Debug`: it holds the member's token.)
-#[derive(Clone, uniffi::Record)]
+/// How a Key Button is set up: the cloud's address and the member's token, optionally the time
+/// limits. An object rather than a record so that it never prints the token: its `toString` /
+/// `description` (and `Debug`) show the cloud and `member_token: <redacted>`.
+#[derive(Clone, uniffi::Object)]
+#[uniffi::export(Display, Debug)]
 pub struct KeyButtonConfig {
-    /// The access cloud, e.g. `https://access.example.com`.
-    pub cloud_url: String,
-    /// The member's session token for the cloud (a secret: never logged).
-    pub member_token: String,
-    /// Limit for finding a reader.
-    #[uniffi(default = None)]
-    pub scan_timeout: Option<Duration>,
-    /// Limit for waiting for the phone to be held on a tap-mode reader.
-    #[uniffi(default = None)]
-    pub tap_timeout: Option<Duration>,
+    cloud_url: String,
+    member_token: String,
+    scan_timeout: Option<Duration>,
+    tap_timeout: Option<Duration>,
+}
+
+#[uniffi::export]
+impl KeyButtonConfig {
+    /// `cloud_url`: the access cloud, e.g. `https://access.example.com`; `member_token`: the
+    /// member's session token (a secret: never printed or logged); `scan_timeout`: limit for
+    /// finding a reader; `tap_timeout`: limit for waiting for the phone on a tap-mode reader.
+    #[uniffi::constructor(default(scan_timeout = None, tap_timeout = None))]
+    pub fn new(
+        cloud_url: String,
+        member_token: String,
+        scan_timeout: Option<Duration>,
+        tap_timeout: Option<Duration>,
+    ) -> Arc<Self> {
+        Arc::new(Self { cloud_url, member_token, scan_timeout, tap_timeout })
+    }
+
+    /// The access cloud's address.
+    pub fn cloud_url(&self) -> String {
+        self.cloud_url.clone()
+    }
+}
+
+impl std::fmt::Display for KeyButtonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyButtonConfig(cloud_url: {}, member_token: <redacted>)", self.cloud_url)
+    }
+}
+
+impl std::fmt::Debug for KeyButtonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyButtonConfig")
+            .field("cloud_url", &self.cloud_url)
+            .field("member_token", &"<redacted>")
+            .field("scan_timeout", &self.scan_timeout)
+            .field("tap_timeout", &self.tap_timeout)
+            .finish()
+    }
 }
 
 impl KeyButtonConfig {
@@ -244,7 +360,11 @@ mod tests {
             if let mobile_access::KeyButtonState::Failed(error) = &state {
                 prop_assert_eq!(
                     ffi,
-                    KeyButtonState::Failed { category: error.category(), message: error.to_string() }
+                    KeyButtonState::Failed {
+                        category: error.category(),
+                        message: error.sentence(),
+                        next_step: error.next_step(),
+                    }
                 );
             } else {
                 prop_assert_eq!(ffi.to_core_without_error(), Some(state));
@@ -254,13 +374,14 @@ mod tests {
 
     #[test]
     fn config_timeouts_default_to_the_core_and_can_be_overridden() {
-        let config = KeyButtonConfig {
-            cloud_url: "http://127.0.0.1:1".to_owned(),
-            member_token: "token".to_owned(),
-            scan_timeout: Some(Duration::from_secs(3)),
-            tap_timeout: None,
-        };
+        let config = KeyButtonConfig::new(
+            "http://127.0.0.1:1".to_owned(),
+            "token-1234".to_owned(),
+            Some(Duration::from_secs(3)),
+            None,
+        );
         let core = config.to_core(None);
+        assert!(!config.to_string().contains("token-1234") && !format!("{config:?}").contains("token-1234"));
         assert_eq!(core.timeouts.scan, Duration::from_secs(3));
         assert_eq!(core.timeouts.tap, mobile_access::Timeouts::default().tap);
         assert_eq!(core.cloud.base_url, "http://127.0.0.1:1");

@@ -72,7 +72,7 @@ impl WalletPasses {
     /// app's HTTP stack when `transport` is given (required in a phone build without its own).
     #[uniffi::constructor(default(transport = None))]
     pub fn new(
-        config: KeyButtonConfig,
+        config: Arc<KeyButtonConfig>,
         transport: Option<Arc<dyn crate::HttpTransport>>,
     ) -> Result<Arc<Self>, MobileAccessError> {
         crate::startup::require()?;

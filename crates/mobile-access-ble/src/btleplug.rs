@@ -209,7 +209,10 @@ impl Central for BtleplugCentral {
                     return;
                 }
                 resubscribed += 1;
-                tracing::warn!(attempt = resubscribed, "the Bluetooth event stream ended during a scan; subscribing again");
+                tracing::warn!(
+                    attempt = resubscribed,
+                    "the Bluetooth event stream ended during a scan; subscribing again"
+                );
                 match guarded("scanning", OPERATION_TIMEOUT, async {
                     adapter.events().await.map_err(|e| map_error(e, None))
                 })

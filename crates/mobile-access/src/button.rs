@@ -1,7 +1,7 @@
 //! The Key Button: visibility, the tap flow, its states and its report.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -25,6 +25,51 @@ const ACCESS_INFO: &str = "access-info";
 pub trait StateListener: Send + Sync {
     /// The button's new state.
     fn on_state(&self, state: KeyButtonState);
+}
+
+/// The listeners of one button: each by number, held weakly.
+type Registry = Mutex<Vec<(u64, Weak<dyn StateListener>)>>;
+
+/// Keeps a listener registered with a [`KeyButton`]: dropping it, or [`ListenerHandle::remove`],
+/// removes the listener (it receives nothing afterwards).
+#[must_use = "the listener is removed when its handle is dropped"]
+pub struct ListenerHandle {
+    id: u64,
+    registry: Weak<Registry>,
+    listener: Mutex<Option<Arc<dyn StateListener>>>,
+}
+
+impl ListenerHandle {
+    /// Removes the listener now.
+    pub fn remove(&self) {
+        if let Some(registry) = self.registry.upgrade() {
+            lock(&registry).retain(|(id, _)| *id != self.id);
+        }
+        lock(&self.listener).take();
+    }
+}
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl std::fmt::Debug for ListenerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerHandle").field("active", &lock(&self.listener).is_some()).finish()
+    }
+}
+
+/// A door the member's cached key opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDoor {
+    /// The door's id (for [`KeyButton::tap_door`]).
+    pub id: String,
+    /// Its name, to show.
+    pub name: String,
+    /// True if every reader on it is a tap reader: the phone must be held against it.
+    pub needs_tap: bool,
 }
 
 /// Which screen the app shows: the Key Button lives on the home screen only.
@@ -84,7 +129,8 @@ pub struct KeyButton {
     signer: SharedSigner,
     timeouts: Timeouts,
     state: Mutex<KeyButtonState>,
-    listeners: Mutex<Vec<Arc<dyn StateListener>>>,
+    listeners: Arc<Registry>,
+    next_listener: std::sync::atomic::AtomicU64,
     access: Mutex<Option<AccessInfo>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
@@ -132,7 +178,8 @@ impl KeyButton {
             signer,
             timeouts: config.timeouts,
             state: Mutex::new(KeyButtonState::Hidden),
-            listeners: Mutex::new(Vec::new()),
+            listeners: Arc::default(),
+            next_listener: std::sync::atomic::AtomicU64::new(0),
             access: Mutex::new(access),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
@@ -141,10 +188,16 @@ impl KeyButton {
         Ok(button)
     }
 
-    /// Adds a listener; it receives the current state at once, then every change.
-    pub fn add_listener(&self, listener: Arc<dyn StateListener>) {
+    /// Adds a listener; it receives the current state at once, then every change, for as long
+    /// as the returned handle lives. The button holds it weakly: a listener that refers to the
+    /// button (a closure capturing it, a view model) never keeps the button alive.
+    pub fn add_listener(&self, listener: Arc<dyn StateListener>) -> ListenerHandle {
         listener.on_state(self.state());
-        lock(&self.listeners).push(listener);
+        let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut listeners = lock(&self.listeners);
+        listeners.retain(|(_, l)| l.strong_count() > 0);
+        listeners.push((id, Arc::downgrade(&listener)));
+        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(listener)) }
     }
 
     /// The current state.
@@ -154,15 +207,22 @@ impl KeyButton {
 
     fn set_state(&self, state: KeyButtonState) {
         *lock(&self.state) = state.clone();
-        let listeners = lock(&self.listeners).clone();
+        let listeners: Vec<_> = lock(&self.listeners).iter().filter_map(|(_, l)| l.upgrade()).collect();
         for listener in listeners {
             listener.on_state(state.clone());
         }
     }
 
     /// Tells the button which screen the app shows; it shows only on the home screen.
+    ///
+    /// Leaving the home screen during a tap cancels it, and the tap ends `Hidden` (never a
+    /// `Failed` flash for a member who walked away), whichever comes first of the screen change
+    /// and the app cancelling the tap.
     pub fn set_screen(&self, screen: Screen) {
         *lock(&self.screen) = screen;
+        if screen != Screen::Home {
+            self.cancel();
+        }
         self.update_visibility();
     }
 
@@ -292,9 +352,39 @@ impl KeyButton {
         }
     }
 
+    /// The doors the cached key opens now, each once, in the key's order. Empty before the
+    /// first key download (call [`KeyButton::refresh`]).
+    pub fn doors(&self) -> Vec<KeyDoor> {
+        let Ok(Some(keys)) = self.keyring.keys() else { return Vec::new() };
+        let now = now();
+        let mut doors: Vec<KeyDoor> = Vec::new();
+        for reader in keys.readers().iter().filter(|r| keys.credential_for(r.lock, now).is_some()) {
+            match doors.iter_mut().find(|door| door.id == reader.door_id) {
+                // Any range reader opens the door without a touch.
+                Some(door) => door.needs_tap &= reader.tap,
+                None => {
+                    doors.push(KeyDoor { id: reader.door_id.clone(), name: reader.door.clone(), needs_tap: reader.tap })
+                }
+            }
+        }
+        doors
+    }
+
     /// The tap: one flow at a time (a second tap meanwhile gets [`Error::Busy`] and changes
-    /// nothing), each phase bounded by its timeout, every step reported to the listeners.
+    /// nothing), each phase bounded by its timeout, every step reported to the listeners. Opens
+    /// the nearest door the key opens.
     pub async fn tap(&self) -> Result<TapReport> {
+        self.tap_at(None).await
+    }
+
+    /// A tap at the door the member chose ([`KeyDoor::id`] from [`KeyButton::doors`]): only its
+    /// readers are considered, however near another door's reader is. A door the key does not
+    /// open fails with [`Error::UnknownDoor`].
+    pub async fn tap_door(&self, door_id: &str) -> Result<TapReport> {
+        self.tap_at(Some(door_id)).await
+    }
+
+    async fn tap_at(&self, door: Option<&str>) -> Result<TapReport> {
         let mut cancelled = {
             let mut running = lock(&self.running);
             if running.is_some() {
@@ -305,7 +395,7 @@ impl KeyButton {
             receiver
         };
         let result = tokio::select! {
-            result = self.run_tap() => result,
+            result = self.run_tap(door) => result,
             _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
         };
         *lock(&self.running) = None;
@@ -317,12 +407,15 @@ impl KeyButton {
                 TapOutcome::Unlocked => KeyButtonState::Unlocked,
                 TapOutcome::Denied(reason) => KeyButtonState::Denied(reason),
             },
+            // A cancelled tap is nobody's error: back to what the screen shows.
+            Err(Error::Cancelled) if self.is_visible() => KeyButtonState::Ready,
+            Err(Error::Cancelled) => KeyButtonState::Hidden,
             Err(error) => KeyButtonState::Failed(error.clone()),
         });
         result
     }
 
-    async fn run_tap(&self) -> Result<TapReport> {
+    async fn run_tap(&self, only: Option<&str>) -> Result<TapReport> {
         let requests_before = self.http_requests();
         let mut timings = PhaseTimings::default();
         let key_started = std::time::Instant::now();
@@ -331,6 +424,11 @@ impl KeyButton {
             None => self.fetch_keys_for_tap().await?,
         };
         timings.key = key_started.elapsed();
+        if let Some(door) = only
+            && !keys.readers().iter().any(|r| r.door_id == door)
+        {
+            return Err(Error::UnknownDoor(door.to_owned()));
+        }
         let report = |state| self.set_state(state);
         let mut key_refreshed = false;
         loop {
@@ -340,6 +438,7 @@ impl KeyButton {
                 keyring: &self.keyring,
                 signer: &self.signer,
                 timeouts: &self.timeouts,
+                only,
             };
             let scan_started = tokio::time::Instant::now();
             let target = door.find_reader(&report).instrument(info_span!("scan")).await?;

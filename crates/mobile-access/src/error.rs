@@ -1,8 +1,11 @@
 //! The SDK's one error type. Apps switch on [`Error::category`] to decide what to show (a
 //! settings link for Bluetooth, "contact your community manager" for access, "retry" for network)
-//! and may show [`Error::hint`] as is.
+//! and show [`Error::sentence`] to the member (its `Display` is the detail, for logs), offering
+//! [`Error::next_step`].
 
 use mobile_access_protocol::Reason;
+
+use crate::messages::{MessageKey, NextStep, message};
 
 /// What an app can do about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +82,10 @@ pub enum Error {
     /// No reader of a door this key opens was found nearby.
     #[error("no door reader found nearby")]
     NoReaderFound,
+    /// The app asked to open a door the member's key does not open (for example one removed
+    /// from their access since the list was shown).
+    #[error("the key does not open door {0}")]
+    UnknownDoor(String),
     /// The reader refused without proving it (a clear rejection): a hint, not a verdict.
     #[error("the reader refused: {0}")]
     ReaderRefused(Reason),
@@ -121,7 +128,8 @@ impl Error {
             | Error::ModuleDisabled
             | Error::CredentialSuspended
             | Error::Unauthorized
-            | Error::Refused { .. } => ErrorCategory::Access,
+            | Error::Refused { .. }
+            | Error::UnknownDoor(_) => ErrorCategory::Access,
             Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
             Error::BluetoothOff | Error::BluetoothUnauthorized | Error::BluetoothUnavailable | Error::Bluetooth(_) => {
                 ErrorCategory::Bluetooth
@@ -131,6 +139,74 @@ impl Error {
             }
             Error::Busy | Error::Cancelled | Error::Timeout { .. } => ErrorCategory::Flow,
             Error::Storage(_) | Error::DeviceKey(_) | Error::NoTransport => ErrorCategory::Internal,
+        }
+    }
+
+    /// The sentence to show the member: from the app's message table (English by default),
+    /// never a URL or a platform's internals; those stay in `Display`, for logs.
+    pub fn sentence(&self) -> String {
+        let key = match self {
+            Error::NoAccessGroup => MessageKey::NoAccessGroup,
+            Error::NotConfirmed => MessageKey::NotConfirmed,
+            Error::ModuleDisabled => MessageKey::ModuleDisabled,
+            Error::CredentialSuspended => MessageKey::CredentialSuspended,
+            Error::Unauthorized => MessageKey::SignInAgain,
+            Error::Refused { .. } => MessageKey::RequestRefused,
+            Error::RateLimited { retry_after_secs } => {
+                return message(MessageKey::RateLimited).replace("{seconds}", &retry_after_secs.to_string());
+            }
+            Error::Network(_) => MessageKey::Offline,
+            Error::InvalidResponse(_) => MessageKey::ServiceProblem,
+            Error::BluetoothOff => MessageKey::BluetoothOff,
+            Error::BluetoothUnauthorized => MessageKey::BluetoothNotAllowed,
+            Error::BluetoothUnavailable => MessageKey::BluetoothUnavailable,
+            Error::Bluetooth(_) => MessageKey::BluetoothFailed,
+            Error::NoReaderFound => MessageKey::NoReaderFound,
+            Error::UnknownDoor(_) => MessageKey::DeniedWrongDoor,
+            Error::ReaderRefused(reason) => MessageKey::for_reason(*reason),
+            Error::ReaderNotGenuine(_) => MessageKey::ReaderNotGenuine,
+            Error::Exchange(_) => MessageKey::ExchangeFailed,
+            Error::Busy => MessageKey::Busy,
+            Error::Cancelled => MessageKey::Cancelled,
+            Error::Timeout { .. } => MessageKey::TimedOut,
+            Error::Storage(_) | Error::DeviceKey(_) => MessageKey::PhoneProblem,
+            Error::NoTransport => MessageKey::AppSetup,
+        };
+        message(key)
+    }
+
+    /// What the UI should offer next.
+    pub fn next_step(&self) -> NextStep {
+        match self {
+            Error::NoAccessGroup
+            | Error::NotConfirmed
+            | Error::ModuleDisabled
+            | Error::CredentialSuspended
+            | Error::Refused { .. }
+            | Error::ReaderNotGenuine(_)
+            | Error::UnknownDoor(_) => NextStep::ContactCommunityManager,
+            Error::Unauthorized => NextStep::SignInAgain,
+            Error::RateLimited { retry_after_secs } => NextStep::WaitAndTryAgain { seconds: *retry_after_secs },
+            Error::Network(_)
+            | Error::InvalidResponse(_)
+            | Error::Bluetooth(_)
+            | Error::Exchange(_)
+            | Error::Timeout { .. }
+            | Error::Storage(_)
+            | Error::DeviceKey(_) => NextStep::TryAgain,
+            Error::BluetoothOff => NextStep::TurnOnBluetooth,
+            Error::BluetoothUnauthorized => NextStep::GrantPermissions,
+            Error::BluetoothUnavailable => NextStep::UseAnotherPhone,
+            Error::NoReaderFound => NextStep::MoveCloser,
+            Error::ReaderRefused(reason) => match MessageKey::for_reason(*reason) {
+                MessageKey::DeniedMoveCloser => NextStep::MoveCloser,
+                MessageKey::DeniedWrongDoor | MessageKey::DeniedRevoked | MessageKey::DeniedReaderOutOfOrder => {
+                    NextStep::ContactCommunityManager
+                }
+                _ => NextStep::TryAgain,
+            },
+            Error::Busy | Error::Cancelled => NextStep::NoAction,
+            Error::NoTransport => NextStep::UpdateApp,
         }
     }
 

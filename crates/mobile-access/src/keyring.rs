@@ -50,6 +50,8 @@ pub struct KnownReader {
     pub lock: LockId,
     /// The door's name, for the app.
     pub door: String,
+    /// The door's id in the cloud.
+    pub door_id: String,
     /// Tap-mode (needs the phone on the reader) or range.
     pub tap: bool,
 }
@@ -155,6 +157,7 @@ fn readers_of(door: &DoorInfo) -> Vec<Result<KnownReader>> {
                 id: ReaderId(id),
                 lock: LockId(door.lock),
                 door: door.name.clone(),
+                door_id: door.id.clone(),
                 tap: reader.mode == "tap",
             })
         })

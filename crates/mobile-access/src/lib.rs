@@ -12,19 +12,21 @@ mod error;
 pub mod http;
 mod journal;
 mod keyring;
+pub mod messages;
 mod revocation;
 mod state;
 mod storage;
 mod unlock;
 mod wallet;
 
-pub use button::{KeyButton, KeyButtonConfig, Screen, StateListener, TapOutcome, TapReport};
+pub use button::{KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, Screen, StateListener, TapOutcome, TapReport};
 pub use cloud::{
     AccessInfo, CloudClient, CloudConfig, DoorInfo, EventsReport, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor,
 };
 pub use error::{Error, ErrorCategory, Result};
 pub use journal::{JOURNAL_CAPACITY, JournalEntry};
 pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
+pub use messages::{MessageKey, NextStep, set_messages};
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use mobile_access_protocol::Reason;
 
+use crate::messages::{MessageKey, message};
+
 /// The phases of a tap, each with its own timeout and its own measured duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -54,20 +56,22 @@ pub enum KeyButtonState {
 }
 
 impl KeyButtonState {
-    /// A short human hint the app can show under the button.
+    /// A short hint to show under the button, from the app's message table (English by
+    /// default); a failure's hint is the error's sentence for the member.
     pub fn hint(&self) -> String {
-        match self {
-            KeyButtonState::Hidden => String::new(),
-            KeyButtonState::Ready => "Tap to open the door".to_owned(),
-            KeyButtonState::Validating => "Checking your access…".to_owned(),
-            KeyButtonState::DownloadingKey => "Getting your key…".to_owned(),
-            KeyButtonState::Searching => "Looking for the door…".to_owned(),
-            KeyButtonState::TapRequired => "Hold your phone against the reader".to_owned(),
-            KeyButtonState::Unlocking => "Opening…".to_owned(),
-            KeyButtonState::Unlocked => "Door open".to_owned(),
-            KeyButtonState::Denied(reason) => format!("Access denied: {reason}"),
-            KeyButtonState::Failed(error) => error.to_string(),
-        }
+        let key = match self {
+            KeyButtonState::Hidden => return String::new(),
+            KeyButtonState::Ready => MessageKey::StateReady,
+            KeyButtonState::Validating => MessageKey::StateValidating,
+            KeyButtonState::DownloadingKey => MessageKey::StateDownloadingKey,
+            KeyButtonState::Searching => MessageKey::StateSearching,
+            KeyButtonState::TapRequired => MessageKey::StateTapRequired,
+            KeyButtonState::Unlocking => MessageKey::StateUnlocking,
+            KeyButtonState::Unlocked => MessageKey::StateUnlocked,
+            KeyButtonState::Denied(reason) => MessageKey::for_reason(*reason),
+            KeyButtonState::Failed(error) => return error.sentence(),
+        };
+        message(key)
     }
 
     /// True for the states a tap ends in.

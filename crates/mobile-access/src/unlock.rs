@@ -99,13 +99,19 @@ pub(crate) struct Door<'a> {
     pub keyring: &'a Keyring,
     pub signer: &'a SharedSigner,
     pub timeouts: &'a Timeouts,
+    /// The door the member chose (its cloud id); `None`: the nearest of theirs.
+    pub only: Option<&'a str>,
 }
 
 impl Door<'_> {
     /// Scans for the member's readers and returns the nearest, once the phone is close enough for
     /// it. `report` receives `Searching` and `TapRequired` as they happen.
     pub(crate) async fn find_reader(&self, report: &(dyn Fn(KeyButtonState) + Send + Sync)) -> Result<Target> {
-        let Door { central, keys, timeouts, .. } = *self;
+        let Door { central, keys, timeouts, only, .. } = *self;
+        let ours = |event: &mobile_access_ble::ScanEvent| {
+            ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))
+        };
+        let candidates = keys.readers().iter().filter(|r| only.is_none_or(|door| r.door_id == door)).count();
         central.adapter_state().await.ready().map_err(ble_error)?;
         report(KeyButtonState::Searching);
         let mut scan = central.scan(ScanFilter::readers()).await.map_err(ble_error)?;
@@ -113,7 +119,7 @@ impl Door<'_> {
             let (mut best, mut best_rssi) = within(Phase::Scan, timeouts.scan, async {
                 loop {
                     let event = scan.next().await.ok_or(Error::NoReaderFound)?;
-                    if let Some(target) = ours(keys, &event) {
+                    if let Some(target) = ours(&event) {
                         return Ok((target, event.rssi));
                     }
                 }
@@ -123,9 +129,9 @@ impl Door<'_> {
             // Listen a little longer for a nearer reader, unless it is our only one or the phone
             // is already at tap distance of this one (nothing is nearer than touching it).
             let deadline = Instant::now() + timeouts.ranking_window;
-            while keys.readers().len() > 1 && !(best.reader.tap && touching(&best.advertisement, best_rssi)) {
+            while candidates > 1 && !(best.reader.tap && touching(&best.advertisement, best_rssi)) {
                 let Ok(Some(event)) = tokio::time::timeout_at(deadline, scan.next()).await else { break };
-                if let Some(target) = ours(keys, &event)
+                if let Some(target) = ours(&event)
                     && nearer(path_loss(&target.advertisement, event.rssi), path_loss(&best.advertisement, best_rssi))
                 {
                     (best, best_rssi) = (target, event.rssi);
@@ -140,7 +146,7 @@ impl Door<'_> {
                 best = within(Phase::Scan, timeouts.tap, async {
                     loop {
                         let event = scan.next().await.ok_or(Error::NoReaderFound)?;
-                        if let Some(target) = ours(keys, &event)
+                        if let Some(target) = ours(&event)
                             && target.reader.id == best.reader.id
                             && !too_far(&target.advertisement, event.rssi)
                         {

@@ -11,8 +11,8 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, NewWalletPass, Screen, StateListener, TapOutcome,
-    TapReport, Timeouts, WalletDevice, WalletPasses,
+    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, NewWalletPass, Screen, StateListener,
+    TapOutcome, TapReport, Timeouts, WalletDevice, WalletPasses,
     ble::sim::{RadioProfile, SimCentral},
 };
 use mobile_access_protocol::Reason;
@@ -142,6 +142,8 @@ struct Demo<'o> {
     site: Site,
     events_tx: mpsc::UnboundedSender<(Instant, &'static str, String)>,
     events_rx: mpsc::UnboundedReceiver<(Instant, &'static str, String)>,
+    /// Keeps the recorders of every button made registered.
+    listening: std::sync::Mutex<Vec<ListenerHandle>>,
     output: &'o mut dyn Output,
     steps: Vec<Step>,
 }
@@ -150,7 +152,9 @@ impl Demo<'_> {
     fn button(&self, member: &str, phone: Arc<SimCentral>) -> Result<KeyButton> {
         let token = &self.cloud.member(member)?.token;
         let button = key_button(self.cloud.base_url(), token, phone, new_phone_storage(), Timeouts::default())?;
-        button.add_listener(Arc::new(Recorder { events: self.events_tx.clone(), clock: Arc::clone(&self.clock) }));
+        let handle =
+            button.add_listener(Arc::new(Recorder { events: self.events_tx.clone(), clock: Arc::clone(&self.clock) }));
+        self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle);
         Ok(button)
     }
 
@@ -212,7 +216,8 @@ pub fn run(profile: RadioProfile, output: &mut dyn Output) -> Result<Vec<Step>> 
         }
         let clock = Arc::new(ClockHold::default());
         tokio::spawn(Arc::clone(&clock).run());
-        let mut demo = Demo { cloud, clock, site, events_tx, events_rx, output, steps: Vec::new() };
+        let mut demo =
+            Demo { cloud, clock, site, events_tx, events_rx, listening: Default::default(), output, steps: Vec::new() };
         script(&mut demo).await?;
         wallet_script(&mut demo).await?;
         Ok(demo.steps)

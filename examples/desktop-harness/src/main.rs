@@ -283,7 +283,7 @@ fn run_unlock(
         let storage = Arc::new(FileStorage::open(keys).map_err(|e| e.to_string())?);
         let config = KeyButtonConfig { cloud: CloudConfig::new(cloud), member_token: token, timeouts };
         let button = KeyButton::new(config, central, storage, None).map_err(|e| e.to_string())?;
-        button.add_listener(Arc::new(PrintStates { json }));
+        let _listening = button.add_listener(Arc::new(PrintStates { json }));
         let report = button.tap().await.map_err(|e| e.to_string())?;
         if json {
             say!(

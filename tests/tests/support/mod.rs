@@ -11,7 +11,7 @@ use std::{
 };
 
 use mobile_access::{
-    KeyButton, KeyButtonState, SecureStorage, StateListener, Timeouts,
+    KeyButton, KeyButtonState, ListenerHandle, SecureStorage, StateListener, Timeouts,
     ble::sim::{Position, RadioProfile, SimCentral},
 };
 use mobile_access_harness::world::{EmbeddedCloud, Site, key_button, new_phone_storage};
@@ -65,6 +65,8 @@ pub struct World {
     pub storage: Arc<dyn SecureStorage>,
     pub button: KeyButton,
     pub states: Arc<States>,
+    /// Keeps `states` registered with `button`.
+    pub listening: ListenerHandle,
     token: String,
     timeouts: Timeouts,
 }
@@ -101,8 +103,8 @@ impl World {
         let token = cloud.member(member).unwrap().token.clone();
         let button = key_button(cloud.base_url(), &token, Arc::clone(&phone), Arc::clone(&storage), timeouts).unwrap();
         let states = Arc::new(States::default());
-        button.add_listener(states.clone());
-        Self { cloud, site, phone, storage, button, states, token, timeouts }
+        let listening = button.add_listener(states.clone());
+        Self { cloud, site, phone, storage, button, states, listening, token, timeouts }
     }
 
     /// The same member's button again, on the same phone and storage (an app restart).

@@ -110,10 +110,11 @@ impl SimulatedAir {
     /// Connects to `peripheral` (as named in its advertisements).
     pub async fn connect(&self, peripheral: String) -> Result<Arc<AirConnection>, RadioError> {
         let central = Arc::clone(&self.central);
-        let link = on_runtime(async move {
-            central.connect(&PeripheralId::new(peripheral)).await.map_err(RadioError::from_ble)
-        })
-        .await?;
+        let link =
+            on_runtime(
+                async move { central.connect(&PeripheralId::new(peripheral)).await.map_err(RadioError::from_ble) },
+            )
+            .await?;
         Ok(Arc::new(AirConnection { link: Arc::from(link), notifications: Arc::default() }))
     }
 }
@@ -147,7 +148,8 @@ impl AirConnection {
 
     /// Enables notifications of `characteristic` (the CCCD write).
     pub async fn subscribe(&self, characteristic: String) -> Result<(), RadioError> {
-        let (uuid, link, notifications) = (uuid(&characteristic)?, Arc::clone(&self.link), Arc::clone(&self.notifications));
+        let (uuid, link, notifications) =
+            (uuid(&characteristic)?, Arc::clone(&self.link), Arc::clone(&self.notifications));
         on_runtime(async move {
             let values = link.notifications(uuid).await.map_err(RadioError::from_ble)?;
             *notifications.lock().await = Some(values);

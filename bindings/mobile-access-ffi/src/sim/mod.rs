@@ -165,7 +165,7 @@ impl SimulatedSite {
     /// A Key Button on this site's phone.
     pub fn key_button(
         &self,
-        config: KeyButtonConfig,
+        config: Arc<KeyButtonConfig>,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
     ) -> Result<Arc<KeyButton>, MobileAccessError> {

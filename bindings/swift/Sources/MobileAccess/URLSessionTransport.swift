@@ -13,11 +13,11 @@ public final class URLSessionTransport: HttpTransport, @unchecked Sendable {
     }
 
     public func send(request: HttpRequest) async throws -> HttpResponse {
-        guard let url = URL(string: request.url) else { throw HttpError.Failed(detail: "bad URL") }
-        var urlRequest = URLRequest(url: url, timeoutInterval: request.timeout)
-        urlRequest.httpMethod = request.method
-        urlRequest.httpBody = request.body
-        for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
+        guard let url = URL(string: request.url()) else { throw HttpError.Failed(detail: "bad URL") }
+        var urlRequest = URLRequest(url: url, timeoutInterval: request.timeout())
+        urlRequest.httpMethod = request.method()
+        urlRequest.httpBody = request.body()
+        for (name, value) in request.headers() { urlRequest.setValue(value, forHTTPHeaderField: name) }
         do {
             let (data, response) = try await session.data(for: urlRequest)
             guard let http = response as? HTTPURLResponse else { throw HttpError.Failed(detail: "not HTTP") }

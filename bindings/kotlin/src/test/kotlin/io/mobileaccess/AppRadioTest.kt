@@ -140,7 +140,8 @@ class AppRadioTest {
 
             radio.connectFailure = IllegalStateException("GATT stack exploded")
             val failed = assertThrows<MobileAccessException.Bluetooth> { runBlocking { button.tap() } }
-            assertTrue("GATT stack exploded" in failed.message.orEmpty(), failed.message)
+            assertTrue("GATT stack exploded" in failed.detail(), failed.detail())
+            assertEquals(englishMessage(MessageKey.BLUETOOTH_FAILED), failed.message, "the member reads a sentence, not the stack trace")
 
             radio.connectFailure = null
             assertEquals(TapOutcome.Unlocked, button.tap().outcome)

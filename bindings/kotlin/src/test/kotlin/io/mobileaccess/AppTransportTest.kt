@@ -11,8 +11,12 @@ import java.util.concurrent.CopyOnWriteArrayList
 class CountingTransport(private val inner: HttpTransport = UrlConnectionTransport()) : HttpTransport {
     val sent = CopyOnWriteArrayList<String>()
 
+    /** What an app logging its requests would print: `toString()` of each. */
+    val printed = CopyOnWriteArrayList<String>()
+
     override suspend fun send(request: HttpRequest): HttpResponse {
-        sent += "${request.method} ${request.url.substringAfter("/v1/")}"
+        sent += "${request.method()} ${request.url().substringAfter("/v1/")}"
+        printed += request.toString()
         return inner.send(request)
     }
 }

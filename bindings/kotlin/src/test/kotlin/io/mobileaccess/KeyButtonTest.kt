@@ -1,10 +1,13 @@
 package io.mobileaccess
 
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.cancel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -37,16 +40,24 @@ class KeyButtonTest {
     }
 
     @Test
-    fun `the listener receives every state of a tap, in order`() = runBlocking {
+    fun `the states flow through a whole tap, in order, and a removed listener hears nothing more`() = runBlocking {
         World().use { world ->
             val button = world.button("ada_member")
-            val listener = RecordingListener()
-            button.addListener(listener)
             world.standAtMeetingRoom()
+            val seen = CopyOnWriteArrayList<KeyButtonState>()
+            val collecting = launch(Dispatchers.Default) { button.states.collect { seen += it } }
+            val removed = RecordingListener()
+            button.addListener(removed).use { handle ->
+                handle.remove()
+            }
+            assertEquals(listOf<KeyButtonState>(KeyButtonState.Hidden), removed.states.toList(), "the current state at once")
+
+            withTimeout(5.seconds) { while (seen.isEmpty()) yield() } // the collector is listening
 
             val report = button.tap()
 
             assertEquals("Meeting room", report.door)
+            withTimeout(5.seconds) { while (seen.lastOrNull() != KeyButtonState.Unlocked) yield() }
             assertEquals(
                 listOf(
                     KeyButtonState.Hidden,
@@ -56,8 +67,9 @@ class KeyButtonTest {
                     KeyButtonState.Unlocking,
                     KeyButtonState.Unlocked,
                 ),
-                listener.states.toList(),
+                seen.toList(),
             )
+            assertEquals(listOf<KeyButtonState>(KeyButtonState.Hidden), removed.states.toList(), "nothing after remove")
             assertEquals("Door open", button.state().hint())
 
             // Visibility follows the member's access, known after a refresh, and the screen.
@@ -66,12 +78,16 @@ class KeyButtonTest {
             button.setScreen(Screen.HOME)
             assertTrue(button.isVisible())
 
-            // A second tap: the cached key, no network, the fast exchange.
+            // A second tap: the cached key, no network, the fast exchange; a view model's StateFlow follows it.
+            val viewModel = CoroutineScope(Dispatchers.Default)
+            val state = button.stateIn(viewModel)
             val requests = button.httpRequests()
             val second = button.tap()
             assertEquals(0uL, second.httpRequests)
             assertEquals(requests, button.httpRequests())
             assertEquals(ExchangeKind.FAST, second.exchange)
+            withTimeout(5.seconds) { while (state.value != KeyButtonState.Unlocked) yield() }
+            withTimeout(5.seconds) { while (seen.size < 11) yield() }
             assertEquals(
                 listOf(
                     KeyButtonState.Hidden,
@@ -80,8 +96,10 @@ class KeyButtonTest {
                     KeyButtonState.Unlocking,
                     KeyButtonState.Unlocked,
                 ),
-                listener.states.drop(6),
+                seen.drop(6),
             )
+            viewModel.cancel()
+            collecting.cancel()
         }
     }
 
@@ -90,15 +108,17 @@ class KeyButtonTest {
         World().use { world ->
             val button = world.button("una_unconfirmed")
             val listener = RecordingListener()
-            button.addListener(listener)
+            val listening = button.addListener(listener)
             world.holdAtMainEntrance()
 
             val error = assertThrows<MobileAccessException.NotConfirmed> { runBlocking { button.tap() } }
 
             assertEquals(ErrorCategory.ACCESS, error.category())
             assertFalse(error.isRetryable())
-            assertTrue(error.toString().contains("not confirmed"), error.toString())
+            assertEquals(englishMessage(MessageKey.NOT_CONFIRMED), error.message, "the message is the member's sentence")
+            assertEquals(NextStep.ContactCommunityManager, error.nextStep())
             val last = listener.states.last()
+            listening.close()
             assertTrue(last is KeyButtonState.Failed && last.category == ErrorCategory.ACCESS, "$last")
             assertEquals(emptyList<ReaderSignal>(), world.site.signals(world.mainEntrance), "no reader was approached")
         }
@@ -126,7 +146,7 @@ class KeyButtonTest {
         World().use { world ->
             val button = world.button("ada_member")
             val listener = RecordingListener()
-            button.addListener(listener)
+            val listening = button.addListener(listener)
             button.refresh() // the key, so the tap goes straight to searching; the phone is 60 m away
 
             val started = TimeSource.Monotonic.markNow()
@@ -141,12 +161,15 @@ class KeyButtonTest {
             val job = launch(Dispatchers.Default) { button.tap() }
             withTimeout(5.seconds) { listener.awaitState { it == KeyButtonState.Searching } }
             job.cancel()
-            val failed = withTimeout(5.seconds) { listener.awaitState { it is KeyButtonState.Failed } }
-            assertEquals(ErrorCategory.FLOW, (failed as KeyButtonState.Failed).category)
+            // A cancel is nobody's error: the button goes back to what the screen shows (hidden:
+            // this app never showed the home screen), with no red flash on the way.
+            withTimeout(5.seconds) { listener.awaitState { it == KeyButtonState.Hidden } }
+            assertTrue(listener.states.none { it is KeyButtonState.Failed }, "${listener.states}")
 
             // The button is free again: the next tap runs (and opens) rather than being refused as busy.
             world.holdAtMainEntrance()
             assertEquals(TapOutcome.Unlocked, button.tap().outcome)
+            listening.close()
         }
     }
 

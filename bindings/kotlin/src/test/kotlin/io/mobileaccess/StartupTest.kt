@@ -33,7 +33,8 @@ class StartupTest {
             val error = assertThrows<MobileAccessException.NotInitialized> {
                 runBlocking { KeyButton.create(world.config(), memoryStorage(), null, RelayRadio(world.site.radio())) }
             }
-            assertTrue("MobileAccess.initialize(context)" in error.message.orEmpty(), error.message)
+            assertTrue("MobileAccess.initialize(context)" in error.detail(), error.detail())
+            assertEquals(NextStep.UpdateApp, error.nextStep(), "the developer must fix the app")
             assertFalse(error.isRetryable(), "retrying cannot help")
             assertThrows<MobileAccessException.NotInitialized> { WalletPasses(world.config()) }
             assertFalse(MobileAccess.isInitialized)

@@ -20,20 +20,20 @@ import javax.net.ssl.SSLException
  */
 class UrlConnectionTransport : HttpTransport {
     override suspend fun send(request: HttpRequest): HttpResponse = runInterruptible(Dispatchers.IO) {
-        val timeout = request.timeout.toMillis().coerceIn(1, Int.MAX_VALUE.toLong()).toInt()
+        val timeout = request.timeout().toMillis().coerceIn(1, Int.MAX_VALUE.toLong()).toInt()
         val connection = try {
-            URL(request.url).openConnection() as HttpURLConnection
+            URL(request.url()).openConnection() as HttpURLConnection
         } catch (e: IOException) {
             throw HttpException.Connect(e.toString())
         }
         try {
-            connection.requestMethod = request.method
+            connection.requestMethod = request.method()
             connection.connectTimeout = timeout
             connection.readTimeout = timeout
             connection.instanceFollowRedirects = false
             connection.useCaches = false
-            request.headers.forEach { (name, value) -> connection.setRequestProperty(name, value) }
-            request.body?.let { body ->
+            request.headers().forEach { (name, value) -> connection.setRequestProperty(name, value) }
+            request.body()?.let { body ->
                 connection.doOutput = true
                 connection.setFixedLengthStreamingMode(body.size)
                 connection.outputStream.use { it.write(body) }
