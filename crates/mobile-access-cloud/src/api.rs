@@ -652,23 +652,45 @@ pub struct NewCredential {
     pub number: String,
 }
 
-/// An email the cloud would send.
+text_enum!(
+    /// Where an outbox mail is in its delivery.
+    MailState {
+        /// Waiting for its (next) delivery attempt, or for an SMTP server to be configured.
+        Queued => "queued",
+        /// Accepted by the SMTP server.
+        Sent => "sent",
+        /// Refused for good (a permanent SMTP error, or every attempt failed): not retried.
+        Failed => "failed",
+    }
+);
+
+/// An email of the outbox, as administrators see it: who it is for, what it is and how its
+/// delivery goes, never its body. Invitation mails carry a token that sets the member's password,
+/// so only the member's mailbox ever sees a body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMail {
     /// Sequence number.
     pub id: i64,
     /// Recipient member (may since have been removed).
     pub member_id: String,
-    /// `welcome` or `access`.
+    /// `welcome`, `invitation` or `access`.
     pub kind: String,
     /// Address.
     pub recipient: String,
     /// Subject line.
     pub subject: String,
-    /// Text body (sealed at rest: welcome mails carry an invitation token).
-    pub body: String,
     /// When it was queued.
     pub created_at: u32,
+    /// Queued, sent or failed.
+    pub state: MailState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// While queued: when the next attempt is due.
+    pub next_attempt_at: Option<u32>,
+    /// When the SMTP server accepted it.
+    pub sent_at: Option<u32>,
+    /// Why the last attempt failed (the SMTP server's answer or the connection error).
+    pub last_error: Option<String>,
 }
 
 /// One audit log entry.

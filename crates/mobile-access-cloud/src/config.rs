@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
 };
 
-use crate::{crypto::MasterKey, limits::Limits};
+use crate::{crypto::MasterKey, limits::Limits, mail::MailConfig, retention::Retention};
 
 /// Directory used when none is given: relative to where the server starts, so `cargo run -p
 /// mobile-access-cloud -- serve` works with no set-up and keeps its data next to the checkout.
@@ -34,6 +34,10 @@ pub struct Config {
     pub limits: Limits,
     /// How long shutdown waits for in-flight requests and jobs before giving up on them.
     pub shutdown_grace: std::time::Duration,
+    /// Mail delivery: the SMTP server (none by default: mail stays queued) and retry policy.
+    pub mail: MailConfig,
+    /// What the retention job prunes, and how often it runs.
+    pub retention: Retention,
 }
 
 impl Config {
@@ -48,6 +52,8 @@ impl Config {
             password_concurrency: crate::passwords::default_concurrency(),
             limits: Limits::default(),
             shutdown_grace: std::time::Duration::from_secs(30),
+            mail: MailConfig::default(),
+            retention: Retention::default(),
         }
     }
 

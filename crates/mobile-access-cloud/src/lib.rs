@@ -33,7 +33,9 @@ mod error;
 pub mod hex;
 pub mod http;
 pub mod limits;
+pub mod mail;
 mod passwords;
+pub mod retention;
 mod server;
 pub mod store;
 
@@ -41,8 +43,10 @@ pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
 pub use limits::{Limits, Rate};
+pub use mail::{MailConfig, Smtp, SmtpCredentials, SmtpSecurity};
+pub use retention::Retention;
 pub use server::{CloudHandle, serve, spawn};
-pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, READER_POLL_SECS, Store};
+pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, Pruned, READER_POLL_SECS, Store};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,11 +5,12 @@
 //! works with the server running or not. Results are printed as JSON on stdout; tokens and
 //! reader secrets appear there once and nowhere else. Logs go to stderr (`RUST_LOG`).
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mobile_access_cloud::{
-    Actor, Config, DEFAULT_DATA_DIR, Error, Limits, Rate, Result, Store,
+    Actor, Config, DEFAULT_DATA_DIR, Error, Limits, MailConfig, Rate, Result, Retention, Smtp, SmtpCredentials,
+    SmtpSecurity, Store,
     api::{
         CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
         SettingsPatch, StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
@@ -55,6 +56,70 @@ struct ServeArgs {
     /// Seconds shutdown waits for requests in flight before giving up on them.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// SMTP server that delivers the outbox (welcome, invitation and access emails). Without
+    /// one, mail stays queued.
+    #[arg(long, env = "MOBILE_ACCESS_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// Its port (default: 587 with starttls, 465 with tls, 25 with plain).
+    #[arg(long, env = "MOBILE_ACCESS_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// How the connection is protected: starttls, tls, or plain (a local relay; no login).
+    #[arg(long, env = "MOBILE_ACCESS_SMTP_SECURITY", value_enum, default_value = "starttls")]
+    smtp_security: SecurityArg,
+    /// The From address, e.g. "Acme Access <access@acme.example>" (required with --smtp-host).
+    #[arg(long, env = "MOBILE_ACCESS_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// SMTP login user. Its password is read from MOBILE_ACCESS_SMTP_PASSWORD only: a flag would
+    /// show in the process list.
+    #[arg(long, env = "MOBILE_ACCESS_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// Days audit entries are kept.
+    #[arg(long, default_value_t = 400)]
+    audit_retention_days: u64,
+    /// Days sent (or given-up) mails are kept.
+    #[arg(long, default_value_t = 30)]
+    mail_retention_days: u64,
+    /// Seconds between pruning passes (expired keys and sessions, old audit entries and mails).
+    #[arg(long, default_value_t = 3600)]
+    retention_interval_secs: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SecurityArg {
+    Starttls,
+    Tls,
+    Plain,
+}
+
+/// The environment variable holding the SMTP password.
+const SMTP_PASSWORD_ENV: &str = "MOBILE_ACCESS_SMTP_PASSWORD";
+
+/// The mail configuration the serve flags describe.
+fn mail_config(args: &ServeArgs) -> Result<MailConfig> {
+    let Some(host) = &args.smtp_host else { return Ok(MailConfig::default()) };
+    let from = args.smtp_from.clone().ok_or_else(|| Error::invalid("--smtp-host needs --smtp-from"))?;
+    let (security, default_port) = match args.smtp_security {
+        SecurityArg::Starttls => (SmtpSecurity::StartTls, 587),
+        SecurityArg::Tls => (SmtpSecurity::Tls, 465),
+        SecurityArg::Plain => (SmtpSecurity::Plain, 25),
+    };
+    let credentials = match &args.smtp_user {
+        None => None,
+        Some(user) => {
+            let password = std::env::var(SMTP_PASSWORD_ENV)
+                .map_err(|_| Error::invalid(format!("--smtp-user needs the password in {SMTP_PASSWORD_ENV}")))?;
+            Some(SmtpCredentials { user: user.clone(), password: zeroize::Zeroizing::new(password) })
+        }
+    };
+    let smtp = Smtp {
+        host: host.clone(),
+        port: args.smtp_port.unwrap_or(default_port),
+        security,
+        from,
+        credentials,
+        timeout: Duration::from_secs(30),
+    };
+    Ok(MailConfig { smtp: Some(smtp), ..MailConfig::default() })
 }
 
 /// A limit as given on the command line (`None`: off). A newtype, because clap reads an
@@ -445,6 +510,13 @@ async fn run(cli: Cli) -> Result<()> {
             },
             password_concurrency: args.password_concurrency.unwrap_or(defaults.password_concurrency),
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+            mail: mail_config(args)?,
+            retention: Retention {
+                interval: Duration::from_secs(args.retention_interval_secs.max(1)),
+                audit_horizon: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
+                mail_horizon: Duration::from_secs(args.mail_retention_days.saturating_mul(86_400)),
+                ..Retention::default()
+            },
             ..defaults
         };
         let handle = mobile_access_cloud::spawn(config).await?;
@@ -690,6 +762,24 @@ mod tests {
         assert_eq!(args.limit_per_caller.0, None);
         assert_eq!(args.limit_per_address.0, Some(mobile_access_cloud::Rate::new(5.0, 9)));
         assert!(super::Cli::try_parse_from(["x", "serve", "--limit-per-caller", "0,5"]).is_err());
+    }
+
+    #[test]
+    fn the_smtp_flags_make_the_mail_configuration() {
+        use clap::Parser;
+        let serve = |args: &[&str]| {
+            let cli = super::Cli::try_parse_from([&["x", "serve"], args].concat()).unwrap();
+            let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+            super::mail_config(&args)
+        };
+        assert!(serve(&[]).unwrap().smtp.is_none(), "no SMTP server by default: mail stays queued");
+        assert!(serve(&["--smtp-host", "smtp.example"]).is_err(), "a from address is required");
+        let mail = serve(&["--smtp-host", "smtp.example", "--smtp-from", "access@example.com"]).unwrap();
+        let smtp = mail.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (587, mobile_access_cloud::SmtpSecurity::StartTls));
+        assert!(smtp.credentials.is_none());
+        let mail = serve(&["--smtp-host", "h", "--smtp-from", "a@b.c", "--smtp-security", "tls"]).unwrap();
+        assert_eq!(mail.smtp.unwrap().port, 465);
     }
 
     #[test]

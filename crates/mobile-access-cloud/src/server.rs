@@ -75,6 +75,7 @@ async fn bind(config: &Config) -> Result<TcpListener> {
 
 /// Opens the database and serves in a background task.
 pub async fn spawn(config: Config) -> Result<CloudHandle> {
+    let mailer = crate::mail::prepare(&config.mail)?;
     let store = Store::open(&config).await?;
     let listener = bind(&config).await?;
     let addr = listener.local_addr().map_err(|source| Error::Io { context: "local address".to_owned(), source })?;
@@ -90,6 +91,10 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
             .await
     });
     tracing::info!(%addr, "serving");
+    if let Some(sender) = mailer {
+        crate::mail::run(&background, store.clone(), sender);
+    }
+    crate::retention::run(&background, store.clone(), config.retention.clone());
     // A switch-over interrupted by a crash or a restart finishes now.
     for (org_id, job_id) in store.running_switches().await? {
         tracing::info!(org = %org_id, job = %job_id, "resuming switch-over");

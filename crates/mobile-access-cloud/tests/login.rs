@@ -13,18 +13,12 @@ use support::{AFTER_DECEMBER_2023, BEFORE_DECEMBER_2023, Cloud};
 
 const PASSWORD: &str = "correct horse battery";
 
-fn invitation_token(mail: &Value) -> String {
-    let body = mail["body"].as_str().unwrap();
-    body.split_whitespace().find(|w| w.starts_with("ma_inv_")).unwrap().to_owned()
-}
-
 /// A native organization with one confirmed member `email` whose password is [`PASSWORD`].
 async fn confirmed_member(cloud: &Cloud, external_id: &str) -> (String, String) {
     let org = cloud.org("Native", BEFORE_DECEMBER_2023, None).await;
     cloud.member(&org.integration_token, external_id, &[]).await;
-    let outbox = cloud.get(&org.admin_token, "/v1/admin/outbox").await.ok();
-    let mail = outbox["items"].as_array().unwrap().iter().find(|m| m["kind"] == "invitation").unwrap().clone();
-    let accept = json!({"token": invitation_token(&mail), "password": PASSWORD});
+    let invitation = support::invitation_token(cloud.handle.store(), &format!("{external_id}@example.com")).await;
+    let accept = json!({"token": invitation, "password": PASSWORD});
     cloud.call(Method::POST, None, "/v1/invitations/accept", Some(accept)).await.ok();
     (org.admin_token, format!("{external_id}@example.com"))
 }

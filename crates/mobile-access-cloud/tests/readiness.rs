@@ -53,17 +53,7 @@ async fn readyz_says_ready_only_when_every_migration_is_applied_and_existing_ema
             .await
             .unwrap();
         assert_eq!(put.status(), 200);
-        let outbox: serde_json::Value = http
-            .get(format!("{}/v1/admin/outbox", cloud.base_url()))
-            .bearer_auth(&org.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let body = outbox["items"][0]["body"].as_str().unwrap();
-        let invitation = body.split_whitespace().find(|w| w.starts_with("ma_inv_")).unwrap();
+        let invitation = support::invitation_token(cloud.store(), "Mixed.Case@Example.COM").await;
         let accept = json!({"token": invitation, "password": "a good password"});
         let accepted = http.post(format!("{}/v1/invitations/accept", cloud.base_url())).json(&accept).send().await;
         assert_eq!(accepted.unwrap().status(), 200);

@@ -151,15 +151,20 @@ impl AppState {
     }
 }
 
-async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+/// The bearer token of a request, or `unauthorized`.
+fn bearer(parts: &Parts) -> Result<&str, Error> {
     let header = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthorized)?;
-    let token = header
+    header
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())
-        .ok_or(Error::Unauthorized)?;
+        .ok_or(Error::Unauthorized)
+}
+
+async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+    let token = bearer(parts)?;
     let ip = client_ip(&parts.extensions);
     state.refuse_spent_failures(ip, None)?;
     let caller = match state.store.authenticate(token).await {
@@ -215,6 +220,24 @@ role_extractor!(
     ReaderCaller,
     Role::Reader
 );
+
+/// A member caller and the session token they called with: what logging out revokes.
+pub struct MemberSession {
+    /// Who is calling.
+    pub caller: Caller,
+    /// Their bearer token.
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for MemberSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = caller(parts, state).await?;
+        caller.require(Role::Member)?;
+        Ok(Self { caller, token: bearer(parts)?.to_owned() })
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ mod extract;
 pub mod openapi;
 mod routes;
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Instant};
 
 use axum::{
     Router,
@@ -48,6 +48,15 @@ impl Background {
         self.stop.cancel();
         self.tracker.close();
         tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+    }
+
+    /// Runs a periodic job (mail delivery, retention) until shutdown: `job` gets the stop signal
+    /// and ends its loop when it fires, after the unit of work in hand.
+    pub(crate) fn spawn_job<F>(&self, job: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(job(self.stop.clone()));
     }
 }
 
@@ -327,8 +336,26 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/v1/admin/wallet-passes/{pass_id}/suspend", ADMIN, "Suspend a wallet pass", None, 204, None),
     op("POST", "/v1/admin/wallet-passes/{pass_id}/resume", ADMIN, "Reactivate a wallet pass", None, 204, None),
     op("DELETE", "/v1/admin/wallet-passes/{pass_id}", ADMIN, "Delete a wallet pass", None, 204, None),
-    op("GET", "/v1/admin/outbox", ADMIN, "Queued emails", None, 200, Some("OutboxPage")),
+    op(
+        "GET",
+        "/v1/admin/outbox",
+        ADMIN,
+        "Emails and their delivery (never their bodies: invitations carry tokens)",
+        None,
+        200,
+        Some("OutboxPage"),
+    ),
     op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage")),
+    // Last: the authorization test walks this table in order, and logging out ends its member's session.
+    op(
+        "POST",
+        "/v1/logout",
+        Some(Role::Member),
+        "End the session: the token called with stops working",
+        None,
+        204,
+        None,
+    ),
 ];
 
 /// The API as an axum router over `store`, with the default limits.
@@ -345,6 +372,7 @@ pub fn router_with(store: Store, limits: &Limits, background: Background) -> Rou
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
         .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
         .route("/v1/invitations/accept", post(accept_invitation))
         .route("/v1/me/access", get(me_access))
         .route("/v1/me/keys", post(me_keys))

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::{
     AppState,
-    extract::{AdminCaller, ApiJson, ApiQuery, ClientAddr, Id, IntegrationCaller, MemberCaller, ReaderCaller},
+    extract::{
+        AdminCaller, ApiJson, ApiQuery, ClientAddr, Id, IntegrationCaller, MemberCaller, MemberSession, ReaderCaller,
+    },
 };
 use crate::{
     Error, Result,
@@ -78,6 +80,12 @@ pub(super) async fn accept_invitation(
         }
         other => Ok(Json(other?).into_response()),
     }
+}
+
+/// Logging out: the session token the member called with stops working at once.
+pub(super) async fn logout(State(store): State<Store>, session: MemberSession) -> Result<StatusCode> {
+    store.end_session(&session.caller, &session.token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn me_access(State(store): State<Store>, MemberCaller(caller): MemberCaller) -> Result<Response> {

@@ -17,6 +17,7 @@ mod mail;
 mod members;
 mod organizations;
 mod readers;
+mod retention;
 mod revocation;
 mod switch;
 mod tokens;
@@ -31,7 +32,10 @@ use sqlx::{
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
 };
 
-pub use self::{audit::Actor, readers::READER_POLL_SECS, switch::DEFAULT_SWITCH_BATCH, tokens::Caller};
+pub use self::{
+    audit::Actor, mail::QueuedMail, readers::READER_POLL_SECS, retention::Pruned, switch::DEFAULT_SWITCH_BATCH,
+    tokens::Caller,
+};
 use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey, passwords::Passwords};
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
@@ -57,6 +61,8 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (4, "signed_time", include_str!("../../migrations/sqlite/0004_signed_time.sql")),
     (5, "login_email", include_str!("../../migrations/sqlite/0005_login_email.sql")),
     (6, "epoch_exempt", include_str!("../../migrations/sqlite/0006_epoch_exempt.sql")),
+    (7, "mail_delivery", include_str!("../../migrations/sqlite/0007_mail_delivery.sql")),
+    (8, "retention", include_str!("../../migrations/sqlite/0008_retention.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -65,6 +71,8 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (4, "signed_time", include_str!("../../migrations/postgres/0004_signed_time.sql")),
     (5, "login_email", include_str!("../../migrations/postgres/0005_login_email.sql")),
     (6, "epoch_exempt", include_str!("../../migrations/postgres/0006_epoch_exempt.sql")),
+    (7, "mail_delivery", include_str!("../../migrations/postgres/0007_mail_delivery.sql")),
+    (8, "retention", include_str!("../../migrations/postgres/0008_retention.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

@@ -3,7 +3,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{RowExt, Store, now};
+use super::{Actor, RowExt, Store, audit, now};
 use crate::{Error, Result, api::Role, crypto};
 
 /// How long a member session token lives.
@@ -108,6 +108,31 @@ impl Store {
             member_id: row.opt_text("member_id")?,
             reader_id: None,
         })
+    }
+
+    /// Logging out: revokes the member session `token` that `caller` authenticated with, so
+    /// every later request with it is `unauthorized`. The member's other sessions (other
+    /// devices) stay.
+    pub async fn end_session(&self, caller: &Caller, token: &str) -> Result<()> {
+        let member_id = caller.member()?;
+        let mut tx = self.pool.begin().await?;
+        let ended =
+            sqlx::query("DELETE FROM api_tokens WHERE hash = $1 AND org_id = $2 AND member_id = $3 AND role = $4")
+                .bind(crypto::token_hash(token))
+                .bind(&caller.org_id)
+                .bind(member_id)
+                .bind(Role::Member.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if ended == 0 {
+            // Ended by a concurrent logout or removal since this request authenticated.
+            return Err(Error::Unauthorized);
+        }
+        let actor = Actor::Member(member_id.to_owned());
+        audit::record(&mut tx, &caller.org_id, &actor, "session.ended", member_id, serde_json::json!({})).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A new admin or integration token for an organization (CLI: rotating a lost token).

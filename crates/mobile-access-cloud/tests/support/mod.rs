@@ -196,6 +196,25 @@ impl Cloud {
     }
 }
 
+/// The body of the newest unsent mail of `kind` to `recipient`, read as the mail sender reads it
+/// (claimed for 0 s, so it stays due): what the member's mailbox gets. The admin outbox never
+/// shows bodies, so tests that need an invitation token take it from here, like a member would.
+pub async fn mail_body(store: &mobile_access_cloud::Store, recipient: &str, kind: &str) -> String {
+    let mails = store.claim_due_mail(mobile_access_cloud::store::now(), 0, 1000).await.unwrap();
+    let mail = mails.iter().rev().find(|m| m.recipient == recipient && m.kind == kind);
+    mail.unwrap_or_else(|| panic!("no {kind} mail to {recipient}")).body.clone()
+}
+
+/// The invitation token in a mail body.
+pub fn token_in(body: &str) -> String {
+    body.split_whitespace().find(|w| w.starts_with("ma_inv_")).unwrap().to_owned()
+}
+
+/// The token of the newest unsent invitation to `recipient`.
+pub async fn invitation_token(store: &mobile_access_cloud::Store, recipient: &str) -> String {
+    token_in(&mail_body(store, recipient, "invitation").await)
+}
+
 /// A phone's device key and its public half in hex.
 pub fn device() -> (SoftwareDeviceKey, String) {
     let key = SoftwareDeviceKey::generate(&ring::rand::SystemRandom::new()).unwrap();
