@@ -33,15 +33,19 @@ mod error;
 pub mod hex;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 mod passwords;
+pub mod proxy;
 mod server;
+mod serving;
 pub mod store;
 
-pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
+pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE, default_max_connections};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
 pub use limits::{Limits, Rate};
 pub use server::{CloudHandle, serve, spawn};
+pub use serving::Timeouts;
 pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, READER_POLL_SECS, Store};
 
 /// Result alias for this crate.
