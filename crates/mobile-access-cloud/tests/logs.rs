@@ -28,8 +28,19 @@ impl Drop for Server {
 /// Runs the binary with `args` after `serve`, makes the requests `exercise` makes against its
 /// base URL, stops it with SIGTERM, and returns its stderr.
 async fn run_and_collect(dir: &std::path::Path, args: &[&str], exercise: impl AsyncFnOnce(String)) -> String {
+    run_with_env(dir, args, &[], exercise).await
+}
+
+/// Same, with these environment variables set.
+async fn run_with_env(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    exercise: impl AsyncFnOnce(String),
+) -> String {
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_mobile-access-cloud"))
+            .envs(env.iter().copied())
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
             .env_remove("MOBILE_ACCESS_LOG_FORMAT")
@@ -139,4 +150,20 @@ async fn text_logs_on_request_have_no_colour_codes_and_still_name_the_request() 
         stderr.lines().any(|line| line.contains("request_id=text-log-7") && line.contains("status=200")),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_size_from_the_environment_reaches_the_pool_and_metrics_have_their_own_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free loopback port for the metrics listener (the ready line names only the API's).
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let scrape_url = format!("http://{metrics_addr}/metrics");
+    let env = [("MOBILE_ACCESS_MAX_CONNECTIONS", "3"), ("MOBILE_ACCESS_METRICS_LISTEN", metrics_addr.as_str())];
+    run_with_env(dir.path(), &[], &env, async move |base| {
+        let http = support::client();
+        assert_eq!(http.get(format!("{base}/metrics")).send().await.unwrap().status(), 404);
+        let text = http.get(&scrape_url).send().await.unwrap().text().await.unwrap();
+        assert!(text.lines().any(|line| line == "mobile_access_db_pool_max_connections 3"), "{text}");
+    })
+    .await;
 }
