@@ -48,8 +48,10 @@ pub struct Timeouts {
     /// sockets do not pile up; under most load balancers' 60–350 s idle timeouts, whichever end
     /// closes first, the other retries).
     pub idle: Duration,
-    /// A request's whole handling, body read included (default 60 s: a 100,000-member sync fits;
-    /// everything else takes milliseconds). Past it the client gets `503 timeout`.
+    /// A request's whole handling, body read included (default 60 s: every route but a large
+    /// member sync takes milliseconds; a sync past it still completes, detached, and is
+    /// idempotent, so the integration's retry finds it done). Past it the client gets `503
+    /// timeout`.
     pub request: Duration,
 }
 
