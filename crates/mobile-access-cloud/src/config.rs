@@ -5,7 +5,9 @@ use std::{
     path::PathBuf,
 };
 
-use crate::{crypto::MasterKey, limits::Limits, mail::MailConfig, retention::Retention};
+use crate::{
+    crypto::MasterKey, limits::Limits, mail::MailConfig, proxy::Cidr, retention::Retention, serving::Timeouts,
+};
 
 /// Directory used when none is given: relative to where the server starts, so `cargo run -p
 /// mobile-access-cloud -- serve` works with no set-up and keeps its data next to the checkout.
@@ -25,7 +27,7 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Overrides the environment variable and the key file.
     pub master_key: Option<MasterKey>,
-    /// Database connection pool size.
+    /// Database connection pool size (default [`default_max_connections`]).
     pub max_connections: u32,
     /// Password hashes computed at once (each on the blocking pool, ~tens of ms of CPU); more
     /// logins wait their turn, so a flood cannot take every core.
@@ -38,6 +40,15 @@ pub struct Config {
     pub mail: MailConfig,
     /// What the retention job prunes, and how often it runs.
     pub retention: Retention,
+    /// Header-read, idle and request timeouts of the API listener.
+    pub timeouts: Timeouts,
+    /// Where to serve `GET /metrics` (Prometheus), unauthenticated; `None` (the default): not at
+    /// all. A listener of its own so that what the metrics say (routes, load, pool use) stays
+    /// on the network the operator scrapes from, never the public one.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` names the client (for the per-address rate limits). Empty
+    /// (the default): the TCP peer is the client, and the header is ignored.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Config {
@@ -48,12 +59,15 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             master_key: None,
-            max_connections: 8,
+            max_connections: default_max_connections(),
             password_concurrency: crate::passwords::default_concurrency(),
             limits: Limits::default(),
             shutdown_grace: std::time::Duration::from_secs(30),
             mail: MailConfig::default(),
             retention: Retention::default(),
+            timeouts: Timeouts::default(),
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -61,4 +75,13 @@ impl Config {
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Self { listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ..Self::new(data_dir) }
     }
+}
+
+/// Four connections per core, at least 8 and at most 32. A request holds a connection only while
+/// its queries run, and the work between them (signing, hashing) is CPU: more connections than
+/// a few per core only queue inside the database. The ceiling keeps a few replicas under
+/// PostgreSQL's default `max_connections` of 100; SQLite serializes writers anyway.
+pub fn default_max_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    u32::try_from(cores.saturating_mul(4)).unwrap_or(u32::MAX).clamp(8, 32)
 }

@@ -127,6 +127,10 @@ pub enum Error {
     /// The server cannot serve yet (database unreachable, migrations not applied).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The request took longer than the server's request timeout. Its handler may still have
+    /// finished (it runs on, detached): retry with a fresh read, not a blind repeat.
+    #[error("the request took longer than the server allows")]
+    Timeout,
     /// A request handler failed unexpectedly (a panic, caught so the process lives on).
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -179,6 +183,7 @@ impl Error {
             Self::ClockBehind { .. } => (StatusCode::SERVICE_UNAVAILABLE, "clock_behind"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

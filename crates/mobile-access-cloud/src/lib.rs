@@ -34,18 +34,22 @@ pub mod hex;
 pub mod http;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 mod passwords;
+pub mod proxy;
 pub mod retention;
 mod server;
+mod serving;
 pub mod store;
 
-pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE};
+pub use config::{Config, DEFAULT_DATA_DIR, SQLITE_FILE, default_max_connections};
 pub use crypto::MasterKey;
 pub use error::{Error, Refusal};
 pub use limits::{Limits, Rate};
 pub use mail::{MailConfig, Smtp, SmtpCredentials, SmtpSecurity};
 pub use retention::Retention;
 pub use server::{CloudHandle, serve, spawn};
+pub use serving::Timeouts;
 pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, Pruned, READER_POLL_SECS, Store};
 
 /// Result alias for this crate.

@@ -10,12 +10,13 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mobile_access_cloud::{
     Actor, Config, DEFAULT_DATA_DIR, Error, Limits, MailConfig, Rate, Result, Retention, Smtp, SmtpCredentials,
-    SmtpSecurity, Store,
+    SmtpSecurity, Store, Timeouts,
     api::{
         CredentialStatus, MemberSync, NewAccessGroup, NewDoor, NewOrganization, NewReader, PageQuery, ReaderMode, Role,
         SettingsPatch, StartSwitch, SwitchJob, SwitchPreviewQuery, SyncReport, UnlockMethod,
     },
     demo,
+    proxy::Cidr,
 };
 use serde::Serialize;
 
@@ -28,8 +29,23 @@ struct Cli {
     /// Use this database instead of the SQLite file (postgres://user:pass@host/db).
     #[arg(long, global = true, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Log lines as JSON (one object per line) or plain text; `auto`: JSON unless stderr is a
+    /// terminal. Text never has colour codes.
+    #[arg(long, global = true, env = "MOBILE_ACCESS_LOG_FORMAT", default_value = "auto")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum LogFormat {
+    /// JSON when stderr is not a terminal (a log collector reads it), text when it is.
+    Auto,
+    /// One JSON object per line, with the request span (and its `request_id`) in each.
+    Json,
+    /// Human-readable, without colour codes.
+    Text,
 }
 
 /// Rate limits are `PER_SECOND,BURST` (e.g. `10,50`), or `off`.
@@ -82,6 +98,26 @@ struct ServeArgs {
     /// Seconds between pruning passes (expired keys and sessions, old audit entries and mails).
     #[arg(long, default_value_t = 3600)]
     retention_interval_secs: u64,
+    /// Database connections in the pool (default: four per core, 8 to 32).
+    #[arg(long, env = "MOBILE_ACCESS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Seconds a client may take to send a request's line and headers, from its first byte.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a connection may sit with no request in flight and nothing sent before it is closed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_secs: u64,
+    /// Seconds a request may take before it is answered 503 `timeout` (its handler still finishes).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
+    /// Serve Prometheus metrics at GET /metrics on this address, unauthenticated: bind it to a
+    /// private interface (default: no metrics listener).
+    #[arg(long, env = "MOBILE_ACCESS_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// A proxy (address or CIDR block) whose X-Forwarded-For names the client for rate limits;
+    /// repeat or separate with commas. Default: none, the header is ignored.
+    #[arg(long = "trusted-proxy", env = "MOBILE_ACCESS_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -141,6 +177,7 @@ fn parse_rate(text: &str) -> std::result::Result<RateArg, String> {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start; boxing buys nothing")]
 enum Command {
     /// Serve the HTTP API until SIGTERM or Ctrl-C (SIGINT), then stop accepting, finish the
     /// requests in flight, pause switch-over jobs after their batch, and exit 0. Prints the base
@@ -517,14 +554,23 @@ async fn run(cli: Cli) -> Result<()> {
                 mail_horizon: Duration::from_secs(args.mail_retention_days.saturating_mul(86_400)),
                 ..Retention::default()
             },
+            max_connections: args.max_connections.unwrap_or(defaults.max_connections),
+            timeouts: Timeouts {
+                header_read: std::time::Duration::from_secs(args.header_read_timeout_secs),
+                idle: std::time::Duration::from_secs(args.idle_timeout_secs),
+                request: std::time::Duration::from_secs(args.request_timeout_secs),
+            },
+            metrics_listen: args.metrics_listen,
+            trusted_proxies: args.trusted_proxies.clone(),
             ..defaults
         };
         let handle = mobile_access_cloud::spawn(config).await?;
-        eprintln!("mobile-access-cloud: serving on {} (data in {})", handle.base_url(), cli.data_dir.display());
+        // Through the log, not eprintln: with JSON logs every line on stderr must be JSON.
+        tracing::info!(url = %handle.base_url(), data_dir = %cli.data_dir.display(), "mobile-access-cloud serving");
         // The ready line: the bound address (useful with `--listen 127.0.0.1:0`), once it accepts.
         println!("{}", handle.base_url());
         let signal = stop_signal().await?;
-        eprintln!("mobile-access-cloud: {signal}: finishing requests in flight");
+        tracing::info!(signal, "finishing requests in flight");
         return handle.shutdown().await;
     }
     let store = Store::open(&config(&cli)).await?;
@@ -689,7 +735,10 @@ async fn run(cli: Cli) -> Result<()> {
     result
 }
 
-fn init_logging() {
+/// Logs go to stderr (stdout carries command results and the ready line). JSON for machines,
+/// text for people, and never colour codes: escape sequences in a log file are noise to every
+/// tool that reads it.
+fn init_logging(format: LogFormat) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|text| text.parse::<tracing_subscriber::filter::Targets>().ok())
@@ -698,11 +747,21 @@ fn init_logging() {
                 .with_default(tracing::Level::INFO)
                 .with_target("sqlx", tracing::Level::WARN)
         });
+    use std::io::IsTerminal as _;
     use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .init();
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let text = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    if json {
+        // The current span (the request, with its id) in each line; not the whole span list.
+        let json = text.json().with_current_span(true).with_span_list(false);
+        tracing_subscriber::registry().with(json).with(filter).init();
+    } else {
+        tracing_subscriber::registry().with(text).with(filter).init();
+    }
 }
 
 /// Waits for SIGTERM (what every orchestrator sends) or SIGINT (Ctrl-C); names the one received.
@@ -726,7 +785,7 @@ async fn stop_signal() -> Result<&'static str> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -780,6 +839,38 @@ mod tests {
         assert!(smtp.credentials.is_none());
         let mail = serve(&["--smtp-host", "h", "--smtp-from", "a@b.c", "--smtp-security", "tls"]).unwrap();
         assert_eq!(mail.smtp.unwrap().port, 465);
+    }
+
+    #[test]
+    fn the_operations_flags_default_to_the_library_settings_and_parse() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["x", "serve"]).unwrap();
+        assert_eq!(cli.log_format, super::LogFormat::Auto);
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        let defaults = mobile_access_cloud::Timeouts::default();
+        assert_eq!(args.header_read_timeout_secs, defaults.header_read.as_secs());
+        assert_eq!(args.idle_timeout_secs, defaults.idle.as_secs());
+        assert_eq!(args.request_timeout_secs, defaults.request.as_secs());
+        assert_eq!((args.max_connections, args.metrics_listen), (None, None));
+        assert!(args.trusted_proxies.is_empty());
+        let cli = super::Cli::try_parse_from([
+            "x",
+            "serve",
+            "--max-connections",
+            "3",
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, super::LogFormat::Json);
+        let super::Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.max_connections, Some(3));
+        assert_eq!(args.trusted_proxies.len(), 2);
+        assert!(super::Cli::try_parse_from(["x", "serve", "--max-connections", "0"]).is_err());
+        assert!(super::Cli::try_parse_from(["x", "serve", "--idle-timeout-secs", "0"]).is_err());
+        assert!(super::Cli::try_parse_from(["x", "serve", "--trusted-proxy", "10.0.0.0/40"]).is_err());
     }
 
     #[test]

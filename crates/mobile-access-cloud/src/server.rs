@@ -1,13 +1,16 @@
 //! Running the API: in the foreground (`serve`) or in the background of a test or harness
 //! (`spawn`, which hands back the bound address and a graceful shutdown).
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config, Error, Result,
     http::{self, Background},
+    metrics::Metrics,
+    serving,
     store::Store,
 };
 
@@ -15,8 +18,9 @@ use crate::{
 #[derive(Debug)]
 pub struct CloudHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     store: Store,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
     background: Background,
     grace: std::time::Duration,
@@ -26,6 +30,11 @@ impl CloudHandle {
     /// The bound address (the real port when the config asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's bound address, when `Config::metrics_listen` asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://<addr>`, without a trailing slash.
@@ -42,9 +51,7 @@ impl CloudHandle {
     /// too), stops switch-over jobs after their current batch (they resume at the next start),
     /// then closes the database. Gives up waiting after the configured grace period.
     pub async fn shutdown(mut self) -> Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         let served = match tokio::time::timeout(self.grace, &mut self.task).await {
             Ok(served) => served,
             Err(_) => {
@@ -67,30 +74,49 @@ impl CloudHandle {
     }
 }
 
-async fn bind(config: &Config) -> Result<TcpListener> {
-    TcpListener::bind(config.listen)
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Io { context: format!("listening on {}", config.listen), source })
+        .map_err(|source| Error::Io { context: format!("listening on {addr}"), source })?;
+    let bound = listener.local_addr().map_err(|source| Error::Io { context: "local address".to_owned(), source })?;
+    Ok((listener, bound))
 }
 
 /// Opens the database and serves in a background task.
 pub async fn spawn(config: Config) -> Result<CloudHandle> {
     let mailer = crate::mail::prepare(&config.mail)?;
     let store = Store::open(&config).await?;
-    let listener = bind(&config).await?;
-    let addr = listener.local_addr().map_err(|source| Error::Io { context: "local address".to_owned(), source })?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let background = Background::default();
-    let app = http::router_with(store.clone(), &config.limits, background.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "serving");
+    let (listener, addr) = bind(config.listen).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
+    };
+    let stop = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    let background = Background::with_metrics(metrics.clone());
+    let options = http::Options {
+        limits: config.limits,
+        request_timeout: config.timeouts.request,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let app = http::router_for(store.clone(), &options, background.clone());
+    let metrics_addr = metrics_listener.as_ref().map(|(_, at)| *at);
+    let task = {
+        let (stop, metrics, store, timeouts) = (stop.clone(), metrics.clone(), store.clone(), config.timeouts);
+        tokio::spawn(async move {
+            let api = serving::serve(listener, app, timeouts, metrics.clone(), stop.clone());
+            match metrics_listener {
+                Some((listener, _)) => {
+                    let router = http::metrics_router(store, metrics.clone());
+                    let scrape = serving::serve(listener, router, timeouts, metrics, stop);
+                    let (api, scrape) = tokio::join!(api, scrape);
+                    api.and(scrape)
+                }
+                None => api.await,
+            }
+        })
+    };
+    tracing::info!(%addr, metrics = ?metrics_addr, "serving");
     if let Some(sender) = mailer {
         crate::mail::run(&background, store.clone(), sender);
     }
@@ -100,7 +126,7 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
         tracing::info!(org = %org_id, job = %job_id, "resuming switch-over");
         http::run_switch_in_background(&background, store.clone(), org_id, job_id, crate::store::DEFAULT_SWITCH_BATCH);
     }
-    Ok(CloudHandle { addr, store, stop: Some(stop), task, background, grace: config.shutdown_grace })
+    Ok(CloudHandle { addr, metrics_addr, store, stop, task, background, grace: config.shutdown_grace })
 }
 
 /// Opens the database and serves until `shutdown` completes.

@@ -10,25 +10,31 @@
 //! documented and tested.
 
 mod extract;
+mod observe;
 pub mod openapi;
 mod routes;
 
-use std::{future::Future, net::IpAddr, sync::Arc, time::Instant};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{ConnectInfo, DefaultBodyLimit, FromRef, Request, State},
+    extract::{DefaultBodyLimit, FromRef, Request, State},
     http::Extensions,
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument as _;
 
+pub use self::observe::REQUEST_ID;
+pub(crate) use self::observe::metrics_router;
 use crate::{
     Error,
     api::Role,
     limits::{Limiters, Limits},
+    metrics::Metrics,
+    proxy::Cidr,
     store::Store,
 };
 
@@ -39,9 +45,16 @@ use crate::{
 pub struct Background {
     tracker: TaskTracker,
     stop: CancellationToken,
+    /// The server's metrics, here because jobs report their progress to them too.
+    metrics: Arc<Metrics>,
 }
 
 impl Background {
+    /// A background reporting to these metrics.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..Self::default() }
+    }
+
     /// Tells jobs to stop after their current batch and waits up to `grace` for every task.
     /// Returns false if some were still running then.
     pub async fn finish(&self, grace: std::time::Duration) -> bool {
@@ -66,6 +79,8 @@ pub struct AppState {
     store: Store,
     limits: Arc<Limiters>,
     background: Background,
+    request_timeout: Duration,
+    trusted_proxies: Arc<[Cidr]>,
 }
 
 impl FromRef<AppState> for Store {
@@ -75,9 +90,10 @@ impl FromRef<AppState> for Store {
 }
 
 /// The client's address, when the server was started with connection info (as [`crate::spawn`]
-/// does); limits keyed by address do not apply without it.
+/// does): the peer, or behind a trusted proxy the address it forwarded for; limits keyed by
+/// address do not apply without it.
 fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
-    extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+    extensions.get::<observe::ClientAddress>().map(|observe::ClientAddress(ip)| *ip)
 }
 
 /// Body limit of every route but the member sync.
@@ -365,8 +381,40 @@ pub fn router(store: Store) -> Router {
 
 /// The API over `store` with these limits; detached handlers and jobs run on `background`.
 pub fn router_with(store: Store, limits: &Limits, background: Background) -> Router {
+    router_for(store, &Options { limits: *limits, ..Options::default() }, background)
+}
+
+/// How a router serves, beyond its store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rate limits.
+    pub limits: Limits,
+    /// Past this, a request is answered `503 timeout` (its handler runs on).
+    pub request_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::proxy`]).
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            request_timeout: crate::Timeouts::default().request,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The API over `store` as `options` say; detached handlers and jobs run on `background`.
+pub fn router_for(store: Store, options: &Options, background: Background) -> Router {
     use routes::*;
-    let state = AppState { store, limits: Arc::new(Limiters::new(limits)), background };
+    let state = AppState {
+        store,
+        limits: Arc::new(Limiters::new(&options.limits)),
+        background,
+        request_timeout: options.request_timeout,
+        trusted_proxies: options.trusted_proxies.clone().into(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -410,7 +458,10 @@ pub fn router_with(store: Store, limits: &Limits, background: Background) -> Rou
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), detach))
         .layer(middleware::from_fn_with_state(state.clone(), limit_address))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::client))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::time_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::record))
+        .layer(middleware::from_fn(observe::request_id))
         .with_state(state)
 }
 
@@ -419,13 +470,21 @@ pub fn router_with(store: Store, limits: &Limits, background: Background) -> Rou
 /// by the next start of the server, or by the CLI.
 pub fn run_switch_in_background(background: &Background, store: Store, org_id: String, job_id: String, batch: usize) {
     let stop = background.stop.clone();
+    let metrics = background.metrics.clone();
     background.tracker.spawn(async move {
+        let _running = metrics.switch_job_started();
+        // Where the job stands, so the first batch counts too (a resumed job did some before).
+        let mut done = store.switch_job(&org_id, &job_id).await.ok().map(|job| job.done);
         let result = store
             .run_switch_until(
                 &org_id,
                 &job_id,
                 batch,
-                |job| tracing::info!(job = %job.id, done = job.done, total = job.total, "switch-over progress"),
+                |job| {
+                    tracing::info!(job = %job.id, done = job.done, total = job.total, "switch-over progress");
+                    let before = done.replace(job.done).unwrap_or(job.done);
+                    metrics.switch_users_done(u64::from(job.done.saturating_sub(before)));
+                },
                 || stop.is_cancelled(),
             )
             .await;
@@ -442,7 +501,7 @@ pub fn run_switch_in_background(background: &Background, store: Store, org_id: S
 /// Runs the rest of the request in its own task, so a client that goes away cannot cancel a
 /// handler mid-transaction, and a panicking handler becomes a 500 instead of a lost connection.
 async fn detach(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.background.tracker.spawn(next.run(request)).await {
+    match state.background.tracker.spawn(next.run(request).in_current_span()).await {
         Ok(response) => response,
         Err(_) => Error::Internal("the request handler panicked").into_response(),
     }
@@ -459,20 +518,4 @@ async fn limit_address(State(state): State<AppState>, request: Request, next: Ne
         return Error::RateLimited { retry_after }.into_response();
     }
     next.run(request).await
-}
-
-/// Logs method, path, status and latency. Never headers (tokens) or bodies (passwords, keys).
-async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let status = response.status();
-    let micros = started.elapsed().as_micros();
-    if status.is_server_error() {
-        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
-    } else {
-        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
-    }
-    response
 }

@@ -446,6 +446,14 @@ pub fn document() -> Value {
             };
             responses.insert("429".into(), rate_limited_response(why));
         }
+        // Any request can outlast the server's request timeout (`Timeouts::request`).
+        let timeout = "timeout: the request took longer than the server's request timeout (its handler may still \
+                       have finished: read before retrying a write)";
+        let unavailable = match responses.get("503").and_then(|r| r["description"].as_str()) {
+            Some(other) => format!("{other}; {timeout}"),
+            None => timeout.to_owned(),
+        };
+        responses.insert("503".into(), error_response(&unavailable));
         let mut forbidden = Vec::new();
         if op.role.is_some() {
             forbidden.push("forbidden (wrong role)");

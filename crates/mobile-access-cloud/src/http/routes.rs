@@ -93,11 +93,13 @@ pub(super) async fn me_access(State(store): State<Store>, MemberCaller(caller): 
 }
 
 pub(super) async fn me_keys(
-    State(store): State<Store>,
+    State(state): State<AppState>,
     MemberCaller(caller): MemberCaller,
     ApiJson(body): ApiJson<KeyRequest>,
 ) -> Result<Response> {
-    Ok(Json(store.issue_keys(&caller.org_id, caller.member()?, &body).await?).into_response())
+    let bundle = state.store.issue_keys(&caller.org_id, caller.member()?, &body).await?;
+    state.background.metrics.keys_issued(bundle.credentials.len());
+    Ok(Json(bundle).into_response())
 }
 
 pub(super) async fn sync_members(
