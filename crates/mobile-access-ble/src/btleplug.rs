@@ -42,6 +42,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// disconnect) may take before it counts as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often a scan reads the adapter's device properties besides its D-Bus signals.
+const PROPERTY_POLL: Duration = Duration::from_millis(500);
+
 /// How many times a scan subscribes again to an adapter event stream that ended under it.
 const EVENT_STREAM_RESUBSCRIBES: u32 = 3;
 
@@ -177,51 +180,63 @@ impl Central for BtleplugCentral {
         })
         .await?;
         let (sender, receiver) = mpsc::channel(ScanStream::CAPACITY);
-        let adapter = self.adapter.clone();
-        let known = self.known.clone();
+        let mut heard = Heard {
+            adapter: self.adapter.clone(),
+            filter,
+            stale,
+            last: HashMap::new(),
+            known: self.known.clone(),
+            sender,
+        };
         let task = tokio::spawn(async move {
+            let adapter = heard.adapter.clone();
+            // BlueZ updates a device's properties with every advertisement it hears, but the
+            // D-Bus signals saying so can go missing: bluez-async removes match rules from a
+            // spawned task when a stream is dropped (it panics there now and then, "No match
+            // with that id found"), and a scan has been seen hearing nothing for 20 s while
+            // the adapter scanned. So the scan also reads the devices' properties twice a
+            // second, and reports what changed whichever way it learned of it.
+            let mut poll = tokio::time::interval(PROPERTY_POLL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut resubscribed = 0;
             loop {
-                while let Some(event) = events.next().await {
-                    let Some(platform_id) = advertisement_of(&event) else { continue };
-                    let Ok(peripheral) = adapter.peripheral(platform_id).await else { continue };
-                    let Ok(Some(properties)) = peripheral.properties().await else { continue };
-                    let id = PeripheralId::new(platform_id.to_string());
-                    // BlueZ merges the scan filters of every client on the system: filter again.
-                    let Some(event) = scan_event(id.clone(), &properties, &filter, Instant::now()) else { continue };
-                    if let Some(cached) = stale.get(platform_id) {
-                        if event.service_data.as_ref() == Some(cached) {
-                            continue;
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(event) => {
+                            let Some(platform_id) = advertisement_of(&event) else { continue };
+                            if !heard.report(platform_id).await {
+                                return;
+                            }
                         }
-                        stale.remove(platform_id);
-                    }
-                    known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(event) {
-                        return;
-                    }
-                }
-                // The adapter's event stream ended under a live scan: bluez-async's D-Bus worker
-                // panics now and then ("No match with that id found") and takes the stream with
-                // it, and the scan would then go silent while the adapter still scans. Subscribe
-                // again rather than end the caller's scan.
-                if sender.is_closed() || resubscribed == EVENT_STREAM_RESUBSCRIBES {
-                    tracing::warn!("the Bluetooth event stream ended; the scan ends");
-                    return;
-                }
-                resubscribed += 1;
-                tracing::warn!(
-                    attempt = resubscribed,
-                    "the Bluetooth event stream ended during a scan; subscribing again"
-                );
-                match guarded("scanning", OPERATION_TIMEOUT, async {
-                    adapter.events().await.map_err(|e| map_error(e, None))
-                })
-                .await
-                {
-                    Ok(again) => events = again,
-                    Err(error) => {
-                        tracing::warn!(%error, "the Bluetooth event stream could not be opened again; the scan ends");
-                        return;
+                        // The adapter's event stream ended under a live scan (the same bug can
+                        // take it down): subscribe again rather than end the caller's scan.
+                        None => {
+                            if heard.sender.is_closed() || resubscribed == EVENT_STREAM_RESUBSCRIBES {
+                                tracing::warn!("the Bluetooth event stream ended; the scan ends");
+                                return;
+                            }
+                            resubscribed += 1;
+                            tracing::warn!(attempt = resubscribed, "the Bluetooth event stream ended during a scan; subscribing again");
+                            match guarded("scanning", OPERATION_TIMEOUT, async {
+                                adapter.events().await.map_err(|e| map_error(e, None))
+                            })
+                            .await
+                            {
+                                Ok(again) => events = again,
+                                Err(error) => {
+                                    tracing::warn!(%error, "the Bluetooth event stream could not be opened again; the scan ends");
+                                    return;
+                                }
+                            }
+                        }
+                    },
+                    _ = poll.tick() => {
+                        let Ok(Ok(peripherals)) = tokio::time::timeout(OPERATION_TIMEOUT, adapter.peripherals()).await else { continue };
+                        for peripheral in peripherals {
+                            if !heard.report(&peripheral.id()).await {
+                                return;
+                            }
+                        }
                     }
                 }
             }
@@ -278,6 +293,44 @@ fn advertisement_of(event: &CentralEvent) -> Option<&btleplug::platform::Periphe
         | CentralEvent::ServiceDataAdvertisement { id, .. }
         | CentralEvent::RssiUpdate { id, .. } => Some(id),
         _ => None,
+    }
+}
+
+/// What one scan has heard, and where it reports it.
+struct Heard {
+    adapter: Adapter,
+    filter: ScanFilter,
+    /// Service data BlueZ had cached before the scan started, skipped until it changes.
+    stale: HashMap<btleplug::platform::PeripheralId, Vec<u8>>,
+    /// What was last reported per device (service data and RSSI), so a poll that finds nothing
+    /// new reports nothing.
+    last: HashMap<btleplug::platform::PeripheralId, (Option<Vec<u8>>, Rssi)>,
+    known: Arc<Mutex<HashMap<PeripheralId, btleplug::platform::PeripheralId>>>,
+    sender: mpsc::Sender<ScanEvent>,
+}
+
+impl Heard {
+    /// Reports `platform_id`'s advertisement if it is new and passes the filter; false once
+    /// nobody listens.
+    async fn report(&mut self, platform_id: &btleplug::platform::PeripheralId) -> bool {
+        let Ok(peripheral) = self.adapter.peripheral(platform_id).await else { return true };
+        let Ok(Some(properties)) = peripheral.properties().await else { return true };
+        let id = PeripheralId::new(platform_id.to_string());
+        // BlueZ merges the scan filters of every client on the system: filter again.
+        let Some(event) = scan_event(id.clone(), &properties, &self.filter, Instant::now()) else { return true };
+        if let Some(cached) = self.stale.get(platform_id) {
+            if event.service_data.as_ref() == Some(cached) {
+                return true;
+            }
+            self.stale.remove(platform_id);
+        }
+        let seen = (event.service_data.clone(), event.rssi);
+        if self.last.get(platform_id) == Some(&seen) {
+            return true;
+        }
+        self.last.insert(platform_id.clone(), seen);
+        self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
+        !matches!(self.sender.try_send(event), Err(mpsc::error::TrySendError::Closed(_)))
     }
 }
 

@@ -7,23 +7,13 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::Read,
     process::{Command, Stdio},
 };
 
 use mobile_access_cloud::{Config, Store, api::NewOrganization};
 use serde_json::Value;
 use support::BEFORE_DECEMBER_2023;
-
-/// The server process, killed if the test fails before it exits.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs the binary with `args` after `serve`, makes the requests `exercise` makes against its
 /// base URL, stops it with SIGTERM, and returns its stderr.
@@ -38,7 +28,7 @@ async fn run_with_env(
     env: &[(&str, &str)],
     exercise: impl AsyncFnOnce(String),
 ) -> String {
-    let mut server = Server(
+    let mut server = support::ServerProcess(
         Command::new(env!("CARGO_BIN_EXE_mobile-access-cloud"))
             .envs(env.iter().copied())
             .env_remove("DATABASE_URL")
@@ -61,13 +51,7 @@ async fn run_with_env(
         stderr.read_to_string(&mut text).unwrap();
         text
     });
-    let base = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line.trim().to_owned()
-    })
-    .await
-    .unwrap();
+    let base = support::ready_line(stdout).await;
     assert!(base.starts_with("http://127.0.0.1:"), "ready line: {base:?}");
     exercise(base).await;
     let kill = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();

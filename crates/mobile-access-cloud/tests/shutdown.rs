@@ -5,7 +5,6 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -22,16 +21,6 @@ fn sync_body(members: usize) -> serde_json::Value {
         })
         .collect();
     json!({"members": members})
-}
-
-/// The server process, killed if the test fails before it exits.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +47,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
         if let Some(url) = &config.database_url {
             command.arg("--database-url").arg(url);
         }
-        let mut server = Server(
+        let mut server = support::ServerProcess(
             command
                 .args(["serve", "--listen", "127.0.0.1:0"])
                 .stdout(Stdio::piped())
@@ -67,13 +56,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
                 .unwrap(),
         );
         let stdout = server.0.stdout.take().unwrap();
-        let base = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line.trim().to_owned()
-        })
-        .await
-        .unwrap();
+        let base = support::ready_line(stdout).await;
         assert!(base.starts_with("http://127.0.0.1:"), "ready line: {base:?}");
         let http = support::client();
 

@@ -234,3 +234,25 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// The cloud binary run by a test: killed when dropped, so a failed assertion leaves no server.
+pub struct ServerProcess(pub std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary's ready line (the base URL it serves on), read off the runtime's threads.
+pub async fn ready_line(stdout: std::process::ChildStdout) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    })
+    .await
+    .unwrap()
+}

@@ -6,7 +6,6 @@ import android.bluetooth.BluetoothAdapter
 import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothGattCharacteristic
 import android.bluetooth.BluetoothGattDescriptor
-import android.bluetooth.BluetoothGattService
 import android.bluetooth.BluetoothManager
 import android.bluetooth.BluetoothProfile
 import android.bluetooth.le.ScanSettings
@@ -39,30 +38,6 @@ class AndroidBluetoothRadioTest {
 
     private fun grantBluetooth() =
         shadowOf(app).grantPermissions(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
-
-    private fun readerService() = BluetoothGattService(UUID.fromString(SERVICE), BluetoothGattService.SERVICE_TYPE_PRIMARY).apply {
-        addCharacteristic(
-            BluetoothGattCharacteristic(
-                UUID.fromString(REQUEST),
-                BluetoothGattCharacteristic.PROPERTY_WRITE_NO_RESPONSE,
-                BluetoothGattCharacteristic.PERMISSION_WRITE,
-            ),
-        )
-        addCharacteristic(
-            BluetoothGattCharacteristic(
-                UUID.fromString(RESPONSE),
-                BluetoothGattCharacteristic.PROPERTY_NOTIFY,
-                BluetoothGattCharacteristic.PERMISSION_READ,
-            ).apply {
-                addDescriptor(
-                    BluetoothGattDescriptor(
-                        UUID.fromString("00002902-0000-1000-8000-00805f9b34fb"),
-                        BluetoothGattDescriptor.PERMISSION_WRITE,
-                    ),
-                )
-            },
-        )
-    }
 
     @Test
     fun `each adapter state and missing permission is reported as its own state`() = runBlocking {
@@ -118,7 +93,7 @@ class AndroidBluetoothRadioTest {
         val opening = async { radio.open(address) }
         while (shadowOf(device).bluetoothGatts.isEmpty()) yield()
         val gatt: BluetoothGatt = shadowOf(device).bluetoothGatts.single()
-        shadowOf(gatt).addDiscoverableService(readerService())
+        shadowOf(gatt).addDiscoverableService(ShadowAir.readerService())
         shadowOf(device).simulateGattConnectionChange(BluetoothGatt.GATT_SUCCESS, BluetoothProfile.STATE_CONNECTED)
         val link = opening.await()
 

@@ -32,6 +32,10 @@ class AndroidTapTest {
     private val app: Application = RuntimeEnvironment.getApplication()
     private val adapter: BluetoothAdapter = app.getSystemService(BluetoothManager::class.java).adapter
 
+    /** Ada's Key Button on the phone's own Bluetooth API: the SDK is not told it is a test. */
+    private suspend fun World.androidButton(): KeyButton =
+        KeyButton.create(KeyButtonConfig(cloud.baseUrl, cloud.token("ada_member")), memoryStorage(), null, AndroidBluetoothRadio(app))
+
     private fun phoneReady() {
         shadowOf(app).grantPermissions(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
         shadowOf(adapter).setState(BluetoothAdapter.STATE_ON)
@@ -43,12 +47,7 @@ class AndroidTapTest {
         phoneReady()
         World().use { world ->
             ShadowAir.attach(world.site.air()).use {
-                val button = KeyButton.create(
-                    KeyButtonConfig(world.cloud.baseUrl, world.cloud.token("ada_member")),
-                    memoryStorage(),
-                    null,
-                    AndroidBluetoothRadio(app),
-                )
+                val button = world.androidButton()
                 world.holdAtMainEntrance()
 
                 val first = button.tap()
@@ -94,12 +93,7 @@ class AndroidTapTest {
         phoneReady()
         World().use { world ->
             ShadowAir.attach(world.site.air()).use {
-                val button = KeyButton.create(
-                    KeyButtonConfig(world.cloud.baseUrl, world.cloud.token("ada_member")),
-                    memoryStorage(),
-                    null,
-                    AndroidBluetoothRadio(app),
-                )
+                val button = world.androidButton()
                 button.refresh()
                 world.holdAtMainEntrance()
                 shadowOf(adapter).setState(BluetoothAdapter.STATE_OFF)

@@ -127,7 +127,7 @@ object ShadowAir {
     }
 
     /** The reader's GATT service as discovery reports it: requests written, answers notified. */
-    private fun readerService() = BluetoothGattService(UUID.fromString(SERVICE), BluetoothGattService.SERVICE_TYPE_PRIMARY).apply {
+    fun readerService() = BluetoothGattService(UUID.fromString(SERVICE), BluetoothGattService.SERVICE_TYPE_PRIMARY).apply {
         addCharacteristic(
             BluetoothGattCharacteristic(
                 UUID.fromString(REQUEST),
