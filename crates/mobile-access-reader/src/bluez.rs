@@ -243,16 +243,16 @@ fn advertisement(advertisement: &mobile_access_protocol::Advertisement) -> Bluez
 }
 
 /// True while any phone is connected to the reader's adapter.
-async fn any_phone_connected(adapter: &Adapter) -> bool {
-    let Ok(addresses) = adapter.device_addresses().await else { return false };
+async fn any_phone_connected(adapter: &Adapter) -> Option<Address> {
+    let Ok(addresses) = adapter.device_addresses().await else { return None };
     for address in addresses {
         if let Ok(device) = adapter.device(address)
             && device.is_connected().await.unwrap_or(false)
         {
-            return true;
+            return Some(address);
         }
     }
-    false
+    None
 }
 
 /// Re-registers the advertisement whenever the reader's nonce (or anything else in it) changed,
@@ -267,6 +267,9 @@ async fn advertise(
     mut handle: AdvertisementHandle,
 ) {
     let mut interval = tokio::time::interval(ADVERTISEMENT_REFRESH);
+    // Which phone holds the advertisement back, logged when that changes: a reader unheard for
+    // seconds after a phone left shows here as a connection BlueZ still reports.
+    let mut held_by: Option<Address> = None;
     loop {
         interval.tick().await;
         let next = match shared.act(|reader, now| reader.advertisement(now)) {
@@ -280,7 +283,15 @@ async fn advertise(
         if next == current && !forced {
             continue;
         }
-        if any_phone_connected(&adapter).await {
+        let connected = any_phone_connected(&adapter).await;
+        if connected != held_by {
+            match connected {
+                Some(phone) => tracing::info!(%phone, "advertisement held while a phone is connected"),
+                None => tracing::info!("no phone connected: advertising the current nonce"),
+            }
+            held_by = connected;
+        }
+        if connected.is_some() {
             continue;
         }
         shared.readvertise.store(false, std::sync::atomic::Ordering::SeqCst);
