@@ -106,11 +106,7 @@ impl KeyButton {
     /// while another runs throws `Busy`. Cancelling the calling coroutine or task cancels the
     /// tap too (uniffi drops the future); [`KeyButton::cancel`] does it from anywhere.
     pub async fn tap(&self) -> Result<TapReport, MobileAccessError> {
-        let button = Arc::clone(&self.inner);
-        let mut cancel_if_abandoned = CancelOnDrop(Some(Arc::clone(&self.inner)));
-        let report = runtime::run(async move { Ok(button.tap().await?) }).await;
-        cancel_if_abandoned.0 = None;
-        report.map(TapReport::from)
+        self.run_tap(None).await
     }
 
     /// Cancels the running tap, if any: it throws `Cancelled`.
@@ -158,11 +154,7 @@ impl KeyButton {
     /// near another door is. Otherwise as [`KeyButton::tap`]; a door the key does not open
     /// throws `UnknownDoor`.
     pub async fn tap_door(&self, door_id: String) -> Result<TapReport, MobileAccessError> {
-        let button = Arc::clone(&self.inner);
-        let mut cancel_if_abandoned = CancelOnDrop(Some(Arc::clone(&self.inner)));
-        let report = runtime::run(async move { Ok(button.tap_door(&door_id).await?) }).await;
-        cancel_if_abandoned.0 = None;
-        report.map(TapReport::from)
+        self.run_tap(Some(door_id)).await
     }
 
     /// The member's access as last fetched (kept across restarts), if any.
@@ -196,6 +188,24 @@ impl ListenerHandle {
     /// generated Kotlin object's own release call, which removes it too.)
     pub fn remove(&self) {
         self.0.remove();
+    }
+}
+
+impl KeyButton {
+    /// One tap (at `door`, or the nearest) on the library's runtime, cancelled in the core if
+    /// the foreign caller abandons it.
+    async fn run_tap(&self, door: Option<String>) -> Result<TapReport, MobileAccessError> {
+        let button = Arc::clone(&self.inner);
+        let mut cancel_if_abandoned = CancelOnDrop(Some(Arc::clone(&self.inner)));
+        let report = runtime::run(async move {
+            Ok(match door {
+                Some(door) => button.tap_door(&door).await?,
+                None => button.tap().await?,
+            })
+        })
+        .await;
+        cancel_if_abandoned.0 = None;
+        report.map(TapReport::from)
     }
 }
 

@@ -411,8 +411,12 @@ pub(crate) mod native {
         pub(crate) central: Arc<dyn Central>,
     }
 
-    fn to_radio<T>(result: Result<ble::Result<T>, crate::MobileAccessError>) -> Result<T, RadioError> {
-        match result {
+    /// Runs radio work on the library's runtime: a radio error keeps its meaning, the library's
+    /// own failure (a panic) becomes `Failed`.
+    pub(crate) async fn on_runtime<T: Send + 'static>(
+        work: impl Future<Output = ble::Result<T>> + Send + 'static,
+    ) -> Result<T, RadioError> {
+        match runtime::run(async move { Ok(work.await) }).await {
             Ok(inner) => inner.map_err(RadioError::from_ble),
             Err(error) => Err(RadioError::Failed { detail: error.to_string() }),
         }
@@ -431,41 +435,35 @@ pub(crate) mod native {
                 .map(|s| parse_uuid(s).ok_or_else(|| RadioError::Failed { detail: format!("bad UUID {s}") }))
                 .collect::<Result<Vec<_>, _>>()?;
             let central = Arc::clone(&self.central);
-            to_radio(
-                runtime::run(async move {
-                    let mut stream = match central.scan(ScanFilter { services }).await {
-                        Ok(stream) => stream,
-                        Err(error) => return Ok(Err(error)),
-                    };
-                    tokio::spawn(async move {
-                        while let Some(event) = stream.next().await {
-                            let rssi = event.rssi.dbm();
-                            if !sink.advertisement(
-                                event.peripheral.to_string(),
-                                rssi,
-                                event.service_data,
-                                event.advertising_data,
-                            ) {
-                                return;
-                            }
+            on_runtime(async move {
+                let mut stream = central.scan(ScanFilter { services }).await?;
+                tokio::spawn(async move {
+                    while let Some(event) = stream.next().await {
+                        let rssi = event.rssi.dbm();
+                        if !sink.advertisement(
+                            event.peripheral.to_string(),
+                            rssi,
+                            event.service_data,
+                            event.advertising_data,
+                        ) {
+                            return;
                         }
-                        sink.finish();
-                    });
-                    Ok(Ok(()))
-                })
-                .await,
-            )
+                    }
+                    sink.finish();
+                });
+                Ok(())
+            })
+            .await
         }
 
         async fn stop_scan(&self) -> Result<(), RadioError> {
             let central = Arc::clone(&self.central);
-            to_radio(runtime::run(async move { Ok(central.stop_scan().await) }).await)
+            on_runtime(async move { central.stop_scan().await }).await
         }
 
         async fn connect(&self, peripheral: String) -> Result<Arc<ConnectedLink>, RadioError> {
             let central = Arc::clone(&self.central);
-            let link =
-                to_radio(runtime::run(async move { Ok(central.connect(&PeripheralId::new(peripheral)).await) }).await)?;
+            let link = on_runtime(async move { central.connect(&PeripheralId::new(peripheral)).await }).await?;
             Ok(ConnectedLink::new(Arc::new(NativeLink { link: Arc::from(link) })))
         }
     }
@@ -484,39 +482,34 @@ pub(crate) mod native {
             let uuid = parse_uuid(&characteristic)
                 .ok_or_else(|| RadioError::Failed { detail: format!("bad UUID {characteristic}") })?;
             let link = Arc::clone(&self.link);
-            to_radio(runtime::run(async move { Ok(link.write(uuid, &value, write_type).await) }).await)
+            on_runtime(async move { link.write(uuid, &value, write_type).await }).await
         }
 
         async fn subscribe(&self, characteristic: String, sink: Arc<NotificationSink>) -> Result<(), RadioError> {
             let uuid = parse_uuid(&characteristic)
                 .ok_or_else(|| RadioError::Failed { detail: format!("bad UUID {characteristic}") })?;
             let link = Arc::clone(&self.link);
-            to_radio(
-                runtime::run(async move {
-                    let mut values = match link.notifications(uuid).await {
-                        Ok(values) => values,
-                        Err(error) => return Ok(Err(error)),
-                    };
-                    tokio::spawn(async move {
-                        while let Some(value) = values.next().await {
-                            sink.value(value);
-                        }
-                        sink.end();
-                    });
-                    Ok(Ok(()))
-                })
-                .await,
-            )
+            on_runtime(async move {
+                let mut values = link.notifications(uuid).await?;
+                tokio::spawn(async move {
+                    while let Some(value) = values.next().await {
+                        sink.value(value);
+                    }
+                    sink.end();
+                });
+                Ok(())
+            })
+            .await
         }
 
         async fn rssi(&self) -> Result<Option<i16>, RadioError> {
             let link = Arc::clone(&self.link);
-            to_radio(runtime::run(async move { Ok(link.rssi().await) }).await).map(Rssi::dbm)
+            on_runtime(async move { link.rssi().await }).await.map(Rssi::dbm)
         }
 
         async fn disconnect(&self) -> Result<(), RadioError> {
             let link = Arc::clone(&self.link);
-            to_radio(runtime::run(async move { Ok(link.disconnect().await) }).await)
+            on_runtime(async move { link.disconnect().await }).await
         }
     }
 }

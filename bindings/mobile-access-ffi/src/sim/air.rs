@@ -13,11 +13,7 @@ use std::sync::Arc;
 use mobile_access::ble::{Central, Link, Notifications, PeripheralId, ScanFilter, ScanStream, sim::SimCentral};
 use tokio::sync::Mutex;
 
-use crate::{
-    MobileAccessError,
-    radio::{RadioError, WriteType, parse_uuid},
-    runtime,
-};
+use crate::radio::{RadioError, WriteType, native::on_runtime, parse_uuid};
 
 /// One advertising event as the phone's controller heard it.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -47,16 +43,6 @@ fn uuid(text: &str) -> Result<u128, RadioError> {
     parse_uuid(text).ok_or_else(|| RadioError::Failed { detail: format!("bad UUID {text}") })
 }
 
-/// Runs radio work on the library's runtime; its own failure (a panic) is a radio failure here.
-async fn on_runtime<T: Send + 'static>(
-    work: impl Future<Output = Result<T, RadioError>> + Send + 'static,
-) -> Result<T, RadioError> {
-    match runtime::run(async move { Ok::<_, MobileAccessError>(work.await) }).await {
-        Ok(result) => result,
-        Err(error) => Err(RadioError::Failed { detail: error.to_string() }),
-    }
-}
-
 impl SimulatedAir {
     pub(crate) fn new(central: Arc<SimCentral>) -> Arc<Self> {
         Arc::new(Self { central, scan: Arc::default() })
@@ -71,7 +57,7 @@ impl SimulatedAir {
         let services = services.iter().map(|s| uuid(s)).collect::<Result<Vec<_>, _>>()?;
         let (central, scan) = (Arc::clone(&self.central), Arc::clone(&self.scan));
         on_runtime(async move {
-            let stream = central.scan(ScanFilter { services }).await.map_err(RadioError::from_ble)?;
+            let stream = central.scan(ScanFilter { services }).await?;
             *scan.lock().await = Some(stream);
             Ok(())
         })
@@ -100,7 +86,7 @@ impl SimulatedAir {
         let (central, scan) = (Arc::clone(&self.central), Arc::clone(&self.scan));
         on_runtime(async move {
             // Stopping closes the stream, which releases a reader waiting on it.
-            let stopped = central.stop_scan().await.map_err(RadioError::from_ble);
+            let stopped = central.stop_scan().await;
             scan.lock().await.take();
             stopped
         })
@@ -110,11 +96,7 @@ impl SimulatedAir {
     /// Connects to `peripheral` (as named in its advertisements).
     pub async fn connect(&self, peripheral: String) -> Result<Arc<AirConnection>, RadioError> {
         let central = Arc::clone(&self.central);
-        let link =
-            on_runtime(
-                async move { central.connect(&PeripheralId::new(peripheral)).await.map_err(RadioError::from_ble) },
-            )
-            .await?;
+        let link = on_runtime(async move { central.connect(&PeripheralId::new(peripheral)).await }).await?;
         Ok(Arc::new(AirConnection { link: Arc::from(link), notifications: Arc::default() }))
     }
 }
@@ -143,7 +125,7 @@ impl AirConnection {
     /// or the peripheral acknowledged it (with response).
     pub async fn write(&self, characteristic: String, value: Vec<u8>, write_type: WriteType) -> Result<(), RadioError> {
         let (uuid, link) = (uuid(&characteristic)?, Arc::clone(&self.link));
-        on_runtime(async move { link.write(uuid, &value, write_type).await.map_err(RadioError::from_ble) }).await
+        on_runtime(async move { link.write(uuid, &value, write_type).await }).await
     }
 
     /// Enables notifications of `characteristic` (the CCCD write).
@@ -151,7 +133,7 @@ impl AirConnection {
         let (uuid, link, notifications) =
             (uuid(&characteristic)?, Arc::clone(&self.link), Arc::clone(&self.notifications));
         on_runtime(async move {
-            let values = link.notifications(uuid).await.map_err(RadioError::from_ble)?;
+            let values = link.notifications(uuid).await?;
             *notifications.lock().await = Some(values);
             Ok(())
         })
@@ -174,6 +156,6 @@ impl AirConnection {
     /// Disconnects; pending notifications end.
     pub async fn disconnect(&self) -> Result<(), RadioError> {
         let link = Arc::clone(&self.link);
-        on_runtime(async move { link.disconnect().await.map_err(RadioError::from_ble) }).await
+        on_runtime(async move { link.disconnect().await }).await
     }
 }
