@@ -202,14 +202,49 @@ async fn cancel_stops_a_tap_waiting_at_the_door() {
     assert_eq!(world.button.tap().await.unwrap().outcome, TapOutcome::Unlocked);
 }
 
-/// Bluetooth switched off is its own error, which the app can send the user to settings for.
+/// Bluetooth switched off shows before the tap as what to do, and a tap meanwhile fails at once
+/// with its own error (no key download first), which the app can send the member to settings for.
 #[tokio::test(start_paused = true)]
-async fn bluetooth_off_is_a_distinct_error() {
+async fn bluetooth_off_is_guidance_before_the_tap_and_a_distinct_error_during_it() {
+    use mobile_access::{Requirement, RequirementsListener};
+    struct Seen(std::sync::Mutex<Vec<Vec<Requirement>>>);
+    impl RequirementsListener for Seen {
+        fn on_requirements(&self, requirements: Vec<Requirement>) {
+            self.0.lock().unwrap().push(requirements);
+        }
+    }
     let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let seen = Arc::new(Seen(std::sync::Mutex::default()));
+    let _handle = world.button.add_requirements_listener(seen.clone());
+    assert!(world.button.check_requirements().await.is_empty());
+
     world.phone.set_adapter_state(mobile_access::ble::AdapterState::PoweredOff);
+    assert_eq!(world.button.check_requirements().await, [Requirement::TurnOnBluetooth]);
     let error = world.button.tap().await.unwrap_err();
     assert_eq!(error, Error::BluetoothOff);
     assert_eq!(error.category(), mobile_access::ErrorCategory::Bluetooth);
+    assert_eq!(error.next_step(), mobile_access::NextStep::TurnOnBluetooth);
+    assert_eq!(world.button.http_requests(), 0, "no key download for a phone that cannot scan");
+
+    world.phone.set_adapter_state(mobile_access::ble::AdapterState::Unauthorized);
+    let error = world.button.tap().await.unwrap_err();
+    assert_eq!(error, Error::BluetoothUnauthorized, "a refused permission is not 'Bluetooth off'");
+    assert_eq!(error.next_step(), mobile_access::NextStep::GrantPermissions);
+    assert_eq!(world.button.requirements(), [Requirement::GrantPermissions { permissions: vec![] }]);
+
+    world.phone.set_adapter_state(mobile_access::ble::AdapterState::PoweredOn);
+    assert!(world.button.check_requirements().await.is_empty());
+    assert_eq!(world.button.tap().await.unwrap().outcome, TapOutcome::Unlocked);
+    // Each change told once, in order, starting with the list as known when the listener came.
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            vec![],
+            vec![Requirement::TurnOnBluetooth],
+            vec![Requirement::GrantPermissions { permissions: vec![] }],
+            vec![],
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -465,12 +500,14 @@ async fn a_removed_listener_hears_nothing_more_and_never_keeps_the_button_alive(
 
     // A listener that holds the button (as an app's view model does) does not keep it alive:
     // the button holds listeners weakly, the handle strongly.
-    struct Holding(std::sync::Mutex<Option<Arc<KeyButton>>>);
+    struct Holding {
+        _button: Arc<KeyButton>,
+    }
     impl StateListener for Holding {
         fn on_state(&self, _: KeyButtonState) {}
     }
     let button = Arc::new(world.button_again());
-    let handle = button.add_listener(Arc::new(Holding(std::sync::Mutex::new(Some(Arc::clone(&button))))));
+    let handle = button.add_listener(Arc::new(Holding { _button: Arc::clone(&button) }));
     let weak = Arc::downgrade(&button);
     drop(button);
     assert!(weak.upgrade().is_some(), "the app's handle keeps its listener, which holds the button");

@@ -25,7 +25,7 @@ const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
 const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 27] = [
+const SWIFT_API: [&str; 30] = [
     "open class KeyButton",
     "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil)",
     "public protocol BluetoothCentral",
@@ -40,6 +40,9 @@ const SWIFT_API: [&str; 27] = [
     "open func addListener(listener: StateListener) -> ListenerHandle",
     "open func remove()",
     "open func doors() -> [KeyDoor]",
+    "open func requirements() -> [Requirement]",
+    "open func checkRequirements()async  -> [Requirement]",
+    "open func addRequirementsListener(listener: RequirementsListener) -> ListenerHandle",
     "open func tapDoor(doorId: String)async throws  -> TapReport",
     "public func setMessages(messages: [MessageKey: String])",
     "public func sentence() -> String",
@@ -137,11 +140,12 @@ fn build_ffi(features: &[&str]) -> Result<(), String> {
 /// The hand-written Swift that conforms to generated protocols: (file in the Swift package,
 /// protocol). Not compiled here (no Swift toolchain), so each requirement of the generated
 /// protocol must appear in the file as `public func` with exactly the generated signature.
-const SWIFT_CONFORMANCES: [(&str, &str); 4] = [
+const SWIFT_CONFORMANCES: [(&str, &str); 5] = [
     ("CoreBluetoothRadio.swift", "BluetoothCentral"),
     ("CoreBluetoothRadio.swift", "BluetoothLink"),
     ("URLSessionTransport.swift", "HttpTransport"),
     ("KeyButton+States.swift", "StateListener"),
+    ("KeyButton+States.swift", "RequirementsListener"),
 ];
 
 /// The `func` requirements of `public protocol <name>` in the generated Swift.

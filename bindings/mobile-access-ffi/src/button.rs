@@ -9,8 +9,11 @@ use mobile_access::{KeyDoor, Screen, ble::Central};
 
 use crate::{
     AccessInfo, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
-    platform::{DeviceSigner, ForeignListener, ForeignSigner, ForeignStorage, SecureStorage, StateListener},
-    radio::{BluetoothCentral, ForeignCentral},
+    platform::{
+        DeviceSigner, ForeignListener, ForeignRequirementsListener, ForeignSigner, ForeignStorage,
+        RequirementsListener, SecureStorage, StateListener,
+    },
+    radio::{BluetoothCentral, ForeignCentral, Requirement},
     runtime, startup,
     transport::{self, HttpTransport},
 };
@@ -143,6 +146,30 @@ impl KeyButton {
     /// an `AsyncStream`.
     pub fn add_listener(&self, listener: Arc<dyn StateListener>) -> Arc<ListenerHandle> {
         Arc::new(ListenerHandle(self.inner.add_listener(Arc::new(ForeignListener(listener)))))
+    }
+
+    /// What the member must do before a tap can work (grant permissions, turn Bluetooth on,
+    /// turn location services on), most pressing first, as of the last check; empty when
+    /// nothing stands in the way. Show it before the tap: a tap while one is unmet throws that
+    /// requirement's error (`BluetoothUnauthorized`, `BluetoothOff`, `LocationServicesOff`,
+    /// `BluetoothUnavailable`).
+    pub fn requirements(&self) -> Vec<Requirement> {
+        self.inner.requirements()
+    }
+
+    /// Asks the radio again and tells the requirements listeners if anything changed. Call it
+    /// when the phone's state may have changed: a permission dialog answered, the app back in the
+    /// foreground. (Kotlin's `button.requirements(context)` flow also calls it when Bluetooth or
+    /// location services are switched.)
+    pub async fn check_requirements(&self) -> Vec<Requirement> {
+        let button = Arc::clone(&self.inner);
+        runtime::run(async move { Ok(button.check_requirements().await) }).await.unwrap_or_default()
+    }
+
+    /// Adds a requirements listener: the requirements at once, then each change, for as long as
+    /// the handle lives (held weakly, as state listeners are).
+    pub fn add_requirements_listener(&self, listener: Arc<dyn RequirementsListener>) -> Arc<ListenerHandle> {
+        Arc::new(ListenerHandle(self.inner.add_requirements_listener(Arc::new(ForeignRequirementsListener(listener)))))
     }
 
     /// The doors the cached key opens now (empty before the first key: see `refresh`).

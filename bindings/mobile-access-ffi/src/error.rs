@@ -92,6 +92,13 @@ pub enum MobileAccessError {
         /// Human message.
         detail: String,
     },
+    /// Location services are off, and this phone finds no reader without them (Android 11 and
+    /// older): offer the location settings.
+    #[error("{detail}")]
+    LocationServicesOff {
+        /// Human message.
+        detail: String,
+    },
     /// Another Bluetooth failure.
     #[error("{detail}")]
     Bluetooth {
@@ -242,6 +249,7 @@ impl MobileAccessError {
             E::BluetoothOff { .. } => CoreError::BluetoothOff,
             E::BluetoothUnauthorized { .. } => CoreError::BluetoothUnauthorized,
             E::BluetoothUnavailable { .. } => CoreError::BluetoothUnavailable,
+            E::LocationServicesOff { .. } => CoreError::LocationServicesOff,
             E::Bluetooth { detail } => CoreError::Bluetooth(detail),
             E::NoReaderFound { .. } => CoreError::NoReaderFound,
             E::UnknownDoor { door, .. } => CoreError::UnknownDoor(door),
@@ -275,6 +283,7 @@ impl From<CoreError> for MobileAccessError {
             CoreError::BluetoothOff => E::BluetoothOff { detail },
             CoreError::BluetoothUnauthorized => E::BluetoothUnauthorized { detail },
             CoreError::BluetoothUnavailable => E::BluetoothUnavailable { detail },
+            CoreError::LocationServicesOff => E::LocationServicesOff { detail },
             CoreError::Bluetooth(_) => E::Bluetooth { detail },
             CoreError::NoReaderFound => E::NoReaderFound { detail },
             CoreError::UnknownDoor(door) => E::UnknownDoor { door, detail },
@@ -387,6 +396,7 @@ mod tests {
             Just(CoreError::BluetoothOff),
             Just(CoreError::BluetoothUnauthorized),
             Just(CoreError::BluetoothUnavailable),
+            Just(CoreError::LocationServicesOff),
             text.prop_map(CoreError::Bluetooth),
             Just(CoreError::NoReaderFound),
             proptest::sample::select(Reason::ALL).prop_map(CoreError::ReaderRefused),

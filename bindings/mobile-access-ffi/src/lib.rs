@@ -33,7 +33,7 @@ mod wallet;
 pub use button::{KeyButton, ListenerHandle};
 pub use error::{MobileAccessError, PlatformError};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
-pub use platform::{DeviceSigner, SecureStorage, StateListener, file_storage, memory_storage};
+pub use platform::{DeviceSigner, RequirementsListener, SecureStorage, StateListener, file_storage, memory_storage};
 pub use radio::{
     AdapterState, BluetoothCentral, BluetoothLink, ConnectedLink, NotificationSink, RadioError, ScanSink, WriteType,
 };

@@ -42,6 +42,14 @@ pub trait StateListener: Send + Sync {
     fn on_state(&self, state: KeyButtonState);
 }
 
+/// Receives what the member must do before a tap can work, whenever it changes (see
+/// `KeyButton.requirements`). Called from the SDK's threads: hand it to the UI thread.
+#[uniffi::export(foreign)]
+pub trait RequirementsListener: Send + Sync {
+    /// The requirements now, most pressing first; empty when nothing stands in the way.
+    fn on_requirements(&self, requirements: Vec<crate::radio::Requirement>);
+}
+
 /// The desktop default: one file per key in `directory` (created 0700, files 0600, written
 /// atomically). Not for phones: use the Keychain or the Android Keystore there.
 #[uniffi::export]
@@ -146,6 +154,15 @@ pub(crate) struct ForeignListener(pub Arc<dyn StateListener>);
 impl mobile_access::StateListener for ForeignListener {
     fn on_state(&self, state: mobile_access::KeyButtonState) {
         self.0.on_state(state.into());
+    }
+}
+
+/// The app's requirements listener, as the core's.
+pub(crate) struct ForeignRequirementsListener(pub Arc<dyn RequirementsListener>);
+
+impl mobile_access::RequirementsListener for ForeignRequirementsListener {
+    fn on_requirements(&self, requirements: Vec<crate::radio::Requirement>) {
+        self.0.on_requirements(requirements);
     }
 }
 

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use mobile_access::ble::{
     self, Central, DisconnectCause, Link, Notifications, PeripheralId, Rssi, ScanEvent, ScanFilter, ScanStream,
 };
-pub use mobile_access::ble::{AdapterState, WriteType};
+pub use mobile_access::ble::{AdapterState, Requirement, WriteType};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -33,6 +33,14 @@ pub enum AdapterState {
     PoweredOff,
     Unauthorized,
     Unavailable,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Requirement {
+    GrantPermissions { permissions: Vec<String> },
+    TurnOnBluetooth,
+    TurnOnLocationServices,
+    UseAnotherPhone,
 }
 
 #[uniffi::remote(Enum)]
@@ -58,6 +66,13 @@ pub enum RadioError {
     #[error("the app may not use Bluetooth: {detail}")]
     Unauthorized {
         /// Which permission is missing.
+        detail: String,
+    },
+    /// Location services are off and the platform finds nothing without them (Android 11 and
+    /// older).
+    #[error("location services are off: {detail}")]
+    LocationServicesOff {
+        /// Human message.
         detail: String,
     },
     /// No usable Bluetooth LE adapter.
@@ -115,6 +130,7 @@ impl RadioError {
                 ble::Error::Unauthorized
             }
             RadioError::Unavailable { detail } => ble::Error::Unavailable(detail),
+            RadioError::LocationServicesOff { .. } => ble::Error::LocationServicesOff,
             RadioError::NotFound { .. } => ble::Error::NotFound(peripheral()),
             RadioError::ConnectionFailed { detail } => {
                 debug!(%detail, "the app's radio: connection failed");
@@ -138,6 +154,7 @@ impl RadioError {
             ble::Error::AdapterOff => RadioError::Off { detail },
             ble::Error::Unauthorized => RadioError::Unauthorized { detail },
             ble::Error::Unavailable(_) => RadioError::Unavailable { detail },
+            ble::Error::LocationServicesOff => RadioError::LocationServicesOff { detail },
             ble::Error::NotFound(_) => RadioError::NotFound { detail },
             ble::Error::ConnectionFailed(_) => RadioError::ConnectionFailed { detail },
             ble::Error::Disconnected { .. } => RadioError::Disconnected { detail },
@@ -155,6 +172,13 @@ pub trait BluetoothCentral: Send + Sync {
     /// The adapter's state now. Report `Unauthorized` when a permission the radio needs is
     /// missing, so the member is asked for it rather than told Bluetooth is off.
     async fn adapter_state(&self) -> AdapterState;
+
+    /// What the member must do before a scan can work, most pressing first; empty when
+    /// nothing. Name the missing permissions (Android's `android.permission.…` names; iOS has
+    /// one authorization and names none) and say when location services are off where the
+    /// platform finds nothing without them (Android 11 and older). The Key Button asks this
+    /// whenever the app calls `checkRequirements`, and before every tap.
+    async fn requirements(&self) -> Vec<Requirement>;
 
     /// Starts a foreground scan for peripherals advertising one of `services` (128-bit UUIDs in
     /// text form; the filter is what lets iOS scan in the background and Android deliver
@@ -326,6 +350,10 @@ impl Central for ForeignCentral {
         self.radio.adapter_state().await
     }
 
+    async fn requirements(&self) -> Vec<Requirement> {
+        self.radio.requirements().await
+    }
+
     async fn scan(&self, filter: ScanFilter) -> ble::Result<ScanStream> {
         let (events, stream) = mpsc::channel(ScanStream::CAPACITY);
         let sink = Arc::new(ScanSink { events: Mutex::new(Some(events)) });
@@ -427,6 +455,13 @@ pub(crate) mod native {
         async fn adapter_state(&self) -> AdapterState {
             let central = Arc::clone(&self.central);
             runtime::run(async move { Ok(central.adapter_state().await) }).await.unwrap_or(AdapterState::Unavailable)
+        }
+
+        async fn requirements(&self) -> Vec<Requirement> {
+            let central = Arc::clone(&self.central);
+            runtime::run(async move { Ok(central.requirements().await) })
+                .await
+                .unwrap_or_else(|_| vec![Requirement::UseAnotherPhone])
         }
 
         async fn start_scan(&self, services: Vec<String>, sink: Arc<ScanSink>) -> Result<(), RadioError> {

@@ -56,6 +56,52 @@ impl AdapterState {
     }
 }
 
+/// Something the user must do before the radio can scan and connect. The app shows these before
+/// the tap (turn Bluetooth on, grant the permission) instead of letting the member find out by
+/// failing; each has the distinct [`Error`] a tap gets while it is unmet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Requirement {
+    /// The app may not use Bluetooth: grant these permissions (the platform's names, e.g.
+    /// `android.permission.BLUETOOTH_SCAN`; empty where the platform has one authorization with
+    /// no name, as iOS).
+    GrantPermissions {
+        /// The missing permissions.
+        permissions: Vec<String>,
+    },
+    /// Bluetooth is switched off.
+    TurnOnBluetooth,
+    /// Location services are off, and this platform delivers no scan results without them
+    /// (Android 11 and older).
+    TurnOnLocationServices,
+    /// This phone has no usable Bluetooth LE adapter: nothing the member can switch on.
+    UseAnotherPhone,
+}
+
+impl Requirement {
+    /// The error a tap gets while this requirement is unmet.
+    pub fn error(&self) -> Error {
+        match self {
+            Requirement::GrantPermissions { .. } => Error::Unauthorized,
+            Requirement::TurnOnBluetooth => Error::AdapterOff,
+            Requirement::TurnOnLocationServices => Error::LocationServicesOff,
+            Requirement::UseAnotherPhone => Error::Unavailable("no Bluetooth adapter".to_owned()),
+        }
+    }
+}
+
+impl AdapterState {
+    /// What the user must do for this state (nothing when powered on), for radios that know
+    /// no more than the adapter's state.
+    pub fn requirements(self) -> Vec<Requirement> {
+        match self {
+            AdapterState::PoweredOn => Vec::new(),
+            AdapterState::PoweredOff => vec![Requirement::TurnOnBluetooth],
+            AdapterState::Unauthorized => vec![Requirement::GrantPermissions { permissions: Vec::new() }],
+            AdapterState::Unavailable => vec![Requirement::UseAnotherPhone],
+        }
+    }
+}
+
 /// Which advertisements a scan reports. An explicit service filter is also what lets iOS scan
 /// in the background.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -222,6 +268,13 @@ pub trait Central: Send + Sync {
     /// The adapter's state now.
     async fn adapter_state(&self) -> AdapterState;
 
+    /// What the user must do before a scan can work, most pressing first; empty when nothing.
+    /// The default derives it from [`Central::adapter_state`]; a platform radio that knows more
+    /// (which permissions are missing, location services) overrides it.
+    async fn requirements(&self) -> Vec<Requirement> {
+        self.adapter_state().await.requirements()
+    }
+
     /// Starts scanning (replacing a scan already running) and returns its advertisements.
     async fn scan(&self, filter: ScanFilter) -> Result<ScanStream>;
 
@@ -237,6 +290,10 @@ pub trait Central: Send + Sync {
 impl<T: Central + ?Sized> Central for Arc<T> {
     async fn adapter_state(&self) -> AdapterState {
         (**self).adapter_state().await
+    }
+
+    async fn requirements(&self) -> Vec<Requirement> {
+        (**self).requirements().await
     }
 
     async fn scan(&self, filter: ScanFilter) -> Result<ScanStream> {

@@ -13,6 +13,10 @@ pub enum Error {
     /// The app lacks the Bluetooth permission (iOS authorization, Android BLUETOOTH_SCAN/CONNECT).
     #[error("the app is not allowed to use Bluetooth")]
     Unauthorized,
+    /// Location services are off, and the platform reports no advertisements without them
+    /// (Android 11 and older).
+    #[error("location services are turned off")]
+    LocationServicesOff,
     /// There is no usable Bluetooth adapter (none present, or the system Bluetooth service is
     /// not reachable).
     #[error("no Bluetooth adapter available: {0}")]

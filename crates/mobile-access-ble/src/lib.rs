@@ -28,7 +28,8 @@ pub mod btleplug;
 pub mod sim;
 
 pub use central::{
-    AdapterState, Central, Link, Notifications, PeripheralId, Rssi, ScanEvent, ScanFilter, ScanStream, WriteType,
+    AdapterState, Central, Link, Notifications, PeripheralId, Requirement, Rssi, ScanEvent, ScanFilter, ScanStream,
+    WriteType,
 };
 pub use error::{DisconnectCause, Error};
 

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use mobile_access_ble::Central;
+use mobile_access_ble::{Central, Requirement};
 use mobile_access_protocol::{ReaderId, Reason, Timestamp};
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
@@ -27,8 +27,21 @@ pub trait StateListener: Send + Sync {
     fn on_state(&self, state: KeyButtonState);
 }
 
-/// The listeners of one button: each by number, held weakly.
-type Registry = Mutex<Vec<(u64, Weak<dyn StateListener>)>>;
+/// Receives what the member must do before a tap can work, whenever that changes (see
+/// [`KeyButton::requirements`]).
+pub trait RequirementsListener: Send + Sync {
+    /// The requirements now, most pressing first; empty when nothing stands in the way.
+    fn on_requirements(&self, requirements: Vec<Requirement>);
+}
+
+/// The listeners of one button, each by number, held weakly.
+#[derive(Default)]
+struct Listeners {
+    states: Vec<(u64, Weak<dyn StateListener>)>,
+    requirements: Vec<(u64, Weak<dyn RequirementsListener>)>,
+}
+
+type Registry = Mutex<Listeners>;
 
 /// Keeps a listener registered with a [`KeyButton`]: dropping it, or [`ListenerHandle::remove`],
 /// removes the listener (it receives nothing afterwards).
@@ -36,14 +49,17 @@ type Registry = Mutex<Vec<(u64, Weak<dyn StateListener>)>>;
 pub struct ListenerHandle {
     id: u64,
     registry: Weak<Registry>,
-    listener: Mutex<Option<Arc<dyn StateListener>>>,
+    /// The one strong reference to the listener (a state or a requirements listener).
+    listener: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl ListenerHandle {
     /// Removes the listener now.
     pub fn remove(&self) {
         if let Some(registry) = self.registry.upgrade() {
-            lock(&registry).retain(|(id, _)| *id != self.id);
+            let mut listeners = lock(&registry);
+            listeners.states.retain(|(id, _)| *id != self.id);
+            listeners.requirements.retain(|(id, _)| *id != self.id);
         }
         lock(&self.listener).take();
     }
@@ -131,6 +147,7 @@ pub struct KeyButton {
     state: Mutex<KeyButtonState>,
     listeners: Arc<Registry>,
     next_listener: std::sync::atomic::AtomicU64,
+    requirements: Mutex<Vec<Requirement>>,
     access: Mutex<Option<AccessInfo>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
@@ -180,6 +197,7 @@ impl KeyButton {
             state: Mutex::new(KeyButtonState::Hidden),
             listeners: Arc::default(),
             next_listener: std::sync::atomic::AtomicU64::new(0),
+            requirements: Mutex::new(Vec::new()),
             access: Mutex::new(access),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
@@ -195,9 +213,52 @@ impl KeyButton {
         listener.on_state(self.state());
         let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut listeners = lock(&self.listeners);
-        listeners.retain(|(_, l)| l.strong_count() > 0);
-        listeners.push((id, Arc::downgrade(&listener)));
-        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(listener)) }
+        listeners.states.retain(|(_, l)| l.strong_count() > 0);
+        listeners.states.push((id, Arc::downgrade(&listener)));
+        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
+    }
+
+    /// Adds a requirements listener: it receives the requirements as last checked at once, then
+    /// each change, for as long as the handle lives (held weakly, as state listeners are).
+    pub fn add_requirements_listener(&self, listener: Arc<dyn RequirementsListener>) -> ListenerHandle {
+        listener.on_requirements(self.requirements());
+        let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut listeners = lock(&self.listeners);
+        listeners.requirements.retain(|(_, l)| l.strong_count() > 0);
+        listeners.requirements.push((id, Arc::downgrade(&listener)));
+        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
+    }
+
+    /// What the member must do before a tap can work (turn Bluetooth on, grant permissions,
+    /// turn location services on), most pressing first, as of the last check: the app shows it
+    /// before the tap rather than letting a tap fail. A tap while one is unmet fails with that
+    /// requirement's error (`BluetoothOff`, `BluetoothUnauthorized`, `LocationServicesOff`,
+    /// `BluetoothUnavailable`).
+    pub fn requirements(&self) -> Vec<Requirement> {
+        lock(&self.requirements).clone()
+    }
+
+    /// Asks the radio again what stands in the way and tells the requirements listeners if that
+    /// changed. Platform code calls it when the phone's state changes (Bluetooth or location
+    /// switched, a permission dialog answered, the app back in the foreground); a tap that fails
+    /// for one of these reasons calls it too.
+    pub async fn check_requirements(&self) -> Vec<Requirement> {
+        let now = self.central.requirements().await;
+        let changed = {
+            let mut known = lock(&self.requirements);
+            let changed = *known != now;
+            known.clone_from(&now);
+            changed
+        };
+        if changed {
+            info!(requirements = ?now, "requirements before a tap changed");
+            let listeners: Vec<_> =
+                lock(&self.listeners).requirements.iter().filter_map(|(_, l)| l.upgrade()).collect();
+            for listener in listeners {
+                listener.on_requirements(now.clone());
+            }
+        }
+        now
     }
 
     /// The current state.
@@ -207,7 +268,7 @@ impl KeyButton {
 
     fn set_state(&self, state: KeyButtonState) {
         *lock(&self.state) = state.clone();
-        let listeners: Vec<_> = lock(&self.listeners).iter().filter_map(|(_, l)| l.upgrade()).collect();
+        let listeners: Vec<_> = lock(&self.listeners).states.iter().filter_map(|(_, l)| l.upgrade()).collect();
         for listener in listeners {
             listener.on_state(state.clone());
         }
@@ -399,6 +460,12 @@ impl KeyButton {
             _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
         };
         *lock(&self.running) = None;
+        if let Err(error) = &result
+            && error.category() == crate::ErrorCategory::Bluetooth
+        {
+            // The phone's state changed under the member: show what to do before the next tap.
+            self.check_requirements().await;
+        }
         if let Err(error) = self.journal.record(self.storage.as_ref(), journal_entry(&result)) {
             warn!(%error, "tap result not recorded");
         }
@@ -416,6 +483,11 @@ impl KeyButton {
     }
 
     async fn run_tap(&self, only: Option<&str>) -> Result<TapReport> {
+        // Before the network: a member with Bluetooth off is told so at once, not after a
+        // key download. A change during the tap still fails the scan with the radio's error.
+        if let Some(unmet) = self.check_requirements().await.first() {
+            return Err(crate::unlock::ble_error(unmet.error()));
+        }
         let requests_before = self.http_requests();
         let mut timings = PhaseTimings::default();
         let key_started = std::time::Instant::now();

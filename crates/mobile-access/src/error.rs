@@ -76,6 +76,10 @@ pub enum Error {
     /// This device has no usable Bluetooth LE adapter.
     #[error("Bluetooth LE is not available on this device")]
     BluetoothUnavailable,
+    /// Location services are off, and this phone finds no reader without them (Android 11 and
+    /// older).
+    #[error("location services are off; this phone finds no reader without them")]
+    LocationServicesOff,
     /// Another Bluetooth failure (connection lost, write failed).
     #[error("Bluetooth failure: {0}")]
     Bluetooth(String),
@@ -131,9 +135,11 @@ impl Error {
             | Error::Refused { .. }
             | Error::UnknownDoor(_) => ErrorCategory::Access,
             Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
-            Error::BluetoothOff | Error::BluetoothUnauthorized | Error::BluetoothUnavailable | Error::Bluetooth(_) => {
-                ErrorCategory::Bluetooth
-            }
+            Error::BluetoothOff
+            | Error::BluetoothUnauthorized
+            | Error::BluetoothUnavailable
+            | Error::LocationServicesOff
+            | Error::Bluetooth(_) => ErrorCategory::Bluetooth,
             Error::NoReaderFound | Error::ReaderRefused(_) | Error::ReaderNotGenuine(_) | Error::Exchange(_) => {
                 ErrorCategory::Reader
             }
@@ -160,6 +166,7 @@ impl Error {
             Error::BluetoothOff => MessageKey::BluetoothOff,
             Error::BluetoothUnauthorized => MessageKey::BluetoothNotAllowed,
             Error::BluetoothUnavailable => MessageKey::BluetoothUnavailable,
+            Error::LocationServicesOff => MessageKey::LocationServicesOff,
             Error::Bluetooth(_) => MessageKey::BluetoothFailed,
             Error::NoReaderFound => MessageKey::NoReaderFound,
             Error::UnknownDoor(_) => MessageKey::DeniedWrongDoor,
@@ -197,6 +204,7 @@ impl Error {
             Error::BluetoothOff => NextStep::TurnOnBluetooth,
             Error::BluetoothUnauthorized => NextStep::GrantPermissions,
             Error::BluetoothUnavailable => NextStep::UseAnotherPhone,
+            Error::LocationServicesOff => NextStep::TurnOnLocationServices,
             Error::NoReaderFound => NextStep::MoveCloser,
             Error::ReaderRefused(reason) => match MessageKey::for_reason(*reason) {
                 MessageKey::DeniedMoveCloser => NextStep::MoveCloser,

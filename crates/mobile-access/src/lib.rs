@@ -19,7 +19,10 @@ mod storage;
 mod unlock;
 mod wallet;
 
-pub use button::{KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, Screen, StateListener, TapOutcome, TapReport};
+pub use button::{
+    KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, RequirementsListener, Screen, StateListener, TapOutcome,
+    TapReport,
+};
 pub use cloud::{
     AccessInfo, CloudClient, CloudConfig, DoorInfo, EventsReport, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor,
 };
@@ -27,6 +30,7 @@ pub use error::{Error, ErrorCategory, Result};
 pub use journal::{JOURNAL_CAPACITY, JournalEntry};
 pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
 pub use messages::{MessageKey, NextStep, set_messages};
+pub use mobile_access_ble::Requirement;
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};

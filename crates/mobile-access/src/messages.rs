@@ -68,6 +68,8 @@ pub enum MessageKey {
     BluetoothUnavailable,
     /// The Bluetooth connection failed.
     BluetoothFailed,
+    /// Location services are off (Android 11 and older find no reader without them).
+    LocationServicesOff,
     /// No reader of the member's doors nearby.
     NoReaderFound,
     /// The reader could not prove it belongs to the workspace.
@@ -88,7 +90,7 @@ pub enum MessageKey {
 
 impl MessageKey {
     /// Every key, in declaration order (for apps that export their table, and for tests).
-    pub const ALL: [MessageKey; 34] = [
+    pub const ALL: [MessageKey; 35] = [
         MessageKey::StateReady,
         MessageKey::StateValidating,
         MessageKey::StateDownloadingKey,
@@ -115,6 +117,7 @@ impl MessageKey {
         MessageKey::BluetoothNotAllowed,
         MessageKey::BluetoothUnavailable,
         MessageKey::BluetoothFailed,
+        MessageKey::LocationServicesOff,
         MessageKey::NoReaderFound,
         MessageKey::ReaderNotGenuine,
         MessageKey::ExchangeFailed,
@@ -160,6 +163,7 @@ impl MessageKey {
             }
             MessageKey::BluetoothUnavailable => "This phone can't open doors: Bluetooth isn't available on it.",
             MessageKey::BluetoothFailed => "The connection to the door was lost. Please try again.",
+            MessageKey::LocationServicesOff => "Turn on location services so this phone can find the door.",
             MessageKey::NoReaderFound => "No door found nearby. Move closer to the door and try again.",
             MessageKey::ReaderNotGenuine => {
                 "This reader couldn't prove it belongs to your workspace, so your phone didn't use it."
@@ -219,6 +223,8 @@ pub enum NextStep {
     TurnOnBluetooth,
     /// Grant the app Bluetooth (Android 12+: nearby devices; older: location; iOS: Bluetooth).
     GrantPermissions,
+    /// Turn location services on (Android 11 and older: `ACTION_LOCATION_SOURCE_SETTINGS`).
+    TurnOnLocationServices,
     /// Move closer to the door, or hold the phone against a tap reader.
     MoveCloser,
     /// Sign the member in again.

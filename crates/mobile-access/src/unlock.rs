@@ -83,6 +83,7 @@ pub(crate) fn ble_error(error: mobile_access_ble::Error) -> Error {
         B::AdapterOff => Error::BluetoothOff,
         B::Unauthorized => Error::BluetoothUnauthorized,
         B::Unavailable(_) => Error::BluetoothUnavailable,
+        B::LocationServicesOff => Error::LocationServicesOff,
         B::Framing(protocol) => Error::from(protocol),
         other => Error::Bluetooth(other.to_string()),
     }
@@ -112,7 +113,6 @@ impl Door<'_> {
             ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))
         };
         let candidates = keys.readers().iter().filter(|r| only.is_none_or(|door| r.door_id == door)).count();
-        central.adapter_state().await.ready().map_err(ble_error)?;
         report(KeyButtonState::Searching);
         let mut scan = central.scan(ScanFilter::readers()).await.map_err(ble_error)?;
         let result = async {

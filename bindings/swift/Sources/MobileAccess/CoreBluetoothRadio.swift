@@ -12,6 +12,9 @@ import Foundation
 /// implemented here with the generated signature.
 public final class CoreBluetoothRadio: NSObject, BluetoothCentral, CBCentralManagerDelegate, @unchecked Sendable {
     public static let restoreIdentifier = "io.mobileaccess.central"
+    /// Posted (object: the radio) when Bluetooth's state or the app's authorization changes;
+    /// `KeyButton.requirements()` re-checks on it.
+    public static let stateDidChange = Notification.Name("io.mobileaccess.CoreBluetoothRadio.stateDidChange")
     static let service = CBUUID(string: "0000fe4a-0000-1000-8000-00805f9b34fb")
     static let request = CBUUID(string: "6d610001-2d61-6363-6573-732d76310000")
     static let response = CBUUID(string: "6d610002-2d61-6363-6573-732d76310000")
@@ -44,6 +47,20 @@ public final class CoreBluetoothRadio: NSObject, BluetoothCentral, CBCentralMana
             case .unauthorized: return .unauthorized
             default: return .unavailable
             }
+        }
+    }
+
+    /// What the member must do first: allow Bluetooth (iOS has one authorization, named by none
+    /// of Android's permission names), switch it on, or nothing this phone can do.
+    public func requirements() async -> [Requirement] {
+        if CBManager.authorization == .denied || CBManager.authorization == .restricted {
+            return [.grantPermissions(permissions: [])]
+        }
+        switch await adapterState() {
+        case .poweredOn: return []
+        case .poweredOff: return [.turnOnBluetooth]
+        case .unauthorized: return [.grantPermissions(permissions: [])]
+        case .unavailable: return [.useAnotherPhone]
         }
     }
 
@@ -96,6 +113,7 @@ public final class CoreBluetoothRadio: NSObject, BluetoothCentral, CBCentralMana
     public func centralManagerDidUpdateState(_ central: CBCentralManager) {
         stateKnown.forEach { $0.resume() }
         stateKnown.removeAll()
+        NotificationCenter.default.post(name: Self.stateDidChange, object: self)
         if central.state != .poweredOn {
             sink?.finish()
             sink = nil

@@ -18,6 +18,43 @@ extension KeyButton {
     }
 }
 
+extension KeyButton {
+    /// What the member must do before a tap can work (allow Bluetooth, switch it on), the list
+    /// now and then each change. While iterated it re-checks whenever `CoreBluetoothRadio` sees
+    /// Bluetooth's state change; call `checkRequirements()` after your own permission prompt.
+    ///
+    ///     for await needed in button.requirements() { self.needed = needed }
+    public func requirements() -> AsyncStream<[Requirement]> {
+        AsyncStream(bufferingPolicy: .unbounded) { continuation in
+            let handle = addRequirementsListener(listener: RequirementsStreamListener(continuation))
+            let observer = NotificationCenter.default.addObserver(
+                forName: CoreBluetoothRadio.stateDidChange, object: nil, queue: nil
+            ) { [weak self] _ in
+                guard let self else { return }
+                Task { _ = await self.checkRequirements() }
+            }
+            Task { [weak self] in _ = await self?.checkRequirements() }
+            continuation.onTermination = { _ in
+                NotificationCenter.default.removeObserver(observer)
+                handle.remove()
+            }
+        }
+    }
+}
+
+/// Forwards each list of requirements into an `AsyncStream`.
+private final class RequirementsStreamListener: RequirementsListener, @unchecked Sendable {
+    private let continuation: AsyncStream<[Requirement]>.Continuation
+
+    init(_ continuation: AsyncStream<[Requirement]>.Continuation) {
+        self.continuation = continuation
+    }
+
+    public func onRequirements(requirements: [Requirement]) {
+        continuation.yield(requirements)
+    }
+}
+
 /// Forwards each state into an `AsyncStream`.
 private final class StreamListener: StateListener, @unchecked Sendable {
     private let continuation: AsyncStream<KeyButtonState>.Continuation

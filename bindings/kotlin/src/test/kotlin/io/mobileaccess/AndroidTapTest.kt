@@ -7,8 +7,14 @@ import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothGattCharacteristic
 import android.bluetooth.BluetoothManager
 import android.bluetooth.le.ScanSettings
+import android.content.Intent
+import android.content.pm.PackageManager
+import android.os.Looper
 import android.os.ParcelUuid
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -37,9 +43,61 @@ class AndroidTapTest {
         KeyButton.create(KeyButtonConfig(cloud.baseUrl, cloud.token("ada_member")), memoryStorage(), null, AndroidBluetoothRadio(app))
 
     private fun phoneReady() {
+        hasBluetoothLe()
         shadowOf(app).grantPermissions(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
         shadowOf(adapter).setState(BluetoothAdapter.STATE_ON)
         shadowOf(adapter).setEnabled(true)
+    }
+
+    private fun hasBluetoothLe() = shadowOf(app.packageManager).setSystemFeature(PackageManager.FEATURE_BLUETOOTH_LE, true)
+
+    @Test
+    fun `the member is told what to do before the tap, and the list follows the phone`() = runBlocking {
+        hasBluetoothLe()
+        shadowOf(adapter).setState(BluetoothAdapter.STATE_OFF)
+        shadowOf(adapter).setEnabled(false)
+        World().use { world ->
+            ShadowAir.attach(world.site.air()).use {
+                val button = world.androidButton()
+                world.holdAtMainEntrance()
+                val seen = Channel<List<Requirement>>(Channel.UNLIMITED)
+                val watching = launch { button.requirements(app).collect { seen.send(it) } }
+                suspend fun next() = withTimeout(10_000) { seen.receive() }
+
+                assertEquals("nothing checked yet", emptyList<Requirement>(), next())
+                val scanAndConnect = listOf(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
+                assertEquals(listOf(Requirement.GrantPermissions(scanAndConnect), Requirement.TurnOnBluetooth), next())
+
+                // A tap meanwhile fails at once with the most pressing one, before any scan.
+                val refused = runCatching { button.tap() }.exceptionOrNull()
+                assertTrue("$refused", refused is MobileAccessException.BluetoothUnauthorized)
+                assertEquals(NextStep.GrantPermissions, (refused as MobileAccessException).nextStep())
+                assertTrue("no scan started", ShadowAir.scanFilters.isEmpty())
+
+                // The app's permission callback asks again; the flow follows.
+                shadowOf(app).grantPermissions(*scanAndConnect.toTypedArray())
+                button.checkRequirements()
+                assertEquals(listOf(Requirement.TurnOnBluetooth), next())
+
+                // Bluetooth switched on in the quick settings: the system's broadcast is enough.
+                shadowOf(adapter).setState(BluetoothAdapter.STATE_ON)
+                shadowOf(adapter).setEnabled(true)
+                app.sendBroadcast(Intent(BluetoothAdapter.ACTION_STATE_CHANGED))
+                shadowOf(Looper.getMainLooper()).idle()
+                assertEquals(emptyList<Requirement>(), next())
+                assertEquals(emptyList<Requirement>(), button.requirements())
+
+                assertEquals(TapOutcome.Unlocked, button.tap().outcome)
+                watching.cancel()
+                assertTrue("no change while nothing changed", seen.tryReceive().isFailure)
+            }
+        }
+    }
+
+    @Test
+    fun `a phone without bluetooth le is told so, not asked to switch it on`() = runBlocking {
+        shadowOf(app.packageManager).setSystemFeature(PackageManager.FEATURE_BLUETOOTH_LE, false)
+        assertEquals(listOf(Requirement.UseAnotherPhone), AndroidBluetoothRadio(app).requirements())
     }
 
     @Test

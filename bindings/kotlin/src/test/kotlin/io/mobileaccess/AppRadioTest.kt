@@ -32,6 +32,15 @@ class RelayRadio(private val inner: BluetoothCentral) : BluetoothCentral {
 
     override suspend fun adapterState(): AdapterState = state ?: inner.adapterState()
 
+    /** What a platform radio would ask of the member in [state]; the simulated phone's otherwise. */
+    override suspend fun requirements(): List<Requirement> = when (state) {
+        null -> inner.requirements()
+        AdapterState.POWERED_ON -> emptyList()
+        AdapterState.POWERED_OFF -> listOf(Requirement.TurnOnBluetooth)
+        AdapterState.UNAUTHORIZED -> listOf(Requirement.GrantPermissions(listOf("android.permission.BLUETOOTH_SCAN")))
+        AdapterState.UNAVAILABLE -> listOf(Requirement.UseAnotherPhone)
+    }
+
     override suspend fun startScan(services: List<String>, sink: ScanSink) {
         scans += services
         inner.startScan(services, sink)

@@ -4,6 +4,8 @@ import android.Manifest
 import android.app.Application
 import android.bluetooth.BluetoothAdapter
 import android.bluetooth.BluetoothManager
+import android.content.pm.PackageManager
+import android.location.LocationManager
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
@@ -42,5 +44,28 @@ class LegacyAndroidRadioTest {
         radio.startScan(listOf(SERVICE), { _, _, _, _ -> true }, {})
         assertEquals(1, shadowOf(adapter.bluetoothLeScanner).activeScans.size)
         radio.stopScan()
+    }
+
+    @Test
+    fun `before Android 12 location services must be on, and a tap says so distinctly`() = runBlocking {
+        shadowOf(app.packageManager).setSystemFeature(PackageManager.FEATURE_BLUETOOTH_LE, true)
+        shadowOf(adapter).setState(BluetoothAdapter.STATE_ON)
+        shadowOf(adapter).setEnabled(true)
+        shadowOf(app).grantPermissions(Manifest.permission.ACCESS_FINE_LOCATION)
+        val location = shadowOf(app.getSystemService(LocationManager::class.java))
+        location.setLocationEnabled(false)
+        val radio = AndroidBluetoothRadio(app)
+        assertEquals(listOf(Requirement.TurnOnLocationServices), radio.requirements())
+
+        // No cloud is reachable at this address: the tap must fail on the phone's state first.
+        val button = KeyButton.create(KeyButtonConfig("http://127.0.0.1:9", "member-token"), memoryStorage(), null, radio)
+        assertEquals(listOf(Requirement.TurnOnLocationServices), button.checkRequirements())
+        val error = runCatching { button.tap() }.exceptionOrNull()
+        assertTrue("$error", error is MobileAccessException.LocationServicesOff)
+        assertEquals(NextStep.TurnOnLocationServices, (error as MobileAccessException).nextStep())
+        assertEquals("Turn on location services so this phone can find the door.", error.message)
+
+        location.setLocationEnabled(true)
+        assertEquals(emptyList<Requirement>(), button.checkRequirements())
     }
 }

@@ -16,8 +16,10 @@ import android.bluetooth.le.ScanResult
 import android.bluetooth.le.ScanSettings
 import android.content.Context
 import android.content.pm.PackageManager
+import android.location.LocationManager
 import android.os.Build
 import android.os.ParcelUuid
+import android.provider.Settings
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
@@ -57,6 +59,35 @@ class AndroidBluetoothRadio(context: Context) : BluetoothCentral {
         if (!adapter.isEnabled) throw RadioException.Off("Bluetooth is off")
         return adapter
     }
+
+    /**
+     * What the member must do before a scan can work, most pressing first: the missing
+     * permissions (by name, for the request dialog), Bluetooth switched on, and on Android 11 and
+     * older location services (which deliver no scan results without them; Android 12+ scans
+     * with `neverForLocation` and needs none). No Bluetooth LE at all: [Requirement.UseAnotherPhone].
+     */
+    override suspend fun requirements(): List<Requirement> {
+        val adapter = manager?.adapter
+        if (adapter == null || !context.packageManager.hasSystemFeature(PackageManager.FEATURE_BLUETOOTH_LE)) {
+            return listOf(Requirement.UseAnotherPhone)
+        }
+        return buildList {
+            missingPermissions().takeIf { it.isNotEmpty() }?.let { add(Requirement.GrantPermissions(it)) }
+            if (adapter.state != BluetoothAdapter.STATE_ON) add(Requirement.TurnOnBluetooth)
+            if (Build.VERSION.SDK_INT < Build.VERSION_CODES.S && !locationServicesOn()) {
+                add(Requirement.TurnOnLocationServices)
+            }
+        }
+    }
+
+    private fun locationServicesOn(): Boolean =
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.P) {
+            context.getSystemService(LocationManager::class.java)?.isLocationEnabled ?: false
+        } else {
+            @Suppress("DEPRECATION")
+            Settings.Secure.getInt(context.contentResolver, Settings.Secure.LOCATION_MODE, Settings.Secure.LOCATION_MODE_OFF) !=
+                Settings.Secure.LOCATION_MODE_OFF
+        }
 
     override suspend fun adapterState(): AdapterState {
         if (missingPermissions().isNotEmpty()) return AdapterState.UNAUTHORIZED
