@@ -1,12 +1,13 @@
 // swift-tools-version:5.9
-// The Swift package an iOS app adds. `cargo xtask apple` (macOS with Xcode) builds
-// MobileAccessFFI.xcframework (the Rust static library for device and simulator, with its C
-// header and module map) and puts the generated Swift in Sources/MobileAccess.
+// The Swift package an iOS app adds. Written by `cargo xtask apple` (macOS with Xcode), which
+// builds MobileAccessFFI.xcframework (the Rust static library for each slice, with its C header
+// and module map) and puts the generated Swift in Sources/MobileAccess. The platforms are the
+// XCFramework's slices: aarch64-apple-ios, aarch64-apple-ios-sim, x86_64-apple-ios.
 import PackageDescription
 
 let package = Package(
     name: "MobileAccess",
-    platforms: [.iOS(.v15), .macOS(.v12)],
+    platforms: [.iOS(.v15)],
     products: [
         .library(name: "MobileAccess", targets: ["MobileAccess"]),
     ],

@@ -6,8 +6,8 @@
 //! - `test` (after the cargo tests): builds the FFI library with the simulator and the cloud,
 //!   generates Kotlin and runs the JVM tests with Maven, and checks the Swift bindings generate
 //!   and contain the public API.
-//! - `android`: the Android libraries with cargo-ndk, then the Kotlin (needs the NDK).
-//! - `apple`: the XCFramework for iOS (needs macOS with Xcode).
+//! - `android` lives in `android.rs`.
+//! - `apple` lives in `apple.rs`.
 
 use std::{
     fs,
@@ -18,11 +18,7 @@ use std::{
 use crate::{cargo, root, run, target_dir};
 
 const FFI_CRATE: &str = "mobile-access-ffi";
-const LIBRARY: &str = "mobile_access_ffi";
-/// The Android ABIs an app ships (x86_64 for the emulator).
-const ANDROID_ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
-/// The iOS slices: device, and the simulator on both Mac architectures.
-const IOS_TARGETS: [&str; 3] = ["aarch64-apple-ios", "aarch64-apple-ios-sim", "x86_64-apple-ios"];
+pub(crate) const LIBRARY: &str = "mobile_access_ffi";
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
 const SWIFT_API: [&str; 30] = [
@@ -82,7 +78,7 @@ fn host_library(profile_dir: &str) -> Result<PathBuf, String> {
 }
 
 /// Runs the workspace's own `uniffi-bindgen` on `library`.
-fn generate(library: &Path, language: &str, out_dir: &Path) -> Result<(), String> {
+pub(crate) fn generate(library: &Path, language: &str, out_dir: &Path) -> Result<(), String> {
     let _ = fs::remove_dir_all(out_dir);
     let mut bindgen = cargo();
     bindgen.args(["run", "--quiet", "--locked", "-p", "uniffi-bindgen", "--", "generate"]);
@@ -269,6 +265,9 @@ pub fn test() -> Result<(), String> {
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
     check_swift_conformances(&swift.join("MobileAccess.swift"))?;
 
+    // The AAR an app would depend on, installed into a local Maven repository; `AarTest` opens it.
+    let aar = crate::android::package_host(&target_dir()?.join("maven"))?;
+
     // Compiled by Maven against android-all (API 34), as the Android module ships them.
     droidplug_sources(&root().join("bindings/kotlin/target/droidplug-java"))?;
 
@@ -280,76 +279,7 @@ pub fn test() -> Result<(), String> {
     let debug = target_dir()?.join("debug");
     maven.arg(format!("-Dmobileaccess.lib.dir={}", debug.display()));
     maven.arg(format!("-Dmobileaccess.cloud.binary={}", debug.join("mobile-access-cloud").display()));
+    maven.arg(format!("-Dmobileaccess.aar={}", aar.aar.display()));
+    maven.arg(format!("-Dmobileaccess.aar.pom={}", aar.pom.display()));
     run(maven)
-}
-
-/// `cargo xtask android`: the `.so` of each ABI into the Android module's `jniLibs` with
-/// cargo-ndk, then its Kotlin, generated from the host build (the interface is the same on
-/// every target).
-pub fn android(args: &[String]) -> Result<(), String> {
-    if !args.is_empty() {
-        return Err("usage: cargo xtask android".to_owned());
-    }
-    let module = root().join("bindings/kotlin/android");
-    let mut ndk = cargo();
-    ndk.arg("ndk");
-    for abi in ANDROID_ABIS {
-        ndk.args(["-t", abi]);
-    }
-    ndk.arg("-o").arg(module.join("src/main/jniLibs"));
-    // The phone build plus btleplug (droidplug, whose Java this module ships): HTTP goes through
-    // the app's `UrlConnectionTransport` (Android's TLS and trust store), so no Rust TLS stack and
-    // no `rustls-platform-verifier` (whose Android half is an AAR served only from rustls' GitHub).
-    ndk.args(["build", "--locked", "--profile", "release-ffi", "-p", FFI_CRATE]);
-    ndk.args(["--no-default-features", "--features", "btleplug"]);
-    run(ndk).map_err(|e| {
-        format!("{e} (needs `cargo install cargo-ndk`, the Android NDK and `rustup target add` for each ABI)")
-    })?;
-    droidplug_sources(&module.join("build/generated/droidplug/java"))?;
-    command(&[])
-}
-
-/// `cargo xtask apple`: the static library for each iOS slice, the simulator slices merged with
-/// `lipo`, and `MobileAccessFFI.xcframework` (library plus the generated C header and module map)
-/// for the Swift package's binary target.
-pub fn apple(args: &[String]) -> Result<(), String> {
-    if !args.is_empty() {
-        return Err("usage: cargo xtask apple".to_owned());
-    }
-    if !cfg!(target_os = "macos") {
-        return Err("cargo xtask apple needs macOS with Xcode (xcodebuild, lipo)".to_owned());
-    }
-    for target in IOS_TARGETS {
-        let mut build = cargo();
-        build.args(["build", "--locked", "--profile", "release-ffi", "-p", FFI_CRATE, "--target", target]);
-        build.env("IPHONEOS_DEPLOYMENT_TARGET", "15.0");
-        run(build)?;
-    }
-    command(&[])?;
-    let target = target_dir()?;
-    let out = target.join("bindings");
-    let headers = out.join("xcframework-headers");
-    let _ = fs::remove_dir_all(&headers);
-    fs::create_dir_all(&headers).map_err(|e| e.to_string())?;
-    let swift = out.join("swift");
-    fs::copy(swift.join("MobileAccessFFI.h"), headers.join("MobileAccessFFI.h")).map_err(|e| e.to_string())?;
-    fs::copy(swift.join("MobileAccessFFI.modulemap"), headers.join("module.modulemap")).map_err(|e| e.to_string())?;
-
-    let archive = |triple: &str| target.join(format!("{triple}/release-ffi/lib{LIBRARY}.a"));
-    let simulator = out.join("ios-simulator");
-    fs::create_dir_all(&simulator).map_err(|e| e.to_string())?;
-    let mut lipo = Command::new("lipo");
-    lipo.arg("-create").arg(archive("aarch64-apple-ios-sim")).arg(archive("x86_64-apple-ios"));
-    lipo.arg("-output").arg(simulator.join(format!("lib{LIBRARY}.a")));
-    run(lipo)?;
-
-    let framework = root().join("bindings/swift/MobileAccessFFI.xcframework");
-    let _ = fs::remove_dir_all(&framework);
-    let mut xcodebuild = Command::new("xcodebuild");
-    xcodebuild.arg("-create-xcframework");
-    for library in [archive("aarch64-apple-ios"), simulator.join(format!("lib{LIBRARY}.a"))] {
-        xcodebuild.arg("-library").arg(library).arg("-headers").arg(&headers);
-    }
-    xcodebuild.arg("-output").arg(&framework);
-    run(xcodebuild)
 }

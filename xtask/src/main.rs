@@ -16,6 +16,8 @@
 //! `test` also runs the Kotlin bindings' JVM tests (Maven and a JDK 17) and checks the Swift
 //! bindings generate with the public API.
 
+mod android;
+mod apple;
 mod bindings;
 mod fuzz;
 mod real_ble;
@@ -28,7 +30,7 @@ use std::{
     sync::OnceLock,
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | android | apple>";
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | android [--abi host] [--repo DIR] | apple [--url URL]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -39,8 +41,8 @@ fn main() -> ExitCode {
         Some((command, [])) if command == "test-bindings" => bindings::test(),
         Some((command, rest)) if command == "real-ble" => real_ble::command(rest),
         Some((command, rest)) if command == "ble-bench" => real_ble::bench(rest),
-        Some((command, rest)) if command == "android" => bindings::android(rest),
-        Some((command, rest)) if command == "apple" => bindings::apple(rest),
+        Some((command, rest)) if command == "android" => android::command(rest),
+        Some((command, rest)) if command == "apple" => apple::command(rest),
         Some((command, rest)) if command == "size" => size::command(rest),
         _ => Err(USAGE.to_owned()),
     };

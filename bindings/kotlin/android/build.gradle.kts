@@ -12,8 +12,11 @@ android {
     compileSdk = 35
 
     defaultConfig {
-        // btleplug's Android backend needs API 24.
-        minSdk = 24
+        // 26, not btleplug's 24: the generated API maps timestamps and durations to java.time
+        // (API 26), and desugaring it would make every app enable core library desugaring.
+        // Android 7 phones are a sliver of those in use, and their Bluetooth LE stacks the least
+        // reliable. (`cargo xtask android` writes the same into the AAR's manifest.)
+        minSdk = 26
         consumerProguardFiles("consumer-rules.pro")
     }
 
