@@ -90,6 +90,25 @@ pub fn package_host(repo: &Path) -> Result<Installed, String> {
     finish(&library, &staging, repo)
 }
 
+/// Compiles the Android sample (`bindings/kotlin/sample`: an Activity and a ViewModel) against
+/// Android 14, androidx and the SDK's AAR as installed in `repo`, warnings as errors.
+pub fn compile_sample(repo: &Path) -> Result<(), String> {
+    let build = target_dir()?.join("android/sample");
+    let properties = [
+        format!("-Dmobileaccess.repo={}", repo.display()),
+        format!("-Dmobileaccess.version={}", version()?),
+        format!("-Dmobileaccess.build.dir={}", build.display()),
+    ];
+    // Two runs: Maven checks the unpacked jars' paths before any plugin of a run could unpack them.
+    for goals in [&["-P", "fetch", "initialize"][..], &["compile"][..]] {
+        let mut maven = maven()?;
+        maven.current_dir(root().join("bindings/kotlin/sample"));
+        maven.args(["-B", "--no-transfer-progress", "-q"]).args(goals).args(&properties);
+        run(maven)?;
+    }
+    Ok(())
+}
+
 /// The AAR with the phone ABIs, built with cargo-ndk; refuses before building anything when the
 /// NDK or cargo-ndk is missing.
 fn package_phone(abis: &[&str], repo: &Path) -> Result<Installed, String> {

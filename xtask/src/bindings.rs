@@ -265,8 +265,12 @@ pub fn test() -> Result<(), String> {
     contains_all(&swift.join("MobileAccessFFI.h"), &["uniffi_mobile_access_ffi_fn_method_keybutton_tap"])?;
     check_swift_conformances(&swift.join("MobileAccess.swift"))?;
 
-    // The AAR an app would depend on, installed into a local Maven repository; `AarTest` opens it.
-    let aar = crate::android::package_host(&target_dir()?.join("maven"))?;
+    // The AAR an app would depend on, installed into a local Maven repository; `AarTest` opens it,
+    // and the Android sample compiles against it as an app would.
+    let repo = target_dir()?.join("maven");
+    let aar = crate::android::package_host(&repo)?;
+    crate::android::compile_sample(&repo)?;
+    crate::samples::check_readmes(&swift.join("MobileAccess.swift"))?;
 
     // Compiled by Maven against android-all (API 34), as the Android module ships them.
     droidplug_sources(&root().join("bindings/kotlin/target/droidplug-java"))?;

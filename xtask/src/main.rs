@@ -21,6 +21,7 @@ mod apple;
 mod bindings;
 mod fuzz;
 mod real_ble;
+mod samples;
 mod size;
 
 use std::{
