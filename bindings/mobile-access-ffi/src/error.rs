@@ -92,6 +92,13 @@ pub enum MobileAccessError {
         /// Human message.
         detail: String,
     },
+    /// The access cloud no longer serves this version of the app (HTTP 426): offer the store.
+    /// Keys already on the phone keep opening doors.
+    #[error("{detail}")]
+    AppUpdateRequired {
+        /// Human message.
+        detail: String,
+    },
     /// Location services are off, and this phone finds no reader without them (Android 11 and
     /// older): offer the location settings.
     #[error("{detail}")]
@@ -250,6 +257,7 @@ impl MobileAccessError {
             E::BluetoothUnauthorized { .. } => CoreError::BluetoothUnauthorized,
             E::BluetoothUnavailable { .. } => CoreError::BluetoothUnavailable,
             E::LocationServicesOff { .. } => CoreError::LocationServicesOff,
+            E::AppUpdateRequired { detail } => CoreError::AppUpdateRequired(detail),
             E::Bluetooth { detail } => CoreError::Bluetooth(detail),
             E::NoReaderFound { .. } => CoreError::NoReaderFound,
             E::UnknownDoor { door, .. } => CoreError::UnknownDoor(door),
@@ -284,6 +292,7 @@ impl From<CoreError> for MobileAccessError {
             CoreError::BluetoothUnauthorized => E::BluetoothUnauthorized { detail },
             CoreError::BluetoothUnavailable => E::BluetoothUnavailable { detail },
             CoreError::LocationServicesOff => E::LocationServicesOff { detail },
+            CoreError::AppUpdateRequired(_) => E::AppUpdateRequired { detail },
             CoreError::Bluetooth(_) => E::Bluetooth { detail },
             CoreError::NoReaderFound => E::NoReaderFound { detail },
             CoreError::UnknownDoor(door) => E::UnknownDoor { door, detail },
@@ -397,6 +406,7 @@ mod tests {
             Just(CoreError::BluetoothUnauthorized),
             Just(CoreError::BluetoothUnavailable),
             Just(CoreError::LocationServicesOff),
+            text.prop_map(CoreError::AppUpdateRequired),
             text.prop_map(CoreError::Bluetooth),
             Just(CoreError::NoReaderFound),
             proptest::sample::select(Reason::ALL).prop_map(CoreError::ReaderRefused),

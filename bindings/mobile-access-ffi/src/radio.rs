@@ -41,6 +41,7 @@ pub enum Requirement {
     TurnOnBluetooth,
     TurnOnLocationServices,
     UseAnotherPhone,
+    UpdateApp,
 }
 
 #[uniffi::remote(Enum)]

@@ -52,6 +52,7 @@ pub enum MessageKey {
     BluetoothUnavailable,
     BluetoothFailed,
     LocationServicesOff,
+    AppOutdated,
     NoReaderFound,
     ReaderNotGenuine,
     ExchangeFailed,

@@ -16,6 +16,7 @@ struct KeyButtonView: View {
                 case .turnOnBluetooth?: Text("Turn on Bluetooth in Control Center to open doors.")
                 case .turnOnLocationServices?: Button("Turn on Location Services") { openSettings() }
                 case .useAnotherPhone?: Text("This phone can't open doors.")
+                case .updateApp?: Text("Update the app in the App Store to get new keys.")
                 }
                 Text(model.state.hint()).font(.footnote)
             }

@@ -56,9 +56,9 @@ impl AdapterState {
     }
 }
 
-/// Something the user must do before the radio can scan and connect. The app shows these before
-/// the tap (turn Bluetooth on, grant the permission) instead of letting the member find out by
-/// failing; each has the distinct [`Error`] a tap gets while it is unmet.
+/// Something the member must do before a tap can work. The app shows these before the tap (turn
+/// Bluetooth on, grant the permission) instead of letting the member find out by failing; each
+/// radio requirement has a distinct error a tap gets while it is unmet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requirement {
     /// The app may not use Bluetooth: grant these permissions (the platform's names, e.g.
@@ -75,18 +75,9 @@ pub enum Requirement {
     TurnOnLocationServices,
     /// This phone has no usable Bluetooth LE adapter: nothing the member can switch on.
     UseAnotherPhone,
-}
-
-impl Requirement {
-    /// The error a tap gets while this requirement is unmet.
-    pub fn error(&self) -> Error {
-        match self {
-            Requirement::GrantPermissions { .. } => Error::Unauthorized,
-            Requirement::TurnOnBluetooth => Error::AdapterOff,
-            Requirement::TurnOnLocationServices => Error::LocationServicesOff,
-            Requirement::UseAnotherPhone => Error::Unavailable("no Bluetooth adapter".to_owned()),
-        }
-    }
+    /// The access cloud no longer serves this version of the app (it answered `426`). Never
+    /// reported by a radio: the Key Button adds it; a key already on the phone still opens doors.
+    UpdateApp,
 }
 
 impl AdapterState {

@@ -34,6 +34,18 @@ pub trait RequirementsListener: Send + Sync {
     fn on_requirements(&self, requirements: Vec<Requirement>);
 }
 
+/// The error a tap gets at once while `requirement` is unmet; `None` for what does not stop a tap
+/// at the door (an app update: the cached key still opens).
+fn unmet_error(requirement: &Requirement) -> Option<Error> {
+    Some(match requirement {
+        Requirement::GrantPermissions { .. } => Error::BluetoothUnauthorized,
+        Requirement::TurnOnBluetooth => Error::BluetoothOff,
+        Requirement::TurnOnLocationServices => Error::LocationServicesOff,
+        Requirement::UseAnotherPhone => Error::BluetoothUnavailable,
+        Requirement::UpdateApp => return None,
+    })
+}
+
 /// The listeners of one button, each by number, held weakly.
 #[derive(Default)]
 struct Listeners {
@@ -147,7 +159,10 @@ pub struct KeyButton {
     state: Mutex<KeyButtonState>,
     listeners: Arc<Registry>,
     next_listener: std::sync::atomic::AtomicU64,
+    /// What the radio last said stands in the way.
     requirements: Mutex<Vec<Requirement>>,
+    /// The list the requirements listeners last heard.
+    told_requirements: Mutex<Vec<Requirement>>,
     access: Mutex<Option<AccessInfo>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
@@ -198,6 +213,7 @@ impl KeyButton {
             listeners: Arc::default(),
             next_listener: std::sync::atomic::AtomicU64::new(0),
             requirements: Mutex::new(Vec::new()),
+            told_requirements: Mutex::new(Vec::new()),
             access: Mutex::new(access),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
@@ -229,13 +245,35 @@ impl KeyButton {
         ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
     }
 
-    /// What the member must do before a tap can work (turn Bluetooth on, grant permissions,
-    /// turn location services on), most pressing first, as of the last check: the app shows it
-    /// before the tap rather than letting a tap fail. A tap while one is unmet fails with that
-    /// requirement's error (`BluetoothOff`, `BluetoothUnauthorized`, `LocationServicesOff`,
-    /// `BluetoothUnavailable`).
+    /// What the member must do before a tap can work (grant permissions, turn Bluetooth on,
+    /// turn location services on, update the app), most pressing first, as of the last check:
+    /// the app shows it before the tap rather than letting a tap fail. A tap while a radio
+    /// requirement is unmet fails with its error (`BluetoothUnauthorized`, `BluetoothOff`,
+    /// `LocationServicesOff`, `BluetoothUnavailable`); `UpdateApp` (the cloud answered 426)
+    /// stops only what needs the cloud: a key on the phone still opens doors.
     pub fn requirements(&self) -> Vec<Requirement> {
-        lock(&self.requirements).clone()
+        let mut requirements = lock(&self.requirements).clone();
+        if self.cloud.update_required() {
+            requirements.push(Requirement::UpdateApp);
+        }
+        requirements
+    }
+
+    /// Tells the requirements listeners if the list changed since they last heard it.
+    fn publish_requirements(&self) {
+        let now = self.requirements();
+        {
+            let mut told = lock(&self.told_requirements);
+            if *told == now {
+                return;
+            }
+            told.clone_from(&now);
+        }
+        info!(requirements = ?now, "requirements before a tap changed");
+        let listeners: Vec<_> = lock(&self.listeners).requirements.iter().filter_map(|(_, l)| l.upgrade()).collect();
+        for listener in listeners {
+            listener.on_requirements(now.clone());
+        }
     }
 
     /// Asks the radio again what stands in the way and tells the requirements listeners if that
@@ -243,22 +281,10 @@ impl KeyButton {
     /// switched, a permission dialog answered, the app back in the foreground); a tap that fails
     /// for one of these reasons calls it too.
     pub async fn check_requirements(&self) -> Vec<Requirement> {
-        let now = self.central.requirements().await;
-        let changed = {
-            let mut known = lock(&self.requirements);
-            let changed = *known != now;
-            known.clone_from(&now);
-            changed
-        };
-        if changed {
-            info!(requirements = ?now, "requirements before a tap changed");
-            let listeners: Vec<_> =
-                lock(&self.listeners).requirements.iter().filter_map(|(_, l)| l.upgrade()).collect();
-            for listener in listeners {
-                listener.on_requirements(now.clone());
-            }
-        }
-        now
+        let radio = self.central.requirements().await;
+        *lock(&self.requirements) = radio;
+        self.publish_requirements();
+        self.requirements()
     }
 
     /// The current state.
@@ -370,7 +396,9 @@ impl KeyButton {
 
     /// Refreshes only what decides visibility (`GET /v1/me/access`), keeping it across restarts.
     pub async fn refresh_access(&self) -> Result<AccessInfo> {
-        let access = self.cloud.access().instrument(info_span!("refresh_access")).await?;
+        let access = self.cloud.access().instrument(info_span!("refresh_access")).await;
+        self.publish_requirements(); // a 426 asks for an update, a success clears it
+        let access = access?;
         if let Ok(bytes) = serde_json::to_vec(&access) {
             self.storage.set(ACCESS_INFO, &bytes)?;
         }
@@ -466,6 +494,7 @@ impl KeyButton {
             // The phone's state changed under the member: show what to do before the next tap.
             self.check_requirements().await;
         }
+        self.publish_requirements(); // the cloud may have asked for an update
         if let Err(error) = self.journal.record(self.storage.as_ref(), journal_entry(&result)) {
             warn!(%error, "tap result not recorded");
         }
@@ -485,8 +514,8 @@ impl KeyButton {
     async fn run_tap(&self, only: Option<&str>) -> Result<TapReport> {
         // Before the network: a member with Bluetooth off is told so at once, not after a
         // key download. A change during the tap still fails the scan with the radio's error.
-        if let Some(unmet) = self.check_requirements().await.first() {
-            return Err(crate::unlock::ble_error(unmet.error()));
+        if let Some(error) = self.check_requirements().await.iter().find_map(unmet_error) {
+            return Err(error);
         }
         let requests_before = self.http_requests();
         let mut timings = PhaseTimings::default();

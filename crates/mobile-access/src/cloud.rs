@@ -230,6 +230,8 @@ struct Inner {
     transport: SharedTransport,
     runtime: NetworkRuntime,
     requests: AtomicU64,
+    /// The cloud's last answer was `426`: this SDK is too old for it. Cleared by any success.
+    update_required: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -276,6 +278,7 @@ impl CloudClient {
             transport,
             runtime: NetworkRuntime(Some(runtime)),
             requests: AtomicU64::new(0),
+            update_required: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -290,6 +293,12 @@ impl CloudClient {
     /// HTTP requests sent so far (every attempt counts).
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// True if the cloud's last answer said this SDK is too old for it (HTTP 426), until a later
+    /// request succeeds.
+    pub fn update_required(&self) -> bool {
+        self.inner.update_required.load(Ordering::Relaxed)
     }
 
     /// `GET /v1/me/access`.
@@ -416,6 +425,7 @@ impl Inner {
             let _ = validated.send(());
         }
         let bytes = response.body;
+        self.update_required.store(status == 426, Ordering::Relaxed);
         if success {
             return serde_json::from_slice(&bytes).map_err(|e| Attempt::Final(Error::InvalidResponse(e.to_string())));
         }

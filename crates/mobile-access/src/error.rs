@@ -40,6 +40,10 @@ pub enum Error {
     /// The member's mobile key was suspended by an administrator.
     #[error("your mobile key is suspended; ask your community manager")]
     CredentialSuspended,
+    /// The access cloud no longer serves this version of the SDK (HTTP 426): the app must be
+    /// updated. Keys already on the phone keep opening doors until they expire.
+    #[error("the access service no longer serves this version of the app: {0}")]
+    AppUpdateRequired(String),
     /// The session token was refused: the app must sign the member in again.
     #[error("your session has expired; sign in again")]
     Unauthorized,
@@ -133,6 +137,7 @@ impl Error {
             | Error::CredentialSuspended
             | Error::Unauthorized
             | Error::Refused { .. }
+            | Error::AppUpdateRequired(_)
             | Error::UnknownDoor(_) => ErrorCategory::Access,
             Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
             Error::BluetoothOff
@@ -157,6 +162,7 @@ impl Error {
             Error::ModuleDisabled => MessageKey::ModuleDisabled,
             Error::CredentialSuspended => MessageKey::CredentialSuspended,
             Error::Unauthorized => MessageKey::SignInAgain,
+            Error::AppUpdateRequired(_) => MessageKey::AppOutdated,
             Error::Refused { .. } => MessageKey::RequestRefused,
             Error::RateLimited { retry_after_secs } => {
                 return message(MessageKey::RateLimited).replace("{seconds}", &retry_after_secs.to_string());
@@ -214,7 +220,7 @@ impl Error {
                 _ => NextStep::TryAgain,
             },
             Error::Busy | Error::Cancelled => NextStep::NoAction,
-            Error::NoTransport => NextStep::UpdateApp,
+            Error::NoTransport | Error::AppUpdateRequired(_) => NextStep::UpdateApp,
         }
     }
 
@@ -236,6 +242,7 @@ impl Error {
     pub(crate) fn from_cloud(status: u16, code: String, message: String) -> Self {
         match (status, code.as_str()) {
             (401, _) => Error::Unauthorized,
+            (426, _) | (_, "app_update_required") => Error::AppUpdateRequired(message),
             (_, "no_access_group") => Error::NoAccessGroup,
             (_, "not_confirmed") => Error::NotConfirmed,
             (_, "module_disabled") => Error::ModuleDisabled,

@@ -70,6 +70,8 @@ pub enum MessageKey {
     BluetoothFailed,
     /// Location services are off (Android 11 and older find no reader without them).
     LocationServicesOff,
+    /// The access cloud no longer serves this version of the app.
+    AppOutdated,
     /// No reader of the member's doors nearby.
     NoReaderFound,
     /// The reader could not prove it belongs to the workspace.
@@ -90,7 +92,7 @@ pub enum MessageKey {
 
 impl MessageKey {
     /// Every key, in declaration order (for apps that export their table, and for tests).
-    pub const ALL: [MessageKey; 35] = [
+    pub const ALL: [MessageKey; 36] = [
         MessageKey::StateReady,
         MessageKey::StateValidating,
         MessageKey::StateDownloadingKey,
@@ -118,6 +120,7 @@ impl MessageKey {
         MessageKey::BluetoothUnavailable,
         MessageKey::BluetoothFailed,
         MessageKey::LocationServicesOff,
+        MessageKey::AppOutdated,
         MessageKey::NoReaderFound,
         MessageKey::ReaderNotGenuine,
         MessageKey::ExchangeFailed,
@@ -164,6 +167,7 @@ impl MessageKey {
             MessageKey::BluetoothUnavailable => "This phone can't open doors: Bluetooth isn't available on it.",
             MessageKey::BluetoothFailed => "The connection to the door was lost. Please try again.",
             MessageKey::LocationServicesOff => "Turn on location services so this phone can find the door.",
+            MessageKey::AppOutdated => "This version of the app can no longer get new keys. Please update the app.",
             MessageKey::NoReaderFound => "No door found nearby. Move closer to the door and try again.",
             MessageKey::ReaderNotGenuine => {
                 "This reader couldn't prove it belongs to your workspace, so your phone didn't use it."

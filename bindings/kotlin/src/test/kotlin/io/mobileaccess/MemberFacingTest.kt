@@ -33,6 +33,7 @@ class MemberFacingTest {
         Triple(MobileAccessException.BluetoothUnauthorized("BLUETOOTH_SCAN"), MessageKey.BLUETOOTH_NOT_ALLOWED, NextStep.GrantPermissions),
         Triple(MobileAccessException.BluetoothUnavailable("no adapter"), MessageKey.BLUETOOTH_UNAVAILABLE, NextStep.UseAnotherPhone),
         Triple(MobileAccessException.LocationServicesOff("location off"), MessageKey.LOCATION_SERVICES_OFF, NextStep.TurnOnLocationServices),
+        Triple(MobileAccessException.AppUpdateRequired("426 app_update_required"), MessageKey.APP_OUTDATED, NextStep.UpdateApp),
         Triple(MobileAccessException.Bluetooth("GATT 133"), MessageKey.BLUETOOTH_FAILED, NextStep.TryAgain),
         Triple(MobileAccessException.NoReaderFound("none"), MessageKey.NO_READER_FOUND, NextStep.MoveCloser),
         Triple(MobileAccessException.UnknownDoor("d-1", "not in key"), MessageKey.DENIED_WRONG_DOOR, NextStep.ContactCommunityManager),

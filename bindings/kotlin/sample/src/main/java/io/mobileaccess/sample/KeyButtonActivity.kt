@@ -2,6 +2,7 @@ package io.mobileaccess.sample
 
 import android.bluetooth.BluetoothAdapter
 import android.content.Intent
+import android.net.Uri
 import android.os.Bundle
 import android.provider.Settings
 import android.view.View
@@ -74,6 +75,9 @@ class KeyButtonActivity : ComponentActivity() {
             is Requirement.TurnOnLocationServices ->
                 key.show("Turn on location") { startActivity(Intent(Settings.ACTION_LOCATION_SOURCE_SETTINGS)) }
             is Requirement.UseAnotherPhone -> key.show("This phone can't open doors") {}.also { key.isEnabled = false }
+            is Requirement.UpdateApp -> key.show("Update the app") {
+                startActivity(Intent(Intent.ACTION_VIEW, Uri.parse("market://details?id=$packageName")))
+            }
         }
     }
 
