@@ -219,7 +219,11 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     Operation {
-        errors: &[(422, "unknown_access_groups: the sync names groups that do not exist"), REVOCATION_FULL],
+        errors: &[
+            (422, "unknown_access_groups: the sync names groups that do not exist"),
+            (422, "duplicate_external_id: the sync lists one external_id twice"),
+            REVOCATION_FULL,
+        ],
         ..op(
             "PUT",
             "/v1/integration/members",

@@ -109,7 +109,7 @@ impl Store {
         for member in &sync.members {
             check_member(member)?;
             if !seen.insert(member.external_id.trim()) {
-                return Err(Error::invalid(format!("external_id {:?} is listed twice", member.external_id)));
+                return Err(Error::DuplicateExternalId(member.external_id.clone()));
             }
         }
         let groups: HashMap<String, String> =
