@@ -114,11 +114,11 @@ fn test(args: &[String]) -> Result<(), String> {
 /// The cloud's OpenAPI document against the real server: schemathesis with every check and every
 /// token kind, on SQLite and on PostgreSQL when `DATABASE_URL` is set (the test,
 /// `crates/mobile-access-cloud/tests/openapi_conformance.rs`, is ignored by plain `cargo test`
-/// because it takes minutes). Skipped, loudly, without schemathesis's `st`.
+/// because it takes minutes). Skipped, loudly, without the `schemathesis` command.
 fn schemathesis() -> Result<(), String> {
-    if which("st").is_none() {
+    if which("schemathesis").is_none() {
         eprintln!(
-            "\n==== SKIPPED: the OpenAPI document against the cloud (schemathesis): `st` is not on PATH. \
+            "\n==== SKIPPED: the OpenAPI document against the cloud (schemathesis): `schemathesis` is not on PATH. \
              Install with `pip install schemathesis` (.ci/run does). ====\n"
         );
         return Ok(());

@@ -4,7 +4,7 @@
 //! points at one, and must find nothing.
 //!
 //! Ignored by plain `cargo test` (it takes minutes and needs schemathesis); `cargo xtask test`
-//! runs it when `st` is installed and prints one `SKIPPED:` line when it is not.
+//! runs it when `schemathesis` is installed and prints one `SKIPPED:` line when it is not.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 mod support;
@@ -65,7 +65,7 @@ fn token_kinds(seed: &Value) -> Vec<Kind> {
 /// One schemathesis run as `kind`; its output when it found something.
 fn schemathesis(base: &str, kind: &Kind) -> Result<(), String> {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
-    let mut st = Command::new("st");
+    let mut st = Command::new("schemathesis");
     st.args(["--config-file", config, "run"])
         .arg(format!("{base}/openapi.json"))
         .args(["--checks", "all", "--max-examples", MAX_EXAMPLES])
@@ -80,7 +80,7 @@ fn schemathesis(base: &str, kind: &Kind) -> Result<(), String> {
         st.arg("--header").arg(format!("Authorization: Bearer {token}"));
     }
     let started = Instant::now();
-    let output = st.output().map_err(|e| format!("could not run schemathesis (st): {e}"))?;
+    let output = st.output().map_err(|e| format!("could not run schemathesis: {e}"))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     eprintln!("schemathesis as {}: {} in {:.1} s", kind.name, output.status, started.elapsed().as_secs_f64());
     if output.status.success() { Ok(()) } else { Err(text) }
