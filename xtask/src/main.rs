@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `test`: every test of the workspace (unit, integration, property and doc tests), then each
-//!   fuzz target briefly. This is what CI runs.
+//! - `test`: every test of the workspace (unit, integration, property and doc tests), the cloud's
+//!   OpenAPI document against the server with schemathesis, then each fuzz target briefly. This
+//!   is what CI runs.
 //! - `fuzz [--seconds N] [target...]`: builds the fuzz targets with libFuzzer instrumentation on
 //!   stable Rust and runs each for N seconds (default 60).
 //! - `bindings`: generates the Kotlin and Swift bindings from the built FFI library.
@@ -106,10 +107,32 @@ fn test(args: &[String]) -> Result<(), String> {
     let mut docs = cargo();
     docs.args(["test", "--workspace", "--doc", "--locked"]);
     run(docs)?;
+    schemathesis()?;
     bindings::test()?;
     size::check()?;
     fuzz::command(&["--seconds".to_owned(), "10".to_owned()])?;
     real_ble::test_if_available()
+}
+
+/// The cloud's OpenAPI document against the real server: schemathesis with every check and every
+/// token kind, on SQLite and on PostgreSQL when `DATABASE_URL` is set (the test,
+/// `crates/mobile-access-cloud/tests/openapi_conformance.rs`, is ignored by plain `cargo test`
+/// because it takes minutes). Skipped, loudly, without the `schemathesis` command.
+fn schemathesis() -> Result<(), String> {
+    if which("schemathesis").is_none() {
+        eprintln!(
+            "\n==== SKIPPED: the OpenAPI document against the cloud (schemathesis): `schemathesis` is not on PATH. \
+             Install with `pip install schemathesis` (.ci/run does). ====\n"
+        );
+        return Ok(());
+    }
+    let mut conformance = cargo();
+    conformance.args(["test", "-p", "mobile-access-cloud", "--test", "openapi_conformance", "--locked"]);
+    conformance.args(["--", "--ignored", "--nocapture"]);
+    let started = std::time::Instant::now();
+    let result = run(conformance);
+    eprintln!("xtask: schemathesis against the cloud took {:.0} s", started.elapsed().as_secs_f64());
+    result
 }
 
 /// The first `program` on `PATH`.

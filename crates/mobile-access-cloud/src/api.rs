@@ -8,6 +8,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// Integers in request bodies as JSON Schema reads them: `5` and `5.0` are the same integer
+/// (serde alone refuses the second, and a client in a language with one number type may send
+/// it). A fraction, or a value out of the field's range, is refused.
+mod whole {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    /// A whole number that fits `T`.
+    pub fn number<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+        let n = serde_json::Number::deserialize(deserializer)?;
+        let whole = n.as_i64().or_else(|| {
+            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| {
+                #[allow(clippy::cast_possible_truncation, reason = "whole and within ±2^53")]
+                let i = f as i64;
+                i
+            })
+        });
+        whole
+            .and_then(|i| T::try_from(i).ok())
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in this field's range")))
+    }
+
+    /// Same, or `null`.
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        #[derive(Deserialize)]
+        struct Whole<T: TryFrom<i64>>(#[serde(deserialize_with = "number")] T);
+        Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|Whole(value)| value))
+    }
+}
+
 /// Declares a string enum stored as text in the database and spoken as the same text in JSON.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -18,6 +47,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every text form, in declaration order: what the OpenAPI document lists.
+            pub const TEXTS: &'static [&'static str] = &[$($text),+];
+
             /// The text form (JSON and database).
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
@@ -146,6 +178,7 @@ pub struct SettingsPatch {
     /// New module switch.
     pub mobile_access_enabled: Option<bool>,
     /// New key lifetime (60 s to 30 days).
+    #[serde(default, deserialize_with = "whole::optional")]
     pub key_validity_secs: Option<u32>,
     /// Single sign-on with multi-factor authentication on or off.
     pub sso_mfa: Option<bool>,
@@ -252,10 +285,13 @@ pub struct NewReader {
     /// Tamper protection on.
     pub tamper_protection: bool,
     /// Default -55 dBm.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub tap_rssi_threshold: Option<i8>,
     /// Default -59 dBm.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub tx_power: Option<i8>,
     /// How long the relay holds the door open; default 5000 ms.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub relay_open_ms: Option<u32>,
 }
 
@@ -489,6 +525,7 @@ pub struct UploadedEvent {
     /// Stable id, 1 to 100 characters; kept once per organization.
     pub event_id: String,
     /// When it happened (the recorder's clock).
+    #[serde(deserialize_with = "whole::number")]
     pub at: u32,
     /// `granted`, `refused`, `interrupted` (readers) or the app's result (`unlocked`, `failed`).
     pub outcome: String,
@@ -508,7 +545,7 @@ pub struct UploadedEvent {
     #[serde(default)]
     pub reader_id: Option<String>,
     /// Signal strength the reader heard, dBm.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::optional")]
     pub rssi: Option<i16>,
 }
 
@@ -719,6 +756,11 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// The most items one page may hold (`?limit=`).
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+/// Items on a page without `?limit=`.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+
 /// `?limit=&after=` of list routes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -733,9 +775,9 @@ impl PageQuery {
     /// The effective limit.
     pub fn limit(&self) -> Result<i64> {
         match self.limit {
-            None => Ok(100),
-            Some(n @ 1..=1000) => Ok(i64::from(n)),
-            Some(_) => Err(Error::invalid("limit must be between 1 and 1000")),
+            None => Ok(i64::from(DEFAULT_PAGE_LIMIT)),
+            Some(n @ 1..=MAX_PAGE_LIMIT) => Ok(i64::from(n)),
+            Some(_) => Err(Error::invalid(format!("limit must be between 1 and {MAX_PAGE_LIMIT}"))),
         }
     }
 }

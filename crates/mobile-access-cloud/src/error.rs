@@ -91,6 +91,13 @@ pub enum Error {
     /// An access group was given doors the organization does not have.
     #[error("unknown doors: {}", .0.join(", "))]
     UnknownDoors(Vec<String>),
+    /// A sync lists one external id twice: which entry wins is not the server's to guess.
+    #[error("external_id {0:?} is listed twice")]
+    DuplicateExternalId(String),
+    /// Well-formed hex that is not a point on P-256 (a device or secure-element key): the
+    /// request is valid JSON in the documented shape, and still cannot be served.
+    #[error("{0}")]
+    InvalidKey(&'static str),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -173,6 +180,8 @@ impl Error {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::UnknownAccessGroups(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_access_groups"),
             Self::UnknownDoors(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_doors"),
+            Self::InvalidKey(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_key"),
+            Self::DuplicateExternalId(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_external_id"),
             Self::Database(_)
             | Self::Migrate(_)
             | Self::Io { .. }

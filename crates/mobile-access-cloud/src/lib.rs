@@ -32,6 +32,7 @@ pub mod demo;
 mod error;
 pub mod hex;
 pub mod http;
+pub mod input;
 pub mod limits;
 pub mod mail;
 pub mod metrics;

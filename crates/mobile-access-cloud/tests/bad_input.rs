@@ -133,10 +133,14 @@ async fn bad_device_keys_are_rejected_before_any_rule_is_checked() {
         let token = cloud.member(&org.integration_token, "m", &[]).await;
         let off_curve = format!("04{}", "00".repeat(64));
         let compressed = format!("02{}", "11".repeat(32));
-        for key in ["", "04", "zz", off_curve.as_str(), compressed.as_str(), &"0".repeat(131)] {
+        for key in ["", "04", "zz", compressed.as_str(), &"0".repeat(131)] {
             let reply = cloud.post(&token, "/v1/me/keys", json!({"device_public_key": key})).await;
             is_error(&reply, 400, "invalid_request");
         }
+        // The documented shape (04 and 128 hex digits) but no point on the curve: the request is
+        // well-formed and still cannot be served, a 422 (schemathesis sends such keys as valid).
+        let reply = cloud.post(&token, "/v1/me/keys", json!({"device_public_key": off_curve})).await;
+        is_error(&reply, 422, "invalid_key");
         is_error(&cloud.post(&token, "/v1/me/keys", json!({"device_public_key": 4})).await, 400, "invalid_request");
         let (_, good) = support::device();
         is_error(&cloud.post(&token, "/v1/me/keys", json!({"device_public_key": good})).await, 403, "no_access_group");
@@ -157,11 +161,21 @@ async fn a_sync_naming_unknown_groups_is_rejected_whole() {
         assert!(reply.body["error"]["message"].as_str().unwrap().contains("Aliens, Ghosts"));
         assert_eq!(cloud.get(&org.admin_token, "/v1/admin/users").await.ok()["items"], json!([]));
 
+        // A sync naming one member twice is well-formed and contradicts itself: 422 (it was a
+        // 400, which schemathesis reported: the schema cannot say "unique by a field"), and
+        // nothing is written.
+        let twice = json!({"members": [
+            {"external_id": "x", "name": "X", "email": "x@example.com"},
+            {"external_id": "x", "name": "Y", "email": "y@example.com"},
+        ]});
+        let reply = cloud.put(&org.integration_token, "/v1/integration/members", twice).await;
+        is_error(&reply, 422, "duplicate_external_id");
+        assert_eq!(cloud.get(&org.admin_token, "/v1/admin/users").await.ok()["items"], json!([]));
+
         for bad in [
             json!({"members": [{"external_id": "", "name": "X", "email": "x@example.com"}]}),
             json!({"members": [{"external_id": "x", "name": "X", "email": "not-an-email"}]}),
             json!({"members": [{"external_id": "x", "email": "x@example.com"}]}),
-            json!({"members": [{"external_id": "x", "name": "X", "email": "x@example.com"}, {"external_id": "x", "name": "Y", "email": "y@example.com"}]}),
             json!({"members": "everyone"}),
         ] {
             is_error(&cloud.put(&org.integration_token, "/v1/integration/members", bad).await, 400, "invalid_request");
@@ -201,5 +215,67 @@ async fn strings_holding_a_nul_character_are_400_everywhere_on_both_databases() 
         let doors = cloud.get(admin, "/v1/admin/doors").await.ok();
         assert_eq!(doors["items"].as_array().unwrap().len(), 1);
         assert_eq!(cloud.call(Method::GET, None, "/readyz", None).await.status, 200);
+    });
+}
+
+/// What schemathesis found the server refusing although the OpenAPI document allowed it, or
+/// accepting although the document refused it: each field now follows the document's rule
+/// (`input.rs`), both ways.
+#[tokio::test]
+async fn fields_follow_the_documented_rules_both_ways() {
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Rules", AFTER_DECEMBER_2023, None).await;
+        let admin = &org.admin_token;
+        // JSON Schema's integers include 3600.0; a fraction is not one.
+        let settings = cloud.patch(admin, "/v1/admin/settings", json!({"key_validity_secs": 3600.0})).await.ok();
+        assert_eq!(settings["key_validity_secs"], 3600);
+        let fraction = cloud.patch(admin, "/v1/admin/settings", json!({"key_validity_secs": 3600.5})).await;
+        is_error(&fraction, 400, "invalid_request");
+        // Options may be null: the same as absent.
+        cloud.patch(admin, "/v1/admin/settings", json!({"sso_mfa": null, "key_validity_secs": null})).await.ok();
+        let door = cloud.post(admin, "/v1/admin/doors", json!({"name": "Door"})).await.ok();
+        let readers = format!("/v1/admin/doors/{}/readers", door["id"].as_str().unwrap());
+        let reader = json!({"model": "Reader Pro 2.1", "mode": "tap", "tamper_protection": true,
+                            "relay_open_ms": 3000.0, "tx_power": -40.0, "tap_rssi_threshold": null});
+        cloud.post(admin, &readers, reader).await.ok();
+
+        // Lengths count what is sent, padding included; blank means ASCII whitespace only.
+        let padded = format!(" {} ", "d".repeat(199));
+        is_error(&cloud.post(admin, "/v1/admin/doors", json!({"name": padded})).await, 400, "invalid_request");
+        let named = cloud.post(admin, "/v1/admin/doors", json!({"name": "é".repeat(200)})).await.ok();
+        assert_eq!(named["name"].as_str().unwrap().chars().count(), 200);
+        is_error(&cloud.post(admin, "/v1/admin/doors", json!({"name": " \t "})).await, 400, "invalid_request");
+
+        // Cursors of the audit log and the outbox are digits, nothing else.
+        for after in ["%2B5", "-1", "%205"] {
+            for list in ["/v1/admin/audit-log", "/v1/admin/outbox"] {
+                is_error(&cloud.get(admin, &format!("{list}?after={after}")).await, 400, "invalid_request");
+            }
+        }
+        cloud.get(admin, "/v1/admin/audit-log?after=5").await.ok();
+
+        // Versions: one to four dot-separated numbers, nothing around them.
+        let member = cloud.member(&org.integration_token, "m", &[]).await;
+        let eligibility = "/v1/me/wallet/eligibility";
+        for bad in [" 17.4", "+17", "17.4 ", "1.2.3.4.5"] {
+            let reply = cloud.post(&member, eligibility, json!({"ios_version": bad, "app_version": "46.2"})).await;
+            is_error(&reply, 400, "invalid_request");
+        }
+        cloud.post(&member, eligibility, json!({"ios_version": "17.4.1", "app_version": "46"})).await.ok();
+    });
+}
+
+/// The most events an upload may hold, at the longest ids the document allows, fit the upload's
+/// body limit (they were a 413 under the 64 KiB every other route has).
+#[tokio::test]
+async fn the_largest_documented_event_upload_is_accepted() {
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Events", AFTER_DECEMBER_2023, None).await;
+        let member = cloud.member(&org.integration_token, "m", &[]).await;
+        let events: Vec<Value> = (0..1000)
+            .map(|i| json!({"event_id": format!("{i:04}{}", "é".repeat(96)), "at": 1, "outcome": "unlocked"}))
+            .collect();
+        let report = cloud.post(&member, "/v1/me/events", json!({"events": events})).await.ok();
+        assert_eq!(report["accepted"], 1000);
     });
 }

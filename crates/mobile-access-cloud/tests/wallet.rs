@@ -165,7 +165,7 @@ async fn a_member_adds_a_pass_with_the_watch_unlocked_or_locked_and_the_admin_se
         // A key that is not a P-256 point is refused, and nothing is recorded.
         let mut bad = add_body("iphone-1", None);
         bad["secure_element_public_key"] = json!(format!("04{}", "00".repeat(64)));
-        cloud.post(&grace, "/v1/me/wallet/passes", bad).await.expect(400, "invalid_request");
+        cloud.post(&grace, "/v1/me/wallet/passes", bad).await.expect(422, "invalid_key");
         assert_eq!(cloud.get(&org.admin, "/v1/admin/wallet-passes").await.ok()["items"], listed["items"]);
     });
 }

@@ -100,6 +100,10 @@ fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Body limit of `PUT /v1/integration/members` (100 000 members fit).
 pub const SYNC_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Body limit of event uploads: the most events an upload may carry
+/// ([`crate::input::MAX_EVENTS_PER_UPLOAD`]) fit at their longest, every character escaped
+/// (about 3 KB each), so an upload the document allows is never refused for its size.
+pub const EVENTS_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// One route as documented.
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +124,28 @@ pub struct Operation {
     pub response: Option<&'static str>,
     /// Business refusal codes (403) besides `forbidden`.
     pub refusals: &'static [&'static str],
+    /// Other error answers this route gives besides those every route of its kind gives
+    /// (400, 401, 403, 404, 413, 415, 429, 503): status and what it means.
+    pub errors: &'static [(u16, &'static str)],
+    /// The query string the route reads, if any (any other parameter is a 400).
+    pub query: Option<QueryKind>,
 }
+
+/// The query strings the API reads, each deserialized into its [`crate::api`] type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// `?limit=&after=`: [`crate::api::PageQuery`], `after` an id.
+    Page,
+    /// `?limit=&after=`: [`crate::api::PageQuery`], `after` a sequence number
+    /// ([`crate::input::SEQUENCE_CURSOR_PATTERN`]).
+    Sequence,
+    /// `?to=&limit=&after=`: [`crate::api::SwitchPreviewQuery`].
+    SwitchPreview,
+}
+
+/// 409 of routes that revoke credentials: readers hold a bounded revocation list.
+const REVOCATION_FULL: (u16, &str) =
+    (409, "conflict: the revocation list is full of unexpired wallet passes; nothing changed");
 
 const fn op(
     method: &'static str,
@@ -131,7 +156,17 @@ const fn op(
     status: u16,
     response: Option<&'static str>,
 ) -> Operation {
-    Operation { method, path, role, summary, request, status, response, refusals: &[] }
+    Operation { method, path, role, summary, request, status, response, refusals: &[], errors: &[], query: None }
+}
+
+/// A list route read with `?limit=&after=`.
+const fn paged(operation: Operation) -> Operation {
+    Operation { query: Some(QueryKind::Page), ..operation }
+}
+
+/// A list route read with `?limit=&after=`, `after` a sequence number.
+const fn sequenced(operation: Operation) -> Operation {
+    Operation { query: Some(QueryKind::Sequence), ..operation }
 }
 
 const ADMIN: Option<Role> = Some(Role::Admin);
@@ -155,6 +190,7 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         refusals: &["password_login_disabled"],
+        errors: &[(404, "not_found: no such invitation (unknown, used or expired token)")],
         ..op(
             "POST",
             "/v1/invitations/accept",
@@ -168,6 +204,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/v1/me/access", Some(Role::Member), "What the Key Button needs", None, 200, Some("Access")),
     Operation {
         refusals: &["module_disabled", "not_confirmed", "no_access_group", "credential_suspended"],
+        errors: &[
+            (409, "conflict: this device key backs a wallet pass, not a mobile key"),
+            (422, "invalid_key: the device key is not a point on P-256"),
+        ],
         ..op(
             "POST",
             "/v1/me/keys",
@@ -178,15 +218,22 @@ pub const OPERATIONS: &[Operation] = &[
             Some("KeyBundle"),
         )
     },
-    op(
-        "PUT",
-        "/v1/integration/members",
-        Some(Role::Integration),
-        "Bulk idempotent upsert of members and their access groups",
-        Some("MemberSync"),
-        200,
-        Some("SyncReport"),
-    ),
+    Operation {
+        errors: &[
+            (422, "unknown_access_groups: the sync names groups that do not exist"),
+            (422, "duplicate_external_id: the sync lists one external_id twice"),
+            REVOCATION_FULL,
+        ],
+        ..op(
+            "PUT",
+            "/v1/integration/members",
+            Some(Role::Integration),
+            "Bulk idempotent upsert of members and their access groups",
+            Some("MemberSync"),
+            200,
+            Some("SyncReport"),
+        )
+    },
     op(
         "POST",
         "/v1/integration/members/{external_id}/session",
@@ -216,7 +263,10 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Settings"),
     ),
     op("GET", "/v1/admin/doors", ADMIN, "Doors with their readers", None, 200, Some("DoorPage")),
-    op("POST", "/v1/admin/doors", ADMIN, "Create a door", Some("NewDoor"), 201, Some("Door")),
+    Operation {
+        errors: &[(409, "conflict: the organization has no lock ids left")],
+        ..op("POST", "/v1/admin/doors", ADMIN, "Create a door", Some("NewDoor"), 201, Some("Door"))
+    },
     op(
         "POST",
         "/v1/admin/doors/{door_id}/readers",
@@ -227,19 +277,34 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Provisioning"),
     ),
     op("GET", "/v1/admin/access-groups", ADMIN, "Access groups", None, 200, Some("AccessGroupPage")),
-    op(
-        "POST",
-        "/v1/admin/access-groups",
+    Operation {
+        errors: &[
+            (409, "conflict: an access group with this name exists"),
+            (422, "unknown_doors: door ids not in this organization"),
+        ],
+        ..op(
+            "POST",
+            "/v1/admin/access-groups",
+            ADMIN,
+            "Create an access group",
+            Some("NewAccessGroup"),
+            201,
+            Some("AccessGroup"),
+        )
+    },
+    paged(op(
+        "GET",
+        "/v1/admin/users",
         ADMIN,
-        "Create an access group",
-        Some("NewAccessGroup"),
-        201,
-        Some("AccessGroup"),
-    ),
-    op("GET", "/v1/admin/users", ADMIN, "Access users with status and managed flag", None, 200, Some("UserPage")),
+        "Access users with status and managed flag",
+        None,
+        200,
+        Some("UserPage"),
+    )),
     op("GET", "/v1/admin/users/{member_id}", ADMIN, "One access user", None, 200, Some("User")),
     Operation {
         refusals: &["password_login_disabled"],
+        errors: &[(409, "conflict: the user is already confirmed and has a password")],
         ..op("POST", "/v1/admin/users/{member_id}/invitation", ADMIN, "(Re)send a native invitation", None, 204, None)
     },
     op(
@@ -251,11 +316,25 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Credential"),
     ),
-    op("GET", "/v1/admin/credentials", ADMIN, "Mobile keys, key fobs and cards", None, 200, Some("CredentialPage")),
-    op("POST", "/v1/admin/credentials/{credential_id}/suspend", ADMIN, "Suspend a credential", None, 204, None),
+    paged(op(
+        "GET",
+        "/v1/admin/credentials",
+        ADMIN,
+        "Mobile keys, key fobs and cards",
+        None,
+        200,
+        Some("CredentialPage"),
+    )),
+    Operation {
+        errors: &[REVOCATION_FULL],
+        ..op("POST", "/v1/admin/credentials/{credential_id}/suspend", ADMIN, "Suspend a credential", None, 204, None)
+    },
     op("POST", "/v1/admin/credentials/{credential_id}/resume", ADMIN, "Reactivate a credential", None, 204, None),
-    op("DELETE", "/v1/admin/credentials/{credential_id}", ADMIN, "Delete a credential", None, 204, None),
-    op(
+    Operation {
+        errors: &[REVOCATION_FULL],
+        ..op("DELETE", "/v1/admin/credentials/{credential_id}", ADMIN, "Delete a credential", None, 204, None)
+    },
+    sequenced(op(
         "GET",
         "/v1/admin/users/{member_id}/audit-log",
         ADMIN,
@@ -263,34 +342,43 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         200,
         Some("AuditPage"),
-    ),
-    op(
-        "GET",
-        "/v1/admin/switch-over/preview",
-        ADMIN,
-        "What switching the unlock method would do (changes nothing)",
-        None,
-        200,
-        Some("SwitchPreview"),
-    ),
-    op(
-        "POST",
-        "/v1/admin/switch-over",
-        ADMIN,
-        "Switch the unlock method: a resumable job (native → branded app recreates unconfirmed users)",
-        Some("StartSwitch"),
-        202,
-        Some("SwitchJob"),
-    ),
-    op(
-        "GET",
-        "/v1/admin/switch-over",
-        ADMIN,
-        "The latest switch-over job and its progress",
-        None,
-        200,
-        Some("SwitchJob"),
-    ),
+    )),
+    Operation {
+        query: Some(QueryKind::SwitchPreview),
+        ..op(
+            "GET",
+            "/v1/admin/switch-over/preview",
+            ADMIN,
+            "What switching the unlock method would do (changes nothing)",
+            None,
+            200,
+            Some("SwitchPreview"),
+        )
+    },
+    Operation {
+        errors: &[(409, "conflict: a switch-over is already running")],
+        ..op(
+            "POST",
+            "/v1/admin/switch-over",
+            ADMIN,
+            "Switch the unlock method: a resumable job (native → branded app recreates unconfirmed users)",
+            Some("StartSwitch"),
+            202,
+            Some("SwitchJob"),
+        )
+    },
+    Operation {
+        errors: &[(404, "not_found: no switch-over was ever started")],
+        ..op(
+            "GET",
+            "/v1/admin/switch-over",
+            ADMIN,
+            "The latest switch-over job and its progress",
+            None,
+            200,
+            Some("SwitchJob"),
+        )
+    },
     op(
         "GET",
         "/v1/reader/config",
@@ -329,6 +417,11 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     Operation {
         refusals: &["wallet_not_eligible", "credential_suspended"],
+        errors: &[
+            (409, "conflict: this secure-element key already backs a credential"),
+            REVOCATION_FULL,
+            (422, "invalid_key: the secure-element key is not a point on P-256"),
+        ],
         ..op(
             "POST",
             "/v1/me/wallet/passes",
@@ -349,10 +442,16 @@ pub const OPERATIONS: &[Operation] = &[
         Some("WalletPassPage"),
     ),
     op("GET", "/v1/admin/wallet-passes", ADMIN, "Wallet passes with their devices", None, 200, Some("WalletPassPage")),
-    op("POST", "/v1/admin/wallet-passes/{pass_id}/suspend", ADMIN, "Suspend a wallet pass", None, 204, None),
+    Operation {
+        errors: &[REVOCATION_FULL],
+        ..op("POST", "/v1/admin/wallet-passes/{pass_id}/suspend", ADMIN, "Suspend a wallet pass", None, 204, None)
+    },
     op("POST", "/v1/admin/wallet-passes/{pass_id}/resume", ADMIN, "Reactivate a wallet pass", None, 204, None),
-    op("DELETE", "/v1/admin/wallet-passes/{pass_id}", ADMIN, "Delete a wallet pass", None, 204, None),
-    op(
+    Operation {
+        errors: &[REVOCATION_FULL],
+        ..op("DELETE", "/v1/admin/wallet-passes/{pass_id}", ADMIN, "Delete a wallet pass", None, 204, None)
+    },
+    sequenced(op(
         "GET",
         "/v1/admin/outbox",
         ADMIN,
@@ -360,8 +459,8 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         200,
         Some("OutboxPage"),
-    ),
-    op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage")),
+    )),
+    sequenced(op("GET", "/v1/admin/audit-log", ADMIN, "Audit log", None, 200, Some("AuditPage"))),
     // Last: the authorization test walks this table in order, and logging out ends its member's session.
     op(
         "POST",
@@ -443,8 +542,8 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         .route("/v1/admin/switch-over/preview", get(switch_preview))
         .route("/v1/admin/switch-over", get(switch_status).post(start_switch))
         .route("/v1/reader/config", get(reader_config))
-        .route("/v1/reader/events", post(reader_events))
-        .route("/v1/me/events", post(me_events))
+        .route("/v1/reader/events", post(reader_events).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)))
+        .route("/v1/me/events", post(me_events).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)))
         .route("/v1/me/wallet/eligibility", post(me_wallet_eligibility))
         .route("/v1/me/wallet/passes", get(me_wallet_passes).post(me_add_wallet_pass))
         .route("/v1/admin/wallet-passes", get(wallet_passes))

@@ -3,8 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::OPERATIONS;
-use crate::api::Role;
+use super::{OPERATIONS, QueryKind};
+use crate::api::{
+    CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MailState, MemberStatus, ReaderMode, Role,
+    UnlockMethod, WalletPrerequisite, WatchBinding,
+};
+use crate::input::{self, TextRule};
 
 fn s(kind: &str, description: &str) -> Value {
     json!({"type": kind, "description": description})
@@ -13,6 +17,68 @@ fn s(kind: &str, description: &str) -> Value {
 fn hex(bytes: usize, description: &str) -> Value {
     json!({"type": "string", "pattern": format!("^[0-9a-f]{{{}}}$", bytes * 2), "description": description})
 }
+
+/// Hex as the server reads it: either case.
+fn hex_in(bytes: usize, description: &str) -> Value {
+    json!({"type": "string", "pattern": format!("^[0-9a-fA-F]{{{}}}$", bytes * 2), "description": description})
+}
+
+/// An uncompressed P-256 public key in hex; one that is not a point on the curve is a 422.
+fn p256_key(description: &str) -> Value {
+    json!({"type": "string", "pattern": "^04[0-9a-fA-F]{128}$", "description": description})
+}
+
+/// A text field following `rule` (see [`crate::input`]).
+fn text(rule: TextRule, description: &str) -> Value {
+    let mut schema =
+        json!({"type": "string", "minLength": rule.min, "maxLength": rule.max, "description": description});
+    if rule.not_blank {
+        set(&mut schema, "pattern", json!(input::NOT_BLANK));
+    }
+    schema
+}
+
+/// Sets `key` of the object `schema`.
+fn set(schema: &mut Value, key: &str, value: Value) {
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(key.to_owned(), value);
+    }
+}
+
+/// An integer within `low..=high`.
+fn int(low: i64, high: i64, description: &str) -> Value {
+    json!({"type": "integer", "minimum": low, "maximum": high, "description": description})
+}
+
+/// An unsigned 32-bit integer (times, counts).
+fn u32_int(description: &str) -> Value {
+    int(0, i64::from(u32::MAX), description)
+}
+
+/// `schema`, or `null` (an `Option` the server reads as absent).
+fn or_null(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "null"}]})
+}
+
+/// Request bodies: their types refuse unknown fields (`deny_unknown_fields`), so the document
+/// closes them too.
+const REQUESTS: &[&str] = &[
+    "Login",
+    "AcceptInvitation",
+    "KeyRequest",
+    "SettingsPatch",
+    "NewDoor",
+    "NewReader",
+    "NewAccessGroup",
+    "MemberSync",
+    "SyncedMember",
+    "EventUpload",
+    "UploadedEvent",
+    "StartSwitch",
+    "NewCredential",
+    "WalletDevice",
+    "NewWalletPass",
+];
 
 fn one_of(values: &[&str], description: &str) -> Value {
     json!({"type": "string", "enum": values, "description": description})
@@ -42,9 +108,9 @@ fn page(item: &str) -> Value {
 }
 
 fn schemas() -> Value {
-    let unlock = one_of(&["native", "branded_app"], "how members unlock");
-    let status = one_of(&["confirmed", "not_confirmed"], "only confirmed users get mobile keys");
-    let mode = one_of(&["tap", "range"], "tap: the phone must touch the reader; range: anywhere in radio range");
+    let unlock = one_of(UnlockMethod::TEXTS, "how members unlock");
+    let status = one_of(MemberStatus::TEXTS, "only confirmed users get mobile keys");
+    let mode = one_of(ReaderMode::TEXTS, "tap: the phone must touch the reader; range: anywhere in radio range");
     let anchor = object(&[("org", hex(8, "organization id")), ("public_key", hex(32, "Ed25519 public key"))], &[]);
     let reader_facts = object(
         &[
@@ -69,6 +135,18 @@ fn schemas() -> Value {
             s("boolean", "the wallet pass subscription is active (a wallet pass prerequisite)"),
         ),
     ];
+    let (shortest, longest) = input::KEY_VALIDITY_SECS;
+    let settings_patch: Vec<(&str, Value)> = settings_fields
+        .iter()
+        .map(|(name, schema)| {
+            let schema = if *name == "key_validity_secs" {
+                int(shortest.into(), longest.into(), "lifetime of issued mobile keys")
+            } else {
+                schema.clone()
+            };
+            (*name, or_null(schema))
+        })
+        .collect();
     let settings_names: Vec<&str> = settings_fields.iter().map(|(n, _)| *n).collect();
     let mut organization = vec![
         ("id", hex(8, "organization id")),
@@ -80,22 +158,21 @@ fn schemas() -> Value {
     organization.extend(settings_fields.iter().cloned());
     let token =
         object(&[("token", s("string", "bearer token")), ("expires_at", nullable("integer", ""))], &["expires_at"]);
-    let credential_kind =
-        one_of(&["mobile_key", "key_fob", "card", "wallet_pass"], "wallet passes are added by members");
+    let credential_kind = one_of(CredentialKind::TEXTS, "wallet passes are added by members");
     let mut schemas = json!({
         "Error": object(&[("error", object(&[("code", s("string", "stable code")), ("message", s("string", ""))], &[]))], &[]),
         "Health": object(&[("status", s("string", "ok"))], &[]),
         "TrustAnchor": anchor,
         "ReaderFacts": reader_facts,
         "Settings": object(&settings_fields, &[]),
-        "SettingsPatch": object(&settings_fields, &settings_names),
+        "SettingsPatch": object(&settings_patch, &settings_names),
         "Organization": object(&organization, &[]),
         "Token": token,
         "Login": object(
-            &[("email", s("string", "")), ("password", s("string", "")), ("org_id", hex(8, "only if the email is in several organizations"))],
+            &[("email", s("string", "")), ("password", s("string", "")), ("org_id", or_null(hex(8, "only if the email is in several organizations")))],
             &["org_id"],
         ),
-        "AcceptInvitation": object(&[("token", s("string", "from the welcome email")), ("password", s("string", "8 to 1024 characters"))], &[]),
+        "AcceptInvitation": object(&[("token", s("string", "from the welcome email")), ("password", text(input::PASSWORD, "the new password"))], &[]),
         "Access": object(
             &[
                 ("member_id", hex(16, "")),
@@ -110,7 +187,7 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "KeyRequest": object(&[("device_public_key", hex(65, "uncompressed P-256 public key"))], &[]),
+        "KeyRequest": object(&[("device_public_key", p256_key("the phone's device key"))], &[]),
         "IssuedCredential": object(
             &[
                 ("id", hex(16, "credential id")),
@@ -147,19 +224,19 @@ fn schemas() -> Value {
         ),
         "UploadedEvent": object(
             &[
-                ("event_id", s("string", "stable id, 1 to 100 characters; kept once")),
-                ("at", s("integer", "when it happened")),
-                ("outcome", s("string", "granted, refused, interrupted; apps: unlocked, failed")),
-                ("reason", nullable("string", "")),
-                ("exchange", nullable("string", "full or fast")),
-                ("credential_id", nullable("string", "hex, 16 bytes")),
-                ("member_id", nullable("string", "hex, 16 bytes")),
-                ("reader_id", nullable("string", "hex, 8 bytes")),
-                ("rssi", nullable("integer", "dBm as the reader heard the phone; null when not measured")),
+                ("event_id", text(input::EVENT_ID, "stable id; kept once")),
+                ("at", u32_int("when it happened")),
+                ("outcome", text(input::OUTCOME, "granted, refused, interrupted; apps: unlocked, failed")),
+                ("reason", or_null(text(input::EVENT_WORD, ""))),
+                ("exchange", or_null(text(input::EVENT_WORD, "full or fast"))),
+                ("credential_id", or_null(hex_in(16, ""))),
+                ("member_id", or_null(hex_in(16, ""))),
+                ("reader_id", or_null(hex_in(8, ""))),
+                ("rssi", or_null(int(i16::MIN.into(), i16::MAX.into(), "dBm as the reader heard the phone; null when not measured"))),
             ],
             &["reason", "exchange", "credential_id", "member_id", "reader_id", "rssi"],
         ),
-        "EventUpload": object(&[("events", array(r("UploadedEvent")))], &[]),
+        "EventUpload": object(&[("events", max_items(array(r("UploadedEvent")), input::MAX_EVENTS_PER_UPLOAD))], &[]),
         "UploadReport": object(&[("accepted", s("integer", "")), ("duplicates", s("integer", ""))], &[]),
         "SwitchPreview": object(
             &[
@@ -178,7 +255,7 @@ fn schemas() -> Value {
             &[],
         ),
         "StartSwitch": object(
-            &[("unlock_method", unlock.clone()), ("welcome_email", s("boolean", "overrides the new method's default"))],
+            &[("unlock_method", unlock.clone()), ("welcome_email", or_null(s("boolean", "overrides the new method's default")))],
             &["welcome_email"],
         ),
         "SwitchJob": object(
@@ -193,17 +270,8 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "SyncedMember": object(
-            &[
-                ("external_id", s("string", "the platform's id; key of the upsert")),
-                ("name", s("string", "required unless removed")),
-                ("email", s("string", "required unless removed")),
-                ("access_groups", array(s("string", "group name"))),
-                ("removed", s("boolean", "delete this member")),
-            ],
-            &["name", "email", "access_groups", "removed"],
-        ),
-        "MemberSync": object(&[("members", array(r("SyncedMember")))], &[]),
+        "SyncedMember": synced_member(),
+        "MemberSync": object(&[("members", max_items(array(r("SyncedMember")), input::MAX_MEMBERS_PER_SYNC))], &[]),
         "SyncReport": object(
             &[
                 ("created", s("integer", "")),
@@ -215,15 +283,15 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "NewDoor": object(&[("name", s("string", ""))], &[]),
+        "NewDoor": object(&[("name", text(input::NAME, ""))], &[]),
         "NewReader": object(
             &[
-                ("model", s("string", "")),
+                ("model", text(input::NAME, "")),
                 ("mode", mode.clone()),
                 ("tamper_protection", s("boolean", "")),
-                ("tap_rssi_threshold", s("integer", "default -55")),
-                ("tx_power", s("integer", "default -59")),
-                ("relay_open_ms", s("integer", "default 5000")),
+                ("tap_rssi_threshold", or_null(range(input::TAP_RSSI_THRESHOLD, "dBm, default -55"))),
+                ("tx_power", or_null(range(input::TX_POWER, "dBm at 1 m, default -59"))),
+                ("relay_open_ms", or_null(range(input::RELAY_OPEN_MS, "default 5000"))),
             ],
             &["tap_rssi_threshold", "tx_power", "relay_open_ms"],
         ),
@@ -246,7 +314,7 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "NewAccessGroup": object(&[("name", s("string", "")), ("door_ids", array(s("string", "door id")))], &["door_ids"]),
+        "NewAccessGroup": object(&[("name", text(input::NAME, "")), ("door_ids", array(s("string", "door id")))], &["door_ids"]),
         "AccessGroup": object(&[("id", s("string", "")), ("name", s("string", "")), ("door_ids", array(s("string", "")))], &[]),
         "User": object(
             &[
@@ -261,13 +329,13 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "NewCredential": object(&[("kind", one_of(&["key_fob", "card"], "")), ("number", s("string", "printed number"))], &[]),
+        "NewCredential": object(&[("kind", one_of(&["key_fob", "card"], "")), ("number", text(input::NUMBER, "printed number"))], &[]),
         "Credential": object(
             &[
                 ("id", s("string", "")),
                 ("member_id", hex(16, "")),
                 ("kind", credential_kind),
-                ("status", one_of(&["active", "suspended"], "")),
+                ("status", one_of(CredentialStatus::TEXTS, "")),
                 ("device_public_key", nullable("string", "mobile keys")),
                 ("number", nullable("string", "fobs and cards")),
                 ("created_at", s("integer", "")),
@@ -283,7 +351,7 @@ fn schemas() -> Value {
                 ("recipient", s("string", "")),
                 ("subject", s("string", "")),
                 ("created_at", s("integer", "")),
-                ("state", one_of(&["queued", "sent", "failed"], "failed: refused for good or every attempt failed")),
+                ("state", one_of(MailState::TEXTS, "failed: refused for good or every attempt failed")),
                 ("attempts", s("integer", "delivery attempts so far")),
                 ("next_attempt_at", nullable("integer", "while queued: when the next attempt is due")),
                 ("sent_at", nullable("integer", "when the SMTP server accepted it")),
@@ -312,28 +380,68 @@ fn schemas() -> Value {
     if let (Some(all), Value::Object(wallet)) = (schemas.as_object_mut(), wallet_schemas()) {
         all.extend(wallet);
     }
+    for name in REQUESTS {
+        if let Some(schema) = schemas.get_mut(*name) {
+            set(schema, "additionalProperties", json!(false));
+        }
+    }
     schemas
+}
+
+fn max_items(mut schema: Value, most: usize) -> Value {
+    set(&mut schema, "maxItems", json!(most));
+    schema
+}
+
+fn range<T: Into<i64>>((low, high): (T, T), description: &str) -> Value {
+    int(low.into(), high.into(), description)
+}
+
+fn version(description: &str) -> Value {
+    json!({"type": "string", "pattern": input::VERSION_PATTERN, "description": description})
+}
+
+/// A member in a sync: `name` and `email` are required, and checked, unless `removed` is true.
+fn synced_member() -> Value {
+    let name = text(input::NAME, "required unless removed");
+    let email = json!({
+        "type": "string", "minLength": 1, "maxLength": input::EMAIL.max, "pattern": input::EMAIL_PATTERN,
+        "description": "required unless removed",
+    });
+    let mut member = object(
+        &[
+            ("external_id", text(input::EXTERNAL_ID, "the platform's id; key of the upsert")),
+            ("name", s("string", "required unless removed")),
+            ("email", s("string", "required unless removed")),
+            ("access_groups", array(s("string", "group name"))),
+            ("removed", s("boolean", "delete this member")),
+        ],
+        &["name", "email", "access_groups", "removed"],
+    );
+    set(&mut member, "if", json!({"properties": {"removed": {"const": true}}, "required": ["removed"]}));
+    set(&mut member, "else", json!({"required": ["name", "email"], "properties": {"name": name, "email": email}}));
+    member
 }
 
 /// Wallet passes' schemas.
 fn wallet_schemas() -> Value {
     json!({
-        "WalletDevice": object(&[("ios_version", s("string", "e.g. 17.4")), ("app_version", s("string", "e.g. 46.2"))], &[]),
+        "WalletDevice": object(&[("ios_version", version("e.g. 17.4")), ("app_version", version("e.g. 46.2"))], &[]),
         "WalletEligibility": object(
             &[
                 ("eligible", s("boolean", "true when nothing is unmet")),
-                ("unmet", array(one_of(&["sso_mfa", "wallet_pass_subscription", "eligible_reader", "ios_version", "app_version"], "an unmet prerequisite"))),
+                ("unmet", array(one_of(WalletPrerequisite::TEXTS, "an unmet prerequisite"))),
                 ("messages", array(s("string", "one sentence per unmet prerequisite"))),
             ],
             &[],
         ),
         "NewWalletPass": object(
             &[
-                ("ios_version", s("string", "")),
-                ("app_version", s("string", "")),
-                ("iphone_device_id", s("string", "1 to 200 characters")),
-                ("secure_element_public_key", hex(65, "the pass's uncompressed P-256 key in the iPhone's secure element")),
-                ("watch_device_id", nullable("string", "the paired Apple Watch, if any")),
+                ("ios_version", version("")),
+                ("app_version", version("")),
+                ("iphone_device_id", text(input::DEVICE_ID, "")),
+                ("secure_element_public_key", p256_key("the pass's key in the iPhone's secure element")),
+                ("watch_device_id", or_null(text(input::DEVICE_ID, "the paired Apple Watch, if any"))),
                 ("watch_unlocked", s("boolean", "whether the watch was unlocked during the add (default false)")),
             ],
             &["watch_device_id", "watch_unlocked"],
@@ -342,7 +450,7 @@ fn wallet_schemas() -> Value {
             &[
                 ("id", s("string", "pass id")),
                 ("member_id", s("string", "")),
-                ("status", one_of(&["active", "suspended"], "")),
+                ("status", one_of(CredentialStatus::TEXTS, "")),
                 ("devices", object(&[("iphone", s("string", "")), ("watch", nullable("string", "bound watch"))], &[])),
                 ("locks", array(s("integer", "lock id"))),
                 ("added_at", s("integer", "")),
@@ -352,7 +460,7 @@ fn wallet_schemas() -> Value {
         "WalletPassAdded": object(
             &[
                 ("pass", r("WalletPass")),
-                ("watch", one_of(&["none", "bound", "add_again"], "add_again: the watch was locked; add the pass again with it unlocked")),
+                ("watch", one_of(WatchBinding::TEXTS, "add_again: the watch was locked; add the pass again with it unlocked")),
                 ("superseded", array(s("string", "passes this add replaced"))),
                 ("notes", array(s("string", "what to tell the member"))),
                 ("provisioning", object(
@@ -389,13 +497,24 @@ fn rate_limited_response(description: &str) -> Value {
     })
 }
 
-/// Whether the operation reads `limit` / `after` paging parameters from its query string.
-fn paged(op: &super::Operation) -> bool {
-    op.response.is_some_and(|r| r.ends_with("Page"))
-        && op.method == "GET"
-        && !op.path.contains('{')
-        && op.path != "/v1/admin/doors"
-        && op.path != "/v1/admin/access-groups"
+/// The query parameters of `query`, as its [`crate::api`] type reads them.
+fn query_parameters(query: QueryKind) -> Vec<Value> {
+    let limit = format!("at most this many items, {}..{} (default {})", 1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT);
+    let mut parameters = vec![
+        json!({"name": "limit", "in": "query", "description": limit,
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT}}),
+        json!({"name": "after", "in": "query", "description": "the `next` cursor of the previous page",
+        "schema": if query == QueryKind::Sequence {
+            json!({"type": "string", "pattern": input::SEQUENCE_CURSOR_PATTERN})
+        } else {
+            json!({"type": "string"})
+        }}),
+    ];
+    if query == QueryKind::SwitchPreview {
+        let to = one_of(UnlockMethod::TEXTS, "the method to switch to (default: the other one)");
+        parameters.insert(0, json!({"name": "to", "in": "query", "schema": to}));
+    }
+    parameters
 }
 
 /// The whole document.
@@ -408,7 +527,7 @@ pub fn document() -> Value {
             None => json!({"description": "success"}),
         };
         responses.insert(op.status.to_string(), success);
-        if op.request.is_some() || op.path.contains('{') || paged(op) || op.path.ends_with("users") {
+        if op.request.is_some() || op.path.contains('{') || op.query.is_some() {
             responses.insert(
                 "400".into(),
                 error_response(
@@ -465,6 +584,13 @@ pub fn document() -> Value {
         if op.path.contains('{') {
             responses.insert("404".into(), error_response("not_found (also for other organizations' ids)"));
         }
+        for (status, why) in op.errors {
+            let why = match responses.get(&status.to_string()).and_then(|r| r["description"].as_str()) {
+                Some(other) => format!("{other}; {why}"),
+                None => (*why).to_owned(),
+            };
+            responses.insert(status.to_string(), error_response(&why));
+        }
         if op.request.is_some() {
             responses.insert("413".into(), error_response("payload_too_large"));
             responses.insert("415".into(), error_response("unsupported_media_type"));
@@ -480,20 +606,15 @@ pub fn document() -> Value {
             let body = json!({"required": true, "content": {"application/json": {"schema": r(schema)}}});
             operation.insert("requestBody".into(), body);
         }
-        let parameters: Vec<Value> = op
+        let mut parameters: Vec<Value> = op
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        parameters.extend(op.query.map(query_parameters).unwrap_or_default());
         if !parameters.is_empty() {
             operation.insert("parameters".into(), Value::Array(parameters));
-        } else if paged(op) {
-            let paging = json!([
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                {"name": "after", "in": "query", "schema": {"type": "string"}},
-            ]);
-            operation.insert("parameters".into(), paging);
         }
         if let Value::Object(path) = paths.entry(op.path.to_owned()).or_insert_with(|| json!({})) {
             path.insert(op.method.to_lowercase(), Value::Object(operation));
@@ -516,4 +637,125 @@ pub fn document() -> Value {
             },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, de};
+
+    use super::*;
+    use crate::api;
+
+    /// The field names a `Deserialize` struct reads, as serde's derive declares them: a
+    /// deserializer that records what `deserialize_struct` is asked for, then stops.
+    struct FieldProbe(Option<&'static [&'static str]>);
+
+    impl<'de> de::Deserializer<'de> for &mut FieldProbe {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("probed"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn fields<T: for<'de> Deserialize<'de>>() -> BTreeSet<&'static str> {
+        let mut probe = FieldProbe(None);
+        let _ = T::deserialize(&mut probe);
+        probe.0.expect("a struct").iter().copied().collect()
+    }
+
+    /// Every schema names exactly the fields of the type the server reads or writes, and a
+    /// request schema is closed exactly when its type refuses unknown fields: the document and
+    /// the server cannot drift apart on a field.
+    #[test]
+    fn every_schema_has_the_fields_of_its_type() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let types: Vec<(&str, BTreeSet<&str>)> = vec![
+            ("Settings", fields::<api::Settings>()),
+            ("SettingsPatch", fields::<api::SettingsPatch>()),
+            ("TrustAnchor", fields::<api::TrustAnchor>()),
+            ("ReaderFacts", fields::<api::ReaderFacts>()),
+            ("Token", fields::<api::TokenResponse>()),
+            ("Login", fields::<api::Login>()),
+            ("AcceptInvitation", fields::<api::AcceptInvitation>()),
+            ("Access", fields::<api::Access>()),
+            ("KeyRequest", fields::<api::KeyRequest>()),
+            ("IssuedCredential", fields::<api::IssuedCredential>()),
+            ("Door", fields::<api::Door>()),
+            ("KeyBundle", fields::<api::KeyBundle>()),
+            ("ReaderSync", fields::<api::ReaderSync>()),
+            ("UploadedEvent", fields::<api::UploadedEvent>()),
+            ("EventUpload", fields::<api::EventUpload>()),
+            ("UploadReport", fields::<api::UploadReport>()),
+            ("SwitchPreview", fields::<api::SwitchPreview>()),
+            ("StartSwitch", fields::<api::StartSwitch>()),
+            ("SwitchJob", fields::<api::SwitchJob>()),
+            ("SyncedMember", fields::<api::SyncedMember>()),
+            ("MemberSync", fields::<api::MemberSync>()),
+            ("SyncReport", fields::<api::SyncReport>()),
+            ("NewDoor", fields::<api::NewDoor>()),
+            ("NewReader", fields::<api::NewReader>()),
+            ("Provisioning", fields::<api::Provisioning>()),
+            ("NewAccessGroup", fields::<api::NewAccessGroup>()),
+            ("AccessGroup", fields::<api::AccessGroup>()),
+            ("User", fields::<api::User>()),
+            ("NewCredential", fields::<api::NewCredential>()),
+            ("Credential", fields::<api::CredentialInfo>()),
+            ("OutboxMail", fields::<api::OutboxMail>()),
+            ("AuditEntry", fields::<api::AuditEntry>()),
+            ("WalletDevice", fields::<api::WalletDevice>()),
+            ("WalletEligibility", fields::<api::WalletEligibility>()),
+            ("NewWalletPass", fields::<api::NewWalletPass>()),
+            ("WalletPass", fields::<api::WalletPass>()),
+            ("WalletPassAdded", fields::<api::WalletPassAdded>()),
+            ("UserPage", fields::<api::Page<api::User>>()),
+        ];
+        for (name, fields) in types {
+            let schema = &schemas[name];
+            let documented: BTreeSet<&str> = schema["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name}"))
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(documented, fields, "{name}: the document's properties against the type's fields");
+            let closed = schema["additionalProperties"] == json!(false);
+            assert_eq!(closed, REQUESTS.contains(&name), "{name}: closed in the document, open in the type or back");
+        }
+    }
+
+    /// Query parameters: what `PageQuery` and `SwitchPreviewQuery` read, and nothing else.
+    #[test]
+    fn query_parameters_are_the_fields_of_the_query_types() {
+        for (kind, wanted) in [
+            (QueryKind::Page, fields::<api::PageQuery>()),
+            (QueryKind::Sequence, fields::<api::PageQuery>()),
+            (QueryKind::SwitchPreview, fields::<api::SwitchPreviewQuery>()),
+        ] {
+            let documented: BTreeSet<String> =
+                query_parameters(kind).iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+            let wanted: BTreeSet<String> = wanted.iter().map(|f| (*f).to_owned()).collect();
+            assert_eq!(documented, wanted, "{kind:?}");
+        }
+    }
 }

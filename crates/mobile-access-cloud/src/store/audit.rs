@@ -73,7 +73,8 @@ pub(super) async fn record(
 pub(super) fn sequence_cursor(query: &PageQuery) -> Result<i64> {
     match &query.after {
         None => Ok(0),
-        Some(text) => text.parse().map_err(|_| crate::Error::invalid("after must be a cursor returned by a list")),
+        Some(text) => crate::input::sequence_cursor(text)
+            .ok_or_else(|| crate::Error::invalid("after must be a cursor returned by a list")),
     }
 }
 

@@ -58,10 +58,7 @@ impl Store {
                 "only key_fob and card credentials are registered here; mobile keys come from POST /v1/me/keys",
             ));
         }
-        let number = new.number.trim();
-        if number.is_empty() || number.len() > 64 {
-            return Err(Error::invalid("number must be 1 to 64 characters"));
-        }
+        let number = crate::input::NUMBER.check("number", &new.number)?;
         self.user(org_id, member_id).await?;
         let id = crypto::random_id::<16>()?;
         let created_at = now();

@@ -9,25 +9,20 @@ use super::{Actor, RowExt, Store, audit, flag, now};
 use crate::{
     Error, Result,
     api::{Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode},
-    crypto, hex,
+    crypto, hex, input,
 };
 
 /// Defaults of a freshly provisioned reader.
 const DEFAULT_TAP_RSSI_THRESHOLD: i8 = -55;
 const DEFAULT_TX_POWER: i8 = -59;
 const DEFAULT_RELAY_OPEN_MS: u32 = 5_000;
-const MAX_RELAY_OPEN_MS: u32 = 60_000;
 
 fn reader_seed_context(reader_id: &str) -> String {
     format!("readers.key_seed:{reader_id}")
 }
 
 pub(super) fn check_name(what: &str, name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid(format!("{what} must be 1 to 200 characters")));
-    }
-    Ok(name.to_owned())
+    Ok(input::NAME.check(what, name)?.to_owned())
 }
 
 fn small_int(row: &sqlx::any::AnyRow, column: &str) -> Result<i8> {
@@ -131,11 +126,13 @@ impl Store {
         let tap_rssi_threshold = new.tap_rssi_threshold.unwrap_or(DEFAULT_TAP_RSSI_THRESHOLD);
         let tx_power = new.tx_power.unwrap_or(DEFAULT_TX_POWER);
         let relay_open_ms = new.relay_open_ms.unwrap_or(DEFAULT_RELAY_OPEN_MS);
-        if tap_rssi_threshold >= 0 || tx_power >= 21 {
+        let within = |(low, high): (i8, i8), value: i8| (low..=high).contains(&value);
+        if !within(input::TAP_RSSI_THRESHOLD, tap_rssi_threshold) || !within(input::TX_POWER, tx_power) {
             return Err(Error::invalid("tap_rssi_threshold must be negative dBm and tx_power at most 20 dBm"));
         }
-        if !(1..=MAX_RELAY_OPEN_MS).contains(&relay_open_ms) {
-            return Err(Error::invalid(format!("relay_open_ms must be between 1 and {MAX_RELAY_OPEN_MS}")));
+        let (shortest, longest) = input::RELAY_OPEN_MS;
+        if !(shortest..=longest).contains(&relay_open_ms) {
+            return Err(Error::invalid(format!("relay_open_ms must be between {shortest} and {longest}")));
         }
         let door = self.door(org_id, door_id).await?;
         let signer = self.signer(org_id).await?;

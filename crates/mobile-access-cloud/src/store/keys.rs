@@ -11,7 +11,7 @@ use ring::{
 };
 use serde_json::json;
 
-use super::{Actor, RowExt, Store, audit, now};
+use super::{Store, key_writes::IssuanceWrite, now};
 use crate::{
     Error, Refusal, Result,
     api::{IssuedCredential, KeyBundle, KeyRequest, MemberStatus, UnlockMethod},
@@ -31,7 +31,7 @@ pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
     let ephemeral = EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new())
         .map_err(|_| Error::Crypto("P-256 key generation failed"))?;
     agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(&agreement::ECDH_P256, &bytes), |_| ())
-        .map_err(|_| Error::invalid("device_public_key is not a valid uncompressed P-256 public key"))?;
+        .map_err(|_| Error::InvalidKey("device_public_key is not a point on P-256"))?;
     Ok(DevicePublicKey(bytes))
 }
 
@@ -82,41 +82,23 @@ impl Store {
         let epoch = signer.organization.revocation_epoch;
         let credentials = sign_credentials(&signer.key, member, device_key, validity, epoch, &locks)?;
 
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
-             VALUES ($1, $2, $3, 'mobile_key', 'active', $4, $5, $5) \
-             ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
-             RETURNING id, status, kind",
-        )
-        .bind(crypto::random_id::<16>()?)
-        .bind(org_id)
-        .bind(member_id)
-        .bind(device_key.0.to_vec())
-        .bind(i64::from(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        if row.text("kind")? != "mobile_key" {
-            // A wallet pass's key never becomes a mobile key: a pass is presented by NFC tap only.
-            return Err(Error::Conflict("this device key backs a wallet pass, not a mobile key".to_owned()));
-        }
-        if row.text("status")? != "active" {
-            return Err(Error::refused(
-                Refusal::CredentialSuspended,
-                "an administrator suspended the mobile key of this device",
-            ));
-        }
-        let binding = row.text("id")?;
-        record_issued(&mut tx, &binding, &credentials, epoch).await?;
         let detail = json!({
-            "mobile_key": binding,
             "credentials": credentials.iter().map(|c| &c.id).collect::<Vec<_>>(),
             "locks": locks.iter().map(|l| l.0).collect::<Vec<_>>(),
             "not_after": validity.not_after.0,
         });
-        audit::record(&mut tx, org_id, &Actor::Member(member_id.to_owned()), "keys.issued", member_id, detail).await?;
-        tx.commit().await?;
-        let revocation_list = hex::encode(self.revocation_list(org_id).await?.encoded());
+        let write = IssuanceWrite {
+            org_id: org_id.to_owned(),
+            member_id: member_id.to_owned(),
+            device_key: device_key.0.to_vec(),
+            now,
+            credentials: credentials.clone(),
+            epoch,
+            detail,
+        };
+        // Committed together with the other issuances waiting now (see `key_writes`).
+        self.key_writer.write(write).await?;
+        let revocation_list = hex::encode(self.revocation_list_by(&signer, org_id).await?.encoded());
         Ok(KeyBundle {
             credentials,
             trust_anchors: vec![signer.organization.trust_anchor.clone()],

@@ -27,14 +27,14 @@ use crate::{
         AcceptInvitation, Access, Login, MemberStatus, MemberSync, Page, PageQuery, Role, SyncReport, SyncedMember,
         TokenResponse, UnlockMethod, User,
     },
-    crypto,
+    crypto, input,
 };
 
 /// Most members one sync call may carry.
-pub const MAX_MEMBERS_PER_SYNC: usize = 100_000;
+pub use crate::input::MAX_MEMBERS_PER_SYNC;
 /// Ids per `IN (...)` list.
 const IN_CHUNK: usize = 500;
-const MIN_PASSWORD_LEN: usize = 8;
+
 /// Members created by one sync from which PostgreSQL's statistics are refreshed.
 const BULK_ANALYZE_THRESHOLD: u32 = 1_000;
 
@@ -58,18 +58,12 @@ struct Plan {
 }
 
 fn check_member(member: &SyncedMember) -> Result<()> {
-    let external_id = member.external_id.trim();
-    if external_id.is_empty() || external_id.len() > 200 {
-        return Err(Error::invalid("external_id must be 1 to 200 characters"));
-    }
+    let external_id = input::EXTERNAL_ID.check("external_id", &member.external_id)?;
     if member.removed {
         return Ok(());
     }
-    if member.name.trim().is_empty() || member.name.chars().count() > 200 {
-        return Err(Error::invalid(format!("member {external_id:?}: name must be 1 to 200 characters")));
-    }
-    let email = member.email.trim();
-    if email.len() > 320 || !email.contains('@') {
+    input::NAME.check(&format!("member {external_id:?}: name"), &member.name)?;
+    if input::EMAIL.check("email", &member.email).is_err() || !member.email.contains(input::EMAIL_PATTERN) {
         return Err(Error::invalid(format!("member {external_id:?}: email is not an email address")));
     }
     Ok(())
@@ -115,7 +109,7 @@ impl Store {
         for member in &sync.members {
             check_member(member)?;
             if !seen.insert(member.external_id.trim()) {
-                return Err(Error::invalid(format!("external_id {:?} is listed twice", member.external_id)));
+                return Err(Error::DuplicateExternalId(member.external_id.clone()));
             }
         }
         let groups: HashMap<String, String> =
@@ -442,9 +436,7 @@ impl Store {
 
     /// A native user confirms by setting a password with their invitation token.
     pub async fn accept_invitation(&self, accept: &AcceptInvitation) -> Result<TokenResponse> {
-        if accept.password.chars().count() < MIN_PASSWORD_LEN || accept.password.len() > 1024 {
-            return Err(Error::invalid(format!("the password must be {MIN_PASSWORD_LEN} to 1024 characters")));
-        }
+        input::PASSWORD.check("the password", &accept.password)?;
         let row = sqlx::query(
             "SELECT m.id, m.org_id, o.unlock_method FROM members m JOIN organizations o ON o.id = m.org_id \
              WHERE m.invitation_hash = $1",

@@ -12,6 +12,7 @@ mod bulk;
 mod credentials;
 mod doors;
 mod groups;
+mod key_writes;
 mod keys;
 mod mail;
 mod members;
@@ -89,13 +90,16 @@ impl MigrationSource<'static> for Embedded {
 }
 
 /// The database plus the master key that seals its secrets. Cheap to clone; holds no other
-/// state, so any number of server replicas can share one PostgreSQL database.
+/// state (the key writer only batches this process's writes), so any number of server replicas
+/// can share one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     master: MasterKey,
     backend: Backend,
     passwords: Passwords,
+    /// Key issuance's group commit: one writer, one transaction per batch of waiting requests.
+    key_writer: key_writes::KeyWriter,
 }
 
 impl Store {
@@ -135,7 +139,8 @@ impl Store {
         };
         Migrator::new(migrations).await?.run(&pool).await?;
         let passwords = Passwords::new(config.password_concurrency)?;
-        let store = Self { pool, master, backend, passwords };
+        let key_writer = key_writes::KeyWriter::start(pool.clone());
+        let store = Self { pool, master, backend, passwords, key_writer };
         store.check_master_key().await?;
         tracing::info!(backend = ?backend, "database ready");
         Ok(store)

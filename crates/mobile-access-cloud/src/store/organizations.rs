@@ -17,8 +17,6 @@ use crate::{
 pub const BRANDED_APP_DEFAULT_FROM: u32 = 1_701_388_800;
 /// Default lifetime of a mobile key: one day.
 pub const DEFAULT_KEY_VALIDITY_SECS: u32 = 86_400;
-const MIN_KEY_VALIDITY_SECS: u32 = 60;
-const MAX_KEY_VALIDITY_SECS: u32 = 30 * 86_400;
 const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail, welcome_email, \
     mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key, sso_mfa, \
     wallet_pass_subscription";
@@ -81,10 +79,7 @@ impl Store {
     /// Creates an organization with a fresh signing key, default settings for its creation date,
     /// and an admin and an integration token.
     pub async fn create_organization(&self, new: NewOrganization) -> Result<CreatedOrganization> {
-        let name = new.name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(Error::invalid("the organization name must be 1 to 200 characters"));
-        }
+        let name = crate::input::NAME.check("the organization name", &new.name)?;
         let created_at = new.created_at.unwrap_or_else(now);
         let unlock_method = new.unlock_method.unwrap_or(UnlockMethod::default_for(created_at));
         let id_bytes: [u8; 8] = crypto::random_array()?;
@@ -134,12 +129,11 @@ impl Store {
 
     /// Applies a settings change and records it in the audit log.
     pub async fn update_settings(&self, org_id: &str, actor: &Actor, patch: &SettingsPatch) -> Result<Settings> {
+        let (shortest, longest) = crate::input::KEY_VALIDITY_SECS;
         if let Some(secs) = patch.key_validity_secs
-            && !(MIN_KEY_VALIDITY_SECS..=MAX_KEY_VALIDITY_SECS).contains(&secs)
+            && !(shortest..=longest).contains(&secs)
         {
-            return Err(Error::invalid(format!(
-                "key_validity_secs must be between {MIN_KEY_VALIDITY_SECS} and {MAX_KEY_VALIDITY_SECS}"
-            )));
+            return Err(Error::invalid(format!("key_validity_secs must be between {shortest} and {longest}")));
         }
         let mut settings = self.organization(org_id).await?.settings;
         let method_changed = patch.unlock_method.is_some_and(|m| m != settings.unlock_method);

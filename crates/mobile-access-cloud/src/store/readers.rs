@@ -12,26 +12,21 @@ use super::{
 use crate::{
     Error, Result,
     api::{EventUpload, ReaderSync, UploadReport, UploadedEvent},
-    hex,
+    hex, input,
 };
 
 /// How often an online reader polls, in seconds: the online worst case from a revocation to a
 /// reader refusing it.
 pub const READER_POLL_SECS: u32 = 30;
 /// Most events per upload.
-pub const MAX_EVENTS_PER_UPLOAD: usize = 1000;
+pub use crate::input::MAX_EVENTS_PER_UPLOAD;
 
 fn check(event: &UploadedEvent) -> Result<()> {
-    let id = event.event_id.trim();
-    if id.is_empty() || id.len() > 100 {
-        return Err(Error::invalid("event_id must be 1 to 100 characters"));
-    }
-    if event.outcome.is_empty() || event.outcome.len() > 40 {
-        return Err(Error::invalid("outcome must be 1 to 40 characters"));
-    }
+    input::EVENT_ID.check("event_id", &event.event_id)?;
+    input::OUTCOME.check("outcome", &event.outcome)?;
     for (field, value) in [("reason", &event.reason), ("exchange", &event.exchange)] {
-        if value.as_ref().is_some_and(|v| v.len() > 40) {
-            return Err(Error::invalid(format!("{field} is at most 40 characters")));
+        if let Some(value) = value {
+            input::EVENT_WORD.check(field, value)?;
         }
     }
     for (field, value, bytes) in [

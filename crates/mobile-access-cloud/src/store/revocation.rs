@@ -22,7 +22,7 @@ use mobile_access_protocol::{
 };
 use sqlx::AnyConnection;
 
-use super::{Backend, RowExt, Store, bulk::placeholders, now};
+use super::{Backend, RowExt, Store, bulk::placeholders, now, organizations::Signer};
 use crate::{Error, Result, hex};
 
 /// The revocation epoch wallet passes are issued at: the highest, so no epoch rise ever revokes
@@ -131,7 +131,12 @@ impl Store {
     /// signed time is what moves readers' clocks, so a server that knows its clock is wrong does
     /// not sign with it.
     pub async fn revocation_list(&self, org_id: &str) -> Result<SignedRevocationList> {
-        let signer = self.signer(org_id).await?;
+        self.revocation_list_by(&self.signer(org_id).await?, org_id).await
+    }
+
+    /// Same, with the organization's signer already in hand (key issuance reads it once for the
+    /// credentials and the list, so both carry the same epoch).
+    pub(super) async fn revocation_list_by(&self, signer: &Signer, org_id: &str) -> Result<SignedRevocationList> {
         let at = now();
         let row = sqlx::query("SELECT revocation_sequence, revocation_signed_at FROM organizations WHERE id = $1")
             .bind(org_id)

@@ -40,7 +40,6 @@ pub const MIN_IOS: [u32; 2] = [17, 0];
 /// Oldest app that can add them: 46.0.
 pub const MIN_APP: [u32; 2] = [46, 0];
 const PROVISIONING_FORMAT: &str = "mobile-access/wallet-pass/v1";
-const DEVICE_ID_MAX: usize = 200;
 
 /// Why a pass was revoked, as readers are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +61,8 @@ impl PassRevocation {
 
 /// Parses "17", "17.4" or "17.4.1" into numbers (compared numerically, so "46.10" > "46.9").
 fn parse_version(field: &str, text: &str) -> Result<Vec<u32>> {
-    let parts: Option<Vec<u32>> = text.trim().split('.').map(|p| p.parse::<u32>().ok()).collect();
-    match parts {
-        Some(parts) if !parts.is_empty() && parts.len() <= 4 => Ok(parts),
-        _ => Err(Error::invalid(format!("{field} must be a version like 17.4 (numbers separated by dots)"))),
-    }
+    crate::input::version(text)
+        .ok_or_else(|| Error::invalid(format!("{field} must be a version like 17.4 (numbers separated by dots)")))
 }
 
 /// `version >= minimum`, missing components counting as 0.
@@ -94,11 +90,7 @@ fn takes_passes(door: &Door) -> bool {
 }
 
 fn check_device_id(field: &str, id: &str) -> Result<String> {
-    let id = id.trim();
-    if id.is_empty() || id.len() > DEVICE_ID_MAX {
-        return Err(Error::invalid(format!("{field} must be 1 to {DEVICE_ID_MAX} characters")));
-    }
-    Ok(id.to_owned())
+    Ok(crate::input::DEVICE_ID.check(field, id)?.to_owned())
 }
 
 impl Store {
@@ -137,8 +129,11 @@ impl Store {
         }
         let iphone = check_device_id("iphone_device_id", &new.iphone_device_id)?;
         let watch_id = new.watch_device_id.as_deref().map(|w| check_device_id("watch_device_id", w)).transpose()?;
-        let key = parse_device_key(&new.secure_element_public_key).map_err(|_| {
-            Error::invalid("secure_element_public_key must be an uncompressed P-256 public key (130 hex characters)")
+        let key = parse_device_key(&new.secure_element_public_key).map_err(|e| match e {
+            Error::InvalidKey(_) => Error::InvalidKey("secure_element_public_key is not a point on P-256"),
+            _ => Error::invalid(
+                "secure_element_public_key must be an uncompressed P-256 public key (130 hex characters)",
+            ),
         })?;
         let signer = self.signer(org_id).await?;
         let user = self.user(org_id, member_id).await?;

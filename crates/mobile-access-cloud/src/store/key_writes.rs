@@ -1,0 +1,327 @@
+//! Group commit of key issuance: the writes of every `POST /v1/me/keys` request waiting at one
+//! moment (device binding, issued credentials, audit entry) go to the database in one
+//! transaction, written by one task.
+//!
+//! Why: SQLite has one writer. With each request in its own transaction, concurrent issuances
+//! queued on SQLite's busy handler, which sleeps up to 100 ms between tries: a p99 of 400–615 ms
+//! at 8 phones, while the commits themselves took a millisecond. One writer never waits for the
+//! lock, and one commit (one fsync) serves every request that arrived meanwhile. PostgreSQL
+//! gains the shared commit too.
+//!
+//! Each request's writes run inside their own savepoint: a request refused on its row
+//! (a suspended key, a wallet pass's key) or failing on the database rolls back to it, and the
+//! others in the batch commit. A request whose caller stopped waiting before its turn is left
+//! out; once its turn came, its writes are all in the transaction or none are.
+
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Connection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Actor, RowExt, audit, keys::record_issued};
+use crate::{Error, Refusal, Result, api::IssuedCredential, crypto};
+
+/// Requests written in one transaction at most: a longer queue waits for the next commit.
+const MAX_BATCH: usize = 256;
+
+/// What one key issuance writes once its credentials are signed.
+#[derive(Debug)]
+pub(super) struct IssuanceWrite {
+    /// The member's organization.
+    pub org_id: String,
+    /// The member.
+    pub member_id: String,
+    /// The phone's uncompressed P-256 key: the device binding's key.
+    pub device_key: Vec<u8>,
+    /// The issuance time.
+    pub now: u32,
+    /// What was signed.
+    pub credentials: Vec<IssuedCredential>,
+    /// The organization's revocation epoch they were signed at.
+    pub epoch: u32,
+    /// The audit entry's detail, without the binding (added here once known).
+    pub detail: Value,
+}
+
+struct Pending {
+    write: IssuanceWrite,
+    /// The binding's id (the mobile key's credential id), or why this request failed.
+    reply: oneshot::Sender<Result<String>>,
+}
+
+/// The queue of issuance writes, and the task draining it. Cheap to clone; the task ends when
+/// every clone is gone.
+#[derive(Debug, Clone)]
+pub(super) struct KeyWriter {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl KeyWriter {
+    /// Starts the writer on the current tokio runtime.
+    pub(super) fn start(pool: AnyPool) -> Self {
+        let (queue, mut waiting) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match waiting.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&pool, batch).await;
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues `write` and waits for the commit that includes it. Dropping the future before
+    /// its batch starts leaves nothing written.
+    pub(super) async fn write(&self, write: IssuanceWrite) -> Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Pending { write, reply }).map_err(|_| Error::Internal("the key writer has stopped"))?;
+        answer.await.map_err(|_| Error::Internal("the key writer stopped before writing"))?
+    }
+}
+
+/// Writes `batch` in one transaction, one savepoint per request, and answers each request.
+async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) {
+    // Callers that gave up before their turn: nothing of theirs is written.
+    let batch: Vec<Pending> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+    if batch.is_empty() {
+        return;
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let committed = async {
+        let mut tx = pool.begin().await?;
+        for pending in &batch {
+            let mut savepoint = Connection::begin(&mut *tx).await?;
+            let outcome = write_one(&mut savepoint, &pending.write).await;
+            if outcome.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    match committed {
+        Ok(()) => {
+            for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = pending.reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, requests = batch.len(), "the batched commit of issued keys failed");
+            for pending in batch {
+                let _ = pending.reply.send(Err(Error::Internal("the commit of the issued keys failed")));
+            }
+        }
+    }
+}
+
+/// One request's writes: the device binding (created, or its `last_issued_at` moved), the
+/// issued credentials under it, the audit entry. Refused when the binding is not an active
+/// mobile key.
+async fn write_one(conn: &mut sqlx::AnyConnection, write: &IssuanceWrite) -> Result<String> {
+    let row = sqlx::query(
+        "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
+         VALUES ($1, $2, $3, 'mobile_key', 'active', $4, $5, $5) \
+         ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
+         RETURNING id, status, kind",
+    )
+    .bind(crypto::random_id::<16>()?)
+    .bind(&write.org_id)
+    .bind(&write.member_id)
+    .bind(write.device_key.clone())
+    .bind(i64::from(write.now))
+    .fetch_one(&mut *conn)
+    .await?;
+    if row.text("kind")? != "mobile_key" {
+        // A wallet pass's key never becomes a mobile key: a pass is presented by NFC tap only.
+        return Err(Error::Conflict("this device key backs a wallet pass, not a mobile key".to_owned()));
+    }
+    if row.text("status")? != "active" {
+        return Err(Error::refused(
+            Refusal::CredentialSuspended,
+            "an administrator suspended the mobile key of this device",
+        ));
+    }
+    let binding = row.text("id")?;
+    record_issued(conn, &binding, &write.credentials, write.epoch).await?;
+    let mut detail = json!({ "mobile_key": binding });
+    if let (Some(all), Value::Object(rest)) = (detail.as_object_mut(), write.detail.clone()) {
+        all.extend(rest);
+    }
+    let actor = Actor::Member(write.member_id.clone());
+    audit::record(conn, &write.org_id, &actor, "keys.issued", &write.member_id, detail).await?;
+    Ok(binding)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::{
+        Config, MasterKey,
+        api::{MemberSync, NewOrganization, PageQuery, SyncedMember, UnlockMethod},
+        hex,
+        store::Store,
+    };
+
+    /// A fresh store on SQLite, and on PostgreSQL too when `DATABASE_URL` points at one (a new
+    /// database each, dropped by the caller through the returned name).
+    async fn stores(dir: &std::path::Path) -> Vec<(Store, Option<String>)> {
+        let mut config = Config::ephemeral(dir);
+        config.master_key = Some(MasterKey::generate().unwrap());
+        let mut stores = vec![(Store::open(&config).await.unwrap(), None)];
+        if let Ok(admin_url) = std::env::var("DATABASE_URL")
+            && admin_url.starts_with("postgres")
+        {
+            sqlx::any::install_default_drivers();
+            let name = format!("ma_unit_{}", hex::encode(&crypto::random_array::<6>().unwrap()));
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+            let (base, _) = admin_url.rsplit_once('/').unwrap();
+            config.database_url = Some(format!("{base}/{name}"));
+            stores.push((Store::open(&config).await.unwrap(), Some(name)));
+        }
+        stores
+    }
+
+    async fn drop_database(name: Option<String>) {
+        if let (Some(name), Ok(admin_url)) = (name, std::env::var("DATABASE_URL")) {
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+        }
+    }
+
+    /// An organization with members `names`; its id and their member ids.
+    async fn org_with_members(store: &Store, names: &[&str]) -> (String, Vec<String>) {
+        let new = NewOrganization {
+            name: "Batch".to_owned(),
+            created_at: None,
+            unlock_method: Some(UnlockMethod::BrandedApp),
+        };
+        let org = store.create_organization(new).await.unwrap().organization.id;
+        let members = names
+            .iter()
+            .map(|n| SyncedMember {
+                external_id: (*n).to_owned(),
+                name: (*n).to_owned(),
+                email: format!("{n}@example.com"),
+                access_groups: vec![],
+                removed: false,
+            })
+            .collect();
+        store.sync_members(&org, &Actor::Integration, &MemberSync { members }).await.unwrap();
+        let users = store.users(&org, &PageQuery::default()).await.unwrap().items;
+        let ids = names
+            .iter()
+            .map(|n| users.iter().find(|u| u.external_id.as_deref() == Some(*n)).unwrap().member_id.clone())
+            .collect();
+        (org, ids)
+    }
+
+    fn write(org_id: &str, member_id: &str, device: u8) -> IssuanceWrite {
+        let credential = IssuedCredential {
+            id: hex::encode(&crypto::random_array::<16>().unwrap()),
+            credential: "00".to_owned(),
+            not_before: 1,
+            not_after: u32::MAX,
+            locks: vec![1],
+        };
+        IssuanceWrite {
+            org_id: org_id.to_owned(),
+            member_id: member_id.to_owned(),
+            device_key: vec![device; 65],
+            now: 1_000,
+            credentials: vec![credential],
+            epoch: 0,
+            detail: json!({}),
+        }
+    }
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        sqlx::query(sql).fetch_one(store.pool()).await.unwrap().int("n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_leaves_the_rest_of_its_batch_written() {
+        let dir = tempfile::tempdir().unwrap();
+        for (store, pg) in stores(dir.path()).await {
+            let (org, members) = org_with_members(&store, &["ann", "bob"]).await;
+            let mut pending = Vec::new();
+            let mut answers = Vec::new();
+            // Between two good requests: one for a member that does not exist (a foreign key
+            // the database refuses mid-batch).
+            for w in [write(&org, &members[0], 1), write(&org, &"ff".repeat(16), 2), write(&org, &members[1], 3)] {
+                let (reply, answer) = oneshot::channel();
+                pending.push(Pending { write: w, reply });
+                answers.push(answer);
+            }
+            write_batch(&store.pool, pending).await;
+            let mut outcomes = Vec::new();
+            for answer in answers {
+                outcomes.push(answer.await.unwrap());
+            }
+            assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+            assert!(matches!(outcomes[1], Err(Error::Database(_))), "{outcomes:?}");
+            assert_ne!(outcomes[0].as_ref().unwrap(), outcomes[2].as_ref().unwrap());
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM credentials").await, 2);
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM issued_credentials").await, 2);
+            let audits = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'keys.issued'";
+            assert_eq!(count(&store, audits).await, 2);
+
+            // A refusal on the row (the key is suspended) rolls back that request alone,
+            // including the `last_issued_at` its upsert moved.
+            sqlx::query("UPDATE credentials SET status = 'suspended' WHERE member_id = $1")
+                .bind(&members[0])
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let (reply, refused) = oneshot::channel();
+            let (reply2, granted) = oneshot::channel();
+            let mut again = write(&org, &members[0], 1);
+            again.now = 2_000;
+            let pending =
+                vec![Pending { write: again, reply }, Pending { write: write(&org, &members[1], 4), reply: reply2 }];
+            write_batch(&store.pool, pending).await;
+            let refused = refused.await.unwrap().unwrap_err();
+            assert!(matches!(refused, Error::Refused { refusal: Refusal::CredentialSuspended, .. }), "{refused:?}");
+            granted.await.unwrap().unwrap();
+            let moved = "SELECT COUNT(*) AS n FROM credentials WHERE last_issued_at = 2000";
+            assert_eq!(count(&store, moved).await, 0);
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM issued_credentials").await, 3);
+            store.close().await;
+            drop_database(pg).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_abandoned_before_its_batch_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for (store, pg) in stores(dir.path()).await {
+            let (org, members) = org_with_members(&store, &["ann", "bob"]).await;
+            let (gone, answer_dropped) = oneshot::channel();
+            drop(answer_dropped);
+            let (reply, answer) = oneshot::channel();
+            let pending = vec![
+                Pending { write: write(&org, &members[0], 1), reply: gone },
+                Pending { write: write(&org, &members[1], 2), reply },
+            ];
+            write_batch(&store.pool, pending).await;
+            answer.await.unwrap().unwrap();
+            let ann = format!("SELECT COUNT(*) AS n FROM credentials WHERE member_id = '{}'", members[0]);
+            assert_eq!(count(&store, &ann).await, 0);
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM issued_credentials").await, 1);
+            store.close().await;
+            drop_database(pg).await;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Key issuance's group commit (`store::key_writes`) seen from outside, on every backend: many
+//! phones at once each get their own keys, every key handed out is recorded once with its audit
+//! entry, and issuances abandoned at any point leave no half-written request behind.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod support;
+
+use std::{collections::HashSet, time::Duration};
+
+use mobile_access_cloud::{Limits, Store, api::KeyRequest};
+use serde_json::{Value, json};
+use sqlx::Row as _;
+use support::{AFTER_DECEMBER_2023, Cloud, device};
+
+/// Every `keys.issued` audit entry names credentials recorded in `issued_credentials`, and every
+/// recorded credential is named by exactly one entry: no request was written in part. Returns
+/// how many credentials are recorded.
+async fn writes_are_whole(store: &Store) -> usize {
+    let audits =
+        sqlx::query("SELECT detail FROM audit_log WHERE action = 'keys.issued'").fetch_all(store.pool()).await.unwrap();
+    let mut named = Vec::new();
+    for row in audits {
+        let detail: Value = serde_json::from_str(&row.get::<String, _>("detail")).unwrap();
+        named.extend(detail["credentials"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
+    }
+    let recorded: HashSet<String> = sqlx::query("SELECT id FROM issued_credentials")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("id"))
+        .collect();
+    let distinct: HashSet<&String> = named.iter().collect();
+    assert_eq!(distinct.len(), named.len(), "a credential named by two audit entries");
+    assert_eq!(distinct.len(), recorded.len(), "audit entries and recorded credentials differ");
+    assert!(named.iter().all(|id| recorded.contains(id)));
+    recorded.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_phones_each_get_their_own_keys_and_abandoned_requests_leave_nothing_half_written() {
+    const PHONES: usize = 32;
+    const ROUNDS: usize = 4;
+    for backend in support::backends() {
+        let cloud = Cloud::start_with(backend, |config| config.limits = Limits::off()).await;
+        let org = cloud.org("Batch", AFTER_DECEMBER_2023, None).await;
+        let (door, _) = cloud.door_with_reader(&org.admin_token, "Door", "tap").await;
+        cloud.group(&org.admin_token, "Staff", &[&door]).await;
+        let mut tokens = Vec::new();
+        for i in 0..PHONES {
+            tokens.push(cloud.member(&org.integration_token, &format!("phone{i}"), &["Staff"]).await);
+        }
+
+        // Every phone asks ROUNDS times at once with the others, for its own device key.
+        let tasks: Vec<_> = tokens
+            .iter()
+            .cloned()
+            .map(|token| {
+                let (http, url) = (cloud.http.clone(), cloud.url("/v1/me/keys"));
+                tokio::spawn(async move {
+                    let (_, public) = device();
+                    let mut bundles = Vec::new();
+                    for _ in 0..ROUNDS {
+                        let reply = http.post(&url).bearer_auth(&token).json(&json!({"device_public_key": public}));
+                        let response = reply.send().await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        bundles.push((public.clone(), response.json::<Value>().await.unwrap()));
+                    }
+                    bundles
+                })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        for task in tasks {
+            for (public, bundle) in task.await.unwrap() {
+                for credential in bundle["credentials"].as_array().unwrap() {
+                    assert!(ids.insert(credential["id"].as_str().unwrap().to_owned()), "a credential id twice");
+                    // Each key is signed for the phone that asked, not a neighbour in its batch.
+                    let encoded = credential["credential"].as_str().unwrap();
+                    assert!(encoded.contains(&public[2..]), "a key for another device");
+                }
+            }
+        }
+        assert_eq!(ids.len(), PHONES * ROUNDS);
+        let store = cloud.handle.store();
+        assert_eq!(writes_are_whole(store).await, PHONES * ROUNDS);
+        let bindings = sqlx::query("SELECT COUNT(*) AS n FROM credentials WHERE kind = 'mobile_key'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>("n");
+        assert_eq!(bindings, PHONES as i64, "one device binding per phone");
+
+        // Issuances abandoned at every stage (in the rights check, queued, mid-batch): whatever
+        // was written is whole.
+        let users = cloud.get(&org.admin_token, "/v1/admin/users?limit=1000").await.ok();
+        let members: Vec<String> =
+            users["items"].as_array().unwrap().iter().map(|u| u["member_id"].as_str().unwrap().to_owned()).collect();
+        let mut abandoned = Vec::new();
+        for (i, member) in members.iter().cycle().take(256).enumerate() {
+            let (store, org_id, member) = (store.clone(), org.organization.id.clone(), member.clone());
+            abandoned.push(tokio::spawn(async move {
+                let request = KeyRequest { device_public_key: device().1 };
+                let patience = Duration::from_micros(50 * (i as u64 % 60));
+                tokio::time::timeout(patience, store.issue_keys(&org_id, &member, &request)).await.is_ok()
+            }));
+        }
+        let mut finished = 0;
+        for task in abandoned {
+            finished += usize::from(task.await.unwrap());
+        }
+        // Let any batch in flight commit before looking.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let recorded = writes_are_whole(store).await;
+        eprintln!("{backend:?}: {finished} of 256 abandoned-or-not issuances finished; {recorded} keys recorded");
+        assert!(recorded >= PHONES * ROUNDS + finished);
+        // And the server still issues.
+        let (_, public) = device();
+        cloud.post(&tokens[0], "/v1/me/keys", json!({"device_public_key": public})).await.ok();
+        cloud.finish().await;
+    }
+}
