@@ -247,6 +247,46 @@ async fn bluetooth_off_is_guidance_before_the_tap_and_a_distinct_error_during_it
     );
 }
 
+/// The operator's cloud stops serving this SDK: the member is told to update the app before the
+/// next tap, the key on the phone still opens the door meanwhile, and the guidance goes once the
+/// cloud serves the app again.
+#[tokio::test(start_paused = true)]
+async fn an_outdated_app_is_told_to_update_and_its_key_still_opens_the_door() {
+    use mobile_access::{Requirement, RequirementsListener};
+    use mobile_access_cloud::sdk_version::SdkVersion;
+    struct Seen(std::sync::Mutex<Vec<Vec<Requirement>>>);
+    impl RequirementsListener for Seen {
+        fn on_requirements(&self, requirements: Vec<Requirement>) {
+            self.0.lock().unwrap().push(requirements);
+        }
+    }
+    let mut world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    let seen = Arc::new(Seen(std::sync::Mutex::default()));
+    let _handle = world.button.add_requirements_listener(seen.clone());
+    world.button.refresh().await.unwrap();
+    // The operator restarts the cloud, on the same address, with a minimum SDK above this one.
+    let address: std::net::SocketAddr = world.cloud.base_url().trim_start_matches("http://").parse().unwrap();
+    let serving = move |oldest: SdkVersion| {
+        move |config: &mut mobile_access_cloud::Config| {
+            config.listen = address;
+            config.min_sdk_version = Some(oldest);
+        }
+    };
+    world.cloud.restart_with(serving(SdkVersion(999, 0, 0))).unwrap();
+
+    let error = world.button.refresh().await.unwrap_err();
+    assert!(matches!(error, Error::AppUpdateRequired(_)), "{error:?}");
+    assert_eq!(error.next_step(), mobile_access::NextStep::UpdateApp);
+    assert_eq!(world.button.requirements(), [Requirement::UpdateApp]);
+    assert_eq!(world.button.tap().await.unwrap().outcome, TapOutcome::Unlocked, "the cached key still opens");
+    assert_eq!(world.button.requirements(), [Requirement::UpdateApp], "until the cloud serves the app again");
+
+    world.cloud.restart_with(serving(SdkVersion(0, 0, 1))).unwrap();
+    world.button.refresh().await.unwrap();
+    assert!(world.button.requirements().is_empty());
+    assert_eq!(*seen.0.lock().unwrap(), [vec![], vec![Requirement::UpdateApp], vec![]], "each change told once");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_nearest_of_the_members_readers_opens() {
     use mobile_access_harness::world::AT_MEETING_ROOM;

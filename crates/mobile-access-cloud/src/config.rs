@@ -49,6 +49,9 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` names the client (for the per-address rate limits). Empty
     /// (the default): the TCP peer is the client, and the header is ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// The oldest SDK served: older ones get `426 app_update_required` (see
+    /// [`crate::sdk_version`]). Default: every version.
+    pub min_sdk_version: Option<crate::sdk_version::SdkVersion>,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             timeouts: Timeouts::default(),
             metrics_listen: None,
             trusted_proxies: Vec::new(),
+            min_sdk_version: None,
         }
     }
 

@@ -85,6 +85,9 @@ pub enum Error {
     /// The request conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
+    /// The app's SDK is older than this cloud serves (`--min-sdk-version`).
+    #[error("{0}")]
+    AppUpdateRequired(String),
     /// Members were assigned access groups the organization does not have.
     #[error("unknown access groups: {}", .0.join(", "))]
     UnknownAccessGroups(Vec<String>),
@@ -178,6 +181,7 @@ impl Error {
             Self::NotFound(_) | Self::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::AppUpdateRequired(_) => (StatusCode::UPGRADE_REQUIRED, "app_update_required"),
             Self::UnknownAccessGroups(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_access_groups"),
             Self::UnknownDoors(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_doors"),
             Self::InvalidKey(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_key"),

@@ -39,6 +39,7 @@ pub mod metrics;
 mod passwords;
 pub mod proxy;
 pub mod retention;
+pub mod sdk_version;
 mod server;
 mod serving;
 pub mod store;

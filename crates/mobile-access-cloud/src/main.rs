@@ -118,6 +118,11 @@ struct ServeArgs {
     /// repeat or separate with commas. Default: none, the header is ignored.
     #[arg(long = "trusted-proxy", env = "MOBILE_ACCESS_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<Cidr>,
+    /// The oldest app SDK served (MAJOR.MINOR.PATCH): an app whose User-Agent names an older
+    /// `mobile-access-sdk/` is answered 426 and tells its member to update; its keys keep
+    /// opening doors. Default: every version.
+    #[arg(long, env = "MOBILE_ACCESS_MIN_SDK_VERSION")]
+    min_sdk_version: Option<mobile_access_cloud::sdk_version::SdkVersion>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -562,6 +567,7 @@ async fn run(cli: Cli) -> Result<()> {
             },
             metrics_listen: args.metrics_listen,
             trusted_proxies: args.trusted_proxies.clone(),
+            min_sdk_version: args.min_sdk_version,
             ..defaults
         };
         let handle = mobile_access_cloud::spawn(config).await?;

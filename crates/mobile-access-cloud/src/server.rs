@@ -98,6 +98,7 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
         limits: config.limits,
         request_timeout: config.timeouts.request,
         trusted_proxies: config.trusted_proxies.clone(),
+        min_sdk_version: config.min_sdk_version,
     };
     let app = http::router_for(store.clone(), &options, background.clone());
     let metrics_addr = metrics_listener.as_ref().map(|(_, at)| *at);

@@ -72,15 +72,23 @@ impl EmbeddedCloud {
 
     /// Same, with the database in `data_dir`.
     pub fn start_in(data_dir: &Path) -> Result<Self> {
-        let (base_url, seed, running) = launch(data_dir.to_owned(), None)?;
+        let (base_url, seed, running) = launch(data_dir.to_owned(), None, Box::new(|_| {}))?;
         Ok(Self { base_url, seed, data_dir: data_dir.to_owned(), running: Some(running), _data: None })
     }
 
     /// Starts it again after [`EmbeddedCloud::stop`], on the same database (nothing is seeded
     /// again) and a new port: what phones see when the cloud comes back.
     pub fn restart(&mut self) -> Result<()> {
+        self.restart_with(|_| {})
+    }
+
+    /// Same, with its configuration changed by `configure` (an operator's new flags).
+    pub fn restart_with(
+        &mut self,
+        configure: impl FnOnce(&mut mobile_access_cloud::Config) + Send + 'static,
+    ) -> Result<()> {
         self.stop()?;
-        let (base_url, _, running) = launch(self.data_dir.clone(), Some(self.seed.clone()))?;
+        let (base_url, _, running) = launch(self.data_dir.clone(), Some(self.seed.clone()), Box::new(configure))?;
         self.base_url = base_url;
         self.running = Some(running);
         Ok(())
@@ -125,8 +133,11 @@ impl Drop for EmbeddedCloud {
     }
 }
 
+/// How a test or the harness changes the cloud's configuration before it starts.
+type Configure = Box<dyn FnOnce(&mut mobile_access_cloud::Config) + Send>;
+
 /// Runs the cloud on its own thread; seeds the demo unless `existing` is given.
-fn launch(data_dir: PathBuf, existing: Option<DemoSeed>) -> Result<(String, DemoSeed, Running)> {
+fn launch(data_dir: PathBuf, existing: Option<DemoSeed>, configure: Configure) -> Result<(String, DemoSeed, Running)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -139,7 +150,8 @@ fn launch(data_dir: PathBuf, existing: Option<DemoSeed>) -> Result<(String, Demo
                 .map_err(|e| Error::Cloud(format!("runtime: {e}")))?;
             runtime.block_on(async move {
                 let started = async {
-                    let config = mobile_access_cloud::Config::ephemeral(&data_dir);
+                    let mut config = mobile_access_cloud::Config::ephemeral(&data_dir);
+                    configure(&mut config);
                     let handle = mobile_access_cloud::spawn(config).await.map_err(|e| Error::Cloud(e.to_string()))?;
                     let seed = match existing {
                         Some(seed) => seed,

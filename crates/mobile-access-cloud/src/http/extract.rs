@@ -164,6 +164,7 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
 }
 
 async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+    refuse_outdated_sdk(parts, state)?;
     let token = bearer(parts)?;
     let ip = client_ip(&parts.extensions);
     state.refuse_spent_failures(ip, None)?;
@@ -181,6 +182,19 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
     };
     state.limits.caller.admit(&key).map_err(|retry_after| Error::RateLimited { retry_after })?;
     Ok(caller)
+}
+
+/// `426 app_update_required` for an SDK older than the cloud serves (see
+/// [`crate::sdk_version`]); any other client passes.
+fn refuse_outdated_sdk(parts: &Parts, state: &AppState) -> Result<(), Error> {
+    let Some(oldest) = state.min_sdk_version else { return Ok(()) };
+    let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    match crate::sdk_version::SdkVersion::from_user_agent(user_agent) {
+        Some(version) if version < oldest => Err(Error::AppUpdateRequired(format!(
+            "this app's access SDK ({version}) is older than the oldest this service supports ({oldest}): update the app"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 macro_rules! role_extractor {

@@ -81,6 +81,7 @@ pub struct AppState {
     background: Background,
     request_timeout: Duration,
     trusted_proxies: Arc<[Cidr]>,
+    min_sdk_version: Option<crate::sdk_version::SdkVersion>,
 }
 
 impl FromRef<AppState> for Store {
@@ -492,6 +493,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::proxy`]).
     pub trusted_proxies: Vec<Cidr>,
+    /// The oldest SDK served (see [`crate::sdk_version`]).
+    pub min_sdk_version: Option<crate::sdk_version::SdkVersion>,
 }
 
 impl Default for Options {
@@ -500,6 +503,7 @@ impl Default for Options {
             limits: Limits::default(),
             request_timeout: crate::Timeouts::default().request,
             trusted_proxies: Vec::new(),
+            min_sdk_version: None,
         }
     }
 }
@@ -513,6 +517,7 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         background,
         request_timeout: options.request_timeout,
         trusted_proxies: options.trusted_proxies.clone().into(),
+        min_sdk_version: options.min_sdk_version,
     };
     Router::new()
         .route("/healthz", get(healthz))

@@ -538,6 +538,13 @@ pub fn document() -> Value {
         }
         if op.role.is_some() {
             responses.insert("401".into(), error_response("unauthorized: missing or unknown token"));
+            responses.insert(
+                "426".into(),
+                error_response(
+                    "app_update_required: the User-Agent names a mobile-access SDK older than the cloud's \
+                     --min-sdk-version",
+                ),
+            );
         }
         if op.path == "/v1/login" {
             responses.insert(
