@@ -9,6 +9,8 @@
 //! - `real-ble [--runs N]`: every unlock path on a real BlueZ stack in a VM (see `real_ble`);
 //!   `test` runs it once when the VM's packages are installed, and says loudly when not.
 //! - `ble-bench`: phase timings and ATT operation counts on that stack.
+//! - `console`: the web console's browser tests (Playwright, Debian's headless Chromium); `test`
+//!   runs them when Chromium, node and npm are installed, and says loudly when not.
 //! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
 //! - `size`: the FFI library as a phone ships it, stripped, against its budget, with the cost of
 //!   each dependency; `test` runs it and fails above the budget.
@@ -17,6 +19,7 @@
 //! bindings generate with the public API.
 
 mod bindings;
+mod console;
 mod fuzz;
 mod real_ble;
 mod size;
@@ -28,7 +31,7 @@ use std::{
     sync::OnceLock,
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | android | apple>";
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | console | android | apple>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "bindings" => bindings::command(rest),
         Some((command, [])) if command == "test-bindings" => bindings::test(),
         Some((command, rest)) if command == "real-ble" => real_ble::command(rest),
+        Some((command, rest)) if command == "console" => console::command(rest),
         Some((command, rest)) if command == "ble-bench" => real_ble::bench(rest),
         Some((command, rest)) if command == "android" => bindings::android(rest),
         Some((command, rest)) if command == "apple" => bindings::apple(rest),
@@ -106,6 +110,7 @@ fn test(args: &[String]) -> Result<(), String> {
     bindings::test()?;
     size::check()?;
     fuzz::command(&["--seconds".to_owned(), "10".to_owned()])?;
+    console::test_if_available()?;
     real_ble::test_if_available()
 }
 
