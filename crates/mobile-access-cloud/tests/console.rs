@@ -311,8 +311,7 @@ async fn bad_input_gets_a_page_that_says_what_was_wrong() {
 
 /// The members page at 100,000 members: the first page, a page deep in the list (keyset: no
 /// offset to skip), a search matching one member (a scan of the organization's rows), and the
-/// not-confirmed filter, each in one request. Run in a release build for the figures in
-/// ARCHITECTURE.md; the bound here is loose enough for a debug build on a busy machine.
+/// not-confirmed filter, each in one request, over HTTP with the session cookie.
 #[tokio::test]
 async fn the_members_page_stays_fast_at_100_000_members() {
     use mobile_access_cloud::{
@@ -379,7 +378,9 @@ async fn the_members_page_stays_fast_at_100_000_members() {
         }
         times.sort();
         eprintln!("{what}: median {:?}, worst {:?}", times[2], times[4]);
-        assert!(times[2] < std::time::Duration::from_secs(2), "{what} took {:?}", times[2]);
+        // 35–140 ms here in a debug build (SQLite compiled without optimization); the bound
+        // leaves room for a busy CI machine, not for a plan that reads every table row.
+        assert!(times[2] < std::time::Duration::from_millis(600), "{what} took {:?}", times[2]);
     }
     cloud.finish().await;
 }

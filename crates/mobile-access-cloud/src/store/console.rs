@@ -279,28 +279,42 @@ impl Store {
                 params.len()
             ));
         }
-        let sql = format!(
-            "SELECT id, external_id, name, email, status, managed, created_at FROM members \
-             WHERE org_id = $1 AND id > $2{clauses} ORDER BY id LIMIT {limit}"
-        );
-        let mut query = sqlx::query(&sql);
+        // The ids first, from the index alone; then the page's rows.
+        let sql = format!("SELECT id FROM members WHERE org_id = $1 AND id > $2{clauses} ORDER BY id LIMIT {limit}");
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
         for param in params {
             query = query.bind(param);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let ids = query.fetch_all(&self.pool).await?;
+        let rows = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT id, external_id, name, email, status, managed, created_at FROM members \
+                 WHERE org_id = {} AND id IN ({}) ORDER BY id",
+                placeholders(self.backend, 1, 1),
+                placeholders(self.backend, 2, ids.len())
+            );
+            let mut query = sqlx::query(&sql).bind(org_id);
+            for id in &ids {
+                query = query.bind(id);
+            }
+            query.fetch_all(&self.pool).await?
+        };
         let items = self.users_from_rows(&rows).await?;
         let next = audit::next_cursor(&items, limit, |u| u.member_id.clone());
         Ok(Page { items, next })
     }
 
-    /// Counts of the organization's users by status: what the members page says before any
-    /// search (how many are still not confirmed).
-    pub async fn user_counts(&self, org_id: &str) -> Result<HashMap<MemberStatus, u32>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM members WHERE org_id = $1 GROUP BY status")
+    /// How many of the organization's users are not confirmed yet: what the members page says
+    /// before any search (an index range, however many members are confirmed).
+    pub async fn not_confirmed_count(&self, org_id: &str) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = $1 AND status = $2")
             .bind(org_id)
-            .fetch_all(&self.pool)
+            .bind(MemberStatus::NotConfirmed.as_str())
+            .fetch_one(&self.pool)
             .await?;
-        rows.iter().map(|row| Ok((MemberStatus::from_db(&row.text("status")?)?, row.u32("n")?))).collect()
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// The key fobs, cards, mobile keys and passes of these members (of this organization only),

@@ -35,7 +35,6 @@ struct MembersPage {
     q: String,
     status: String,
     rows: Vec<MemberRow>,
-    confirmed: u32,
     not_confirmed: u32,
     next: Option<String>,
     first_page: bool,
@@ -80,15 +79,14 @@ pub(super) async fn list(
     let page = state.store.search_users(admin.org(), &search).await?;
     let ids: Vec<&str> = page.items.iter().map(|u| u.member_id.as_str()).collect();
     let credentials = state.store.credentials_of(admin.org(), &ids).await?;
-    let counts = state.store.user_counts(admin.org()).await?;
+    let not_confirmed = state.store.not_confirmed_count(admin.org()).await?;
     let rows = page.items.iter().map(|u| MemberRow::new(u, fobs_and_cards(credentials.get(&u.member_id)))).collect();
     render(&MembersPage {
         nav: Nav::new(&admin, &state, "members").await?,
         q: query.q,
         status: query.status,
         rows,
-        confirmed: counts.get(&MemberStatus::Confirmed).copied().unwrap_or(0),
-        not_confirmed: counts.get(&MemberStatus::NotConfirmed).copied().unwrap_or(0),
+        not_confirmed,
         next: page.next,
         first_page: search.after.is_none(),
     })
