@@ -34,7 +34,7 @@ use crate::{
 };
 
 /// Members of the second organization, all synced under native unlocking (not-confirmed).
-pub const NORTHWIND_MEMBERS: usize = 240;
+pub const NORTHWIND_MEMBERS: usize = 2_400;
 /// The second organization's administrator.
 pub const NORTHWIND_ADMIN: &str = "admin@northwind.example";
 const MAIN_ENTRANCE: usize = 0;

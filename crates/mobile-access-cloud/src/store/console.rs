@@ -99,6 +99,9 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Entries about exactly this subject (a member, credential, reader id).
     pub subject: Option<String>,
+    /// Entries about any of these subjects (a member and their credentials: a reader logs a
+    /// wallet pass's attempts by credential).
+    pub subjects: Vec<String>,
     /// Cursor: entries older than this id.
     pub before: Option<i64>,
     /// Entries per page (1 to 200, default 50).
@@ -386,6 +389,12 @@ impl Store {
         }
         if let Some(subject) = filter.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             add(" AND subject = {}", subject.to_owned());
+        }
+        if !filter.subjects.is_empty() {
+            let first = params.len() + 1;
+            params.extend(filter.subjects.iter().cloned());
+            let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
+            clauses.push_str(&format!(" AND subject IN ({})", list.join(", ")));
         }
         let before = filter.before.map_or(String::new(), |id| format!(" AND id < {id}"));
         let sql = format!(

@@ -99,28 +99,34 @@ test('preview a switch-over, run it and watch it finish', async ({ page }) => {
   await signIn(page, world().northwind_admin);
   await page.getByLabel('Status').selectOption({ label: 'not-confirmed' });
   await page.getByRole('button', { name: 'Search' }).click();
-  await expect(page.getByText('240 not-confirmed')).toBeVisible();
+  await expect(page.getByText('2400 not-confirmed')).toBeVisible();
 
   await page.getByRole('link', { name: 'Integration settings' }).click();
   await expect(page.getByText('Now: Unlock with native methods')).toBeVisible();
   await shoot(page, '06-settings');
   await page.getByRole('link', { name: /Preview switching to .*branded app/ }).click();
   await expect(page.getByRole('heading', { level: 1, name: /Switch to .*branded app/ })).toBeVisible();
-  await expect(page.locator('#users-to-recreate')).toHaveText('240');
+  await expect(page.locator('#users-to-recreate')).toHaveText('2400');
   await expect(page.locator('#welcome-emails')).toHaveText('0');
   await expect(page.getByRole('table').getByRole('row')).toHaveCount(51); // a page of 50, and the header
   await shoot(page, '07-switch-preview');
   // Nothing changed yet.
   await page.goto(`${world().console}/members?status=not_confirmed`);
-  await expect(page.getByText('240 not-confirmed')).toBeVisible();
+  await expect(page.getByText('2400 not-confirmed')).toBeVisible();
 
   await page.goBack();
   await page.getByRole('button', { name: /Confirm: switch to/ }).click();
   await expect(page).toHaveURL(/\/console\/settings\/switch-over$/);
   await expect(page.getByRole('progressbar')).toBeVisible();
   await shoot(page, '08-switch-progress');
-  // The page reloads itself every second while the job runs.
-  await expect(page.locator('#job-state')).toHaveText('Finished: 240 of 240 users done.', { timeout: 60_000 });
+  // The page reloads itself every second while the job runs (five batches of 500 users).
+  const seen = new Set();
+  await expect(async () => {
+    const state = await page.locator('#job-state').textContent();
+    seen.add(state.replace(/\d+ of/, 'N of'));
+    expect(state).toBe('Finished: 2400 of 2400 users done.');
+  }).toPass({ timeout: 120_000, intervals: [250] });
+  console.log(`switch-over states seen: ${[...seen].join(' | ')}`);
   await shoot(page, '09-switch-finished');
 
   await page.goto(`${world().console}/members?status=not_confirmed`);
@@ -170,6 +176,12 @@ test("suspend a pass, and the member's watch is refused at the door", async ({ p
   await expect(main.locator('tr.refused').first()).toContainText(/refused: pass_?suspended/);
   await expect(main.locator('tr.granted').first()).toContainText('granted');
   await shoot(page, '13-doors');
+
+  // Grace's page: the refusal at the door, and who suspended her pass.
+  await page.goto(`${world().console}/members/${world().demo_members.grace_staff.member_id}`);
+  await expect(page.locator('span.refused').first()).toContainText(/refused: pass_?suspended/);
+  await expect(page.getByRole('cell', { name: 'admin:admin@demo.example' }).first()).toBeVisible();
+  await shoot(page, '13b-member-after-suspend');
 
   await page.getByRole('link', { name: 'Audit log' }).click();
   await page.getByLabel('Action starts with').fill('wallet_pass.');

@@ -50,6 +50,7 @@ pub(super) async fn page(
         subject: Some(query.subject.clone()),
         before,
         limit: Some(50),
+        ..AuditFilter::default()
     };
     let page = state.store.search_audit(admin.org(), &filter).await?;
     render(&AuditPage {

@@ -163,7 +163,9 @@ pub(super) async fn member(
             added: when(p.added_at),
         })
         .collect();
-    let filter = AuditFilter { subject: Some(id.clone()), limit: Some(20), ..AuditFilter::default() };
+    // The member's own entries and their credentials' (a reader logs a pass by credential).
+    let subjects = std::iter::once(id.clone()).chain(held.into_iter().flatten().map(|c| c.id.clone())).collect();
+    let filter = AuditFilter { subjects, limit: Some(20), ..AuditFilter::default() };
     let activity = state.store.search_audit(org, &filter).await?.items.iter().map(EntryRow::new).collect();
     render(&MemberPage {
         nav: Nav::new(&admin, &state, "members").await?,
