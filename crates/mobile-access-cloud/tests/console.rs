@@ -147,6 +147,14 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_the_sess
         let (status, _) = get(&cloud, &session, "/console/members").await;
         assert_eq!(status, StatusCode::SEE_OTHER, "back to the sign-in form");
 
+        // A session past its expiry is worth nothing either (and retention prunes it).
+        let expiring = sign_in(&cloud, &admin.email, &admin.password).await;
+        assert_eq!(get(&cloud, &expiring, "/console/members").await.0, StatusCode::OK);
+        sqlx::query("UPDATE console_sessions SET expires_at = 1").execute(cloud.handle.store().pool()).await.unwrap();
+        assert_eq!(get(&cloud, &expiring, "/console/members").await.0, StatusCode::SEE_OTHER);
+        let pruned = cloud.handle.store().prune(mobile_access_cloud::store::now(), &Default::default()).await.unwrap();
+        assert!(pruned.sessions >= 1);
+
         // Without any cookie: to the sign-in form.
         let anonymous = browser().get(cloud.url("/console/members")).send().await.unwrap();
         assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
