@@ -138,6 +138,16 @@ test('preview a switch-over, run it and watch it finish', async ({ page }) => {
   await expect(recreated).toContainText('Everyone');
   await page.goto(`${world().console}/settings`);
   await expect(page.getByText('Now: Unlock with the branded app')).toBeVisible();
+
+  // The audit log pages back through the switch-over's entries, 50 at a time, newest first.
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  const firstNumbers = await page.locator('tbody tr td:first-child').allTextContents();
+  expect(firstNumbers).toHaveLength(50);
+  await page.getByRole('link', { name: 'Older entries' }).click();
+  const olderNumbers = await page.locator('tbody tr td:first-child').allTextContents();
+  expect(olderNumbers.length).toBeGreaterThan(0);
+  expect(Number(olderNumbers[0])).toBeLessThan(Number(firstNumbers[firstNumbers.length - 1]));
+  await shoot(page, '09b-audit-older');
 });
 
 test("suspend a pass, and the member's watch is refused at the door", async ({ page, request }) => {
@@ -190,10 +200,16 @@ test("suspend a pass, and the member's watch is refused at the door", async ({ p
   await shoot(page, '14-audit');
 });
 
-test('delete a pass', async ({ page, request }) => {
+test('resume a suspended pass, then delete it', async ({ page, request }) => {
   await signIn(page, world().demo_admin);
   await page.goto(`${world().console}/credentials/wallet-passes`);
   await page.getByRole('link', { name: "Open Grace Staff's pass" }).click();
+  await page.getByRole('link', { name: 'Resume' }).click();
+  await expect(page.getByRole('heading', { name: "Resume Grace Staff's wallet pass?" })).toBeVisible();
+  await page.getByRole('button', { name: 'Confirm: Resume' }).click();
+  await expect(page.getByRole('status')).toHaveText('The pass is active again.');
+  expect(await fixture(request, '/tap')).toEqual({ granted: true, reason: 'Granted' });
+
   await page.getByRole('link', { name: 'Delete' }).click();
   await expect(page.getByRole('heading', { name: "Delete Grace Staff's wallet pass?" })).toBeVisible();
   await shoot(page, '15-confirm-delete');
