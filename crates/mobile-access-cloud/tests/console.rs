@@ -392,3 +392,33 @@ async fn the_members_page_stays_fast_at_100_000_members() {
     }
     cloud.finish().await;
 }
+
+#[tokio::test]
+async fn sign_in_failures_spend_the_same_budget_as_api_logins() {
+    use mobile_access_cloud::{Limits, Rate};
+    let limits = Limits { failures_per_email: Some(Rate::new(0.01, 2)), ..Limits::off() };
+    let cloud = Cloud::start_with(Backend::Sqlite, |config| config.limits = limits).await;
+    let seed = demo(&cloud).await;
+    let admin = &seed.console_admin;
+    let http = browser();
+    let mut statuses = Vec::new();
+    for password in ["wrong password 1", "wrong password 2", "wrong password 3", admin.password.as_str()] {
+        let (cookie, csrf) = sign_in_form(&cloud, &http, &[]).await;
+        let response = http
+            .post(cloud.url("/console/sign-in"))
+            .header(header::COOKIE, &cookie)
+            .form(&[("csrf", csrf.as_str()), ("email", admin.email.as_str()), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+            assert!(set_cookie(&response, "console_session").is_none());
+        }
+        statuses.push(response.status().as_u16());
+    }
+    // Two wrong guesses are answered; after that the email's budget is spent, and even the
+    // right password waits (a guesser learns nothing more).
+    assert_eq!(statuses, [401, 401, 429, 429]);
+    cloud.finish().await;
+}

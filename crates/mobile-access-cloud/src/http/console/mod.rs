@@ -101,6 +101,10 @@ struct ErrorPage {
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            Self::Error(Error::RateLimited { retry_after }) => Some(crate::error::retry_after_secs(*retry_after)),
+            _ => None,
+        };
         let (status, title, message) = match self {
             Self::Error(Error::Unauthorized) => return Redirect::to("/console/sign-in").into_response(),
             Self::CsrfRefused => (
@@ -132,7 +136,11 @@ impl IntoResponse for ConsoleError {
         let body = ErrorPage { status: status.as_u16(), title, message }
             .render()
             .unwrap_or_else(|_| "console error".to_owned());
-        html(status, body)
+        let mut response = html(status, body);
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
