@@ -33,7 +33,7 @@ ALTER TABLE readers ADD COLUMN last_contact_at INTEGER;
 
 -- The console's member list: keyset pages by id, searched and filtered from the index alone
 -- (a search that matches nobody reads 100,000 index entries in order, not 100,000 table rows).
-CREATE INDEX members_console ON members (org_id, id, status, managed, name, email_normalized);
+CREATE INDEX members_console ON members (org_id, id, status, managed, name, email);
 -- How many are not confirmed yet, and their pages.
 CREATE INDEX members_org_status ON members (org_id, status, id);
 -- A reader's recent attempts, newest first.

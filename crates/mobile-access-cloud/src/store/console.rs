@@ -278,7 +278,7 @@ impl Store {
             let name = params.len();
             params.push(pattern);
             clauses.push_str(&format!(
-                " AND (lower(name) LIKE ${name} ESCAPE '\\' OR email_normalized LIKE ${} ESCAPE '\\')",
+                " AND (lower(name) LIKE ${name} ESCAPE '\\' OR lower(email) LIKE ${} ESCAPE '\\')",
                 params.len()
             ));
         }
