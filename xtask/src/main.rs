@@ -10,6 +10,8 @@
 //! - `real-ble [--runs N]`: every unlock path on a real BlueZ stack in a VM (see `real_ble`);
 //!   `test` runs it once when the VM's packages are installed, and says loudly when not.
 //! - `ble-bench`: phase timings and ATT operation counts on that stack.
+//! - `console`: the web console's browser tests (Playwright, Debian's headless Chromium); `test`
+//!   runs them when Chromium, node and npm are installed, and says loudly when not.
 //! - `android`, `apple`: the Android libraries (cargo-ndk) and the iOS XCFramework (macOS).
 //! - `size`: the FFI library as a phone ships it, stripped, against its budget, with the cost of
 //!   each dependency; `test` runs it and fails above the budget.
@@ -20,6 +22,7 @@
 mod android;
 mod apple;
 mod bindings;
+mod console;
 mod fuzz;
 mod real_ble;
 mod samples;
@@ -32,7 +35,7 @@ use std::{
     sync::OnceLock,
 };
 
-const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | android [--abi host] [--repo DIR] | apple [--url URL]>";
+const USAGE: &str = "usage: cargo xtask <test | fuzz [--seconds N] [target...] | bindings | test-bindings | size | real-ble [--runs N] | ble-bench | console | android [--abi host] [--repo DIR] | apple [--url URL]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "bindings" => bindings::command(rest),
         Some((command, [])) if command == "test-bindings" => bindings::test(),
         Some((command, rest)) if command == "real-ble" => real_ble::command(rest),
+        Some((command, rest)) if command == "console" => console::command(rest),
         Some((command, rest)) if command == "ble-bench" => real_ble::bench(rest),
         Some((command, rest)) if command == "android" => android::command(rest),
         Some((command, rest)) if command == "apple" => apple::command(rest),
@@ -111,6 +115,7 @@ fn test(args: &[String]) -> Result<(), String> {
     bindings::test()?;
     size::check()?;
     fuzz::command(&["--seconds".to_owned(), "10".to_owned()])?;
+    console::test_if_available()?;
     real_ble::test_if_available()
 }
 

@@ -37,6 +37,18 @@ pub struct DemoMember {
     pub token: String,
 }
 
+/// The demo organization's console administrator: sign in at `/console` with these.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct DemoAdmin {
+    /// Sign-in email.
+    pub email: String,
+    /// SECRET: the sign-in password (random per seed).
+    pub password: String,
+}
+
+/// The demo's console administrator.
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
+
 /// Everything the demo created, with the secrets needed to drive it.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct DemoSeed {
@@ -52,6 +64,9 @@ pub struct DemoSeed {
     pub members: Vec<DemoMember>,
     /// Reader provisioning objects (with their secret seeds), for virtual readers.
     pub readers: Vec<Provisioning>,
+    /// The web console's administrator.
+    #[serde(default)]
+    pub console_admin: DemoAdmin,
 }
 
 /// Names and groups only: no token, and no member id.
@@ -166,6 +181,18 @@ pub async fn seed(store: &Store, mut progress: impl FnMut(&str)) -> Result<DemoS
         let fob = NewCredential { kind: CredentialKind::KeyFob, number: "FOB-0042".to_owned() };
         store.create_credential(&org, &op, &nick.member_id, &fob).await?;
     }
+    progress("adding the console's administrator");
+    let password = crate::crypto::random_id::<12>()?;
+    // A database seeded twice has a demo organization already: its administrator keeps the plain
+    // address, this one's names its organization.
+    let admin_email = match store.create_console_admin(&org, DEMO_ADMIN_EMAIL, "Demo Administrator", &password).await {
+        Err(crate::Error::Conflict(_)) => {
+            let email = format!("admin+{org}@demo.example");
+            store.create_console_admin(&org, &email, "Demo Administrator", &password).await?;
+            email
+        }
+        other => other.map(|_| DEMO_ADMIN_EMAIL.to_owned())?,
+    };
     progress("done");
     Ok(DemoSeed {
         org_id: org,
@@ -174,5 +201,6 @@ pub async fn seed(store: &Store, mut progress: impl FnMut(&str)) -> Result<DemoS
         trust_anchor: created.organization.trust_anchor,
         members,
         readers,
+        console_admin: DemoAdmin { email: admin_email, password },
     })
 }

@@ -225,6 +225,29 @@ enum Command {
     /// Wallet passes: prerequisites, list with devices, suspend, resume, delete.
     #[command(subcommand)]
     Wallet(WalletCommand),
+    /// The web console's administrators (they sign in at /console).
+    #[command(subcommand)]
+    ConsoleAdmin(ConsoleAdminCommand),
+}
+
+/// The environment variable holding a new console administrator's password.
+const ADMIN_PASSWORD_ENV: &str = "MOBILE_ACCESS_ADMIN_PASSWORD";
+
+#[derive(Subcommand)]
+enum ConsoleAdminCommand {
+    /// Add an administrator of one organization. The password is read from
+    /// MOBILE_ACCESS_ADMIN_PASSWORD (a flag would show in the process list); without it one is
+    /// generated and printed once.
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Sign-in email (one administrator per email in the whole cloud).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -591,6 +614,8 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("organization {}", seed.org_id);
                 println!("admin token        {}", seed.admin_token);
                 println!("integration token  {}", seed.integration_token);
+                let admin = &seed.console_admin;
+                println!("console sign-in    {} / {} (at /console)", admin.email, admin.password);
                 for member in &seed.members {
                     let groups = member.access_groups.join(", ");
                     println!(
@@ -618,6 +643,17 @@ async fn run(cli: Cli) -> Result<()> {
                 TokenRole::Integration => Role::Integration,
             };
             print(&serde_json::json!({"token": store.create_token(&org.org, role).await?}))
+        }
+        Command::ConsoleAdmin(ConsoleAdminCommand::Create { org, email, name }) => {
+            let (password, generated) = match std::env::var(ADMIN_PASSWORD_ENV) {
+                Ok(password) => (password, false),
+                Err(_) => (mobile_access_cloud::crypto::random_id::<12>()?, true),
+            };
+            let admin = store.create_console_admin(&org.org, &email, &name, &password).await?;
+            let password = generated.then_some(password);
+            print(
+                &serde_json::json!({"id": admin.id, "org_id": admin.org_id, "email": admin.email, "password": password}),
+            )
         }
         Command::Door(DoorCommand::Create { org, name }) => {
             print(&store.create_door(&org.org, &op, &NewDoor { name }).await?)

@@ -93,6 +93,18 @@ enum Command {
         /// PostgreSQL URL instead of the embedded SQLite.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
+        /// Seed the demo organization (when the database has no organization yet) and print the
+        /// web console's address and its administrator's sign-in.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The world the console's browser tests run in: the cloud on a free loopback port with two
+    /// organizations, and a fixture API (a wallet tap at a virtual reader, an integration sync).
+    /// Prints one JSON line with the addresses and sign-ins; serves until stdin closes or Ctrl-C.
+    ConsoleFixture {
+        /// PostgreSQL URL instead of SQLite in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -163,7 +175,8 @@ fn main() -> ExitCode {
             };
             run_unlock(cloud, token, keys, adapter.as_deref(), timeouts, cli.json)
         }
-        Command::Cloud { listen, data_dir, database_url } => run_cloud(listen, data_dir, database_url),
+        Command::Cloud { listen, data_dir, database_url, demo } => run_cloud(listen, data_dir, database_url, demo),
+        Command::ConsoleFixture { database_url } => run_console_fixture(database_url),
     };
     match result {
         Ok(code) => code,
@@ -297,15 +310,57 @@ fn run_unlock(
     })
 }
 
-fn run_cloud(listen: SocketAddr, data_dir: PathBuf, database_url: Option<String>) -> Result<ExitCode, String> {
+fn run_cloud(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    demo: bool,
+) -> Result<ExitCode, String> {
     let mut config = mobile_access_cloud::Config::new(data_dir);
     config.listen = listen;
     config.database_url = database_url;
     runtime()?.block_on(async {
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let cloud = mobile_access_cloud::spawn(config).await.map_err(|e| e.to_string())?;
+        say!("access cloud on {}", cloud.base_url());
+        if demo {
+            let store = cloud.store();
+            if store.organizations().await.map_err(|e| e.to_string())?.is_empty() {
+                let seed = mobile_access_cloud::demo::seed(store, |_| {}).await.map_err(|e| e.to_string())?;
+                say!("web console      {}/console", cloud.base_url());
+                say!("administrator    {}", seed.console_admin.email);
+                say!("password         {}", seed.console_admin.password);
+                say!("admin API token  {}", seed.admin_token);
+            } else {
+                say!("web console      {}/console", cloud.base_url());
+                say!(
+                    "the database has its organizations already: sign in with the administrator printed when the demo \
+                     was seeded ({}), or start with an empty --data-dir",
+                    mobile_access_cloud::demo::DEMO_ADMIN_EMAIL
+                );
+            }
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        cloud.shutdown().await.map_err(|e| e.to_string())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_console_fixture(database_url: Option<String>) -> Result<ExitCode, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    runtime()?.block_on(async {
+        // Stops when the test runner closes stdin (or dies), or on Ctrl-C.
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        });
+        let stop = async {
+            tokio::select! {
+                _ = stdin_closed => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         };
-        mobile_access_cloud::serve(config, shutdown).await.map_err(|e| e.to_string())
+        mobile_access_harness::console_fixture::run(data.path(), database_url, stop).await.map_err(|e| e.to_string())
     })?;
     Ok(ExitCode::SUCCESS)
 }

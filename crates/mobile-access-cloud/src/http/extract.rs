@@ -75,7 +75,7 @@ fn json_has_nul(json: &[u8]) -> bool {
 }
 
 /// Whether a percent-encoded query or path holds a NUL (`%00`).
-fn percent_has_nul(text: &str) -> bool {
+pub(super) fn percent_has_nul(text: &str) -> bool {
     let mut rest = text.as_bytes();
     while let Some(at) = rest.iter().position(|&b| b == b'%') {
         if rest.get(at + 1..at + 3) == Some(b"00") {

@@ -9,6 +9,7 @@
 //! from it and the authorization-matrix test walks it, so a route cannot be added without being
 //! documented and tested.
 
+mod console;
 mod extract;
 mod observe;
 pub mod openapi;
@@ -557,6 +558,7 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         .route("/v1/admin/wallet-passes/{pass_id}", axum::routing::delete(delete_wallet_pass))
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/audit-log", get(audit_log))
+        .merge(console::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

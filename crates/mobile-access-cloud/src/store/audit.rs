@@ -15,6 +15,8 @@ use crate::{
 pub enum Actor {
     /// An organization administrator (HTTP).
     Admin,
+    /// An administrator signed in to the web console, by email: the audit log says who.
+    ConsoleAdmin(String),
     /// The workspace platform's integration.
     Integration,
     /// A member, by id.
@@ -29,6 +31,7 @@ impl Actor {
     pub(super) fn text(&self) -> String {
         match self {
             Self::Admin => "admin".to_owned(),
+            Self::ConsoleAdmin(email) => format!("admin:{email}"),
             Self::Integration => "integration".to_owned(),
             Self::Member(id) => format!("member:{id}"),
             Self::Operator => "operator".to_owned(),

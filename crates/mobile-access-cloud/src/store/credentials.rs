@@ -2,6 +2,7 @@
 //! and cards. Fobs and cards work under both unlock methods and for unconfirmed users.
 
 use serde_json::json;
+use sqlx::any::AnyRow;
 
 use super::{
     Actor, RowExt, Store, audit, now,
@@ -12,6 +13,24 @@ use crate::{
     api::{CredentialInfo, CredentialKind, CredentialStatus, NewCredential, Page, PageQuery},
     crypto, hex,
 };
+
+/// The columns [`credential_from_row`] reads.
+pub(super) const CREDENTIAL_COLUMNS: &str =
+    "id, member_id, kind, status, device_public_key, number, created_at, last_issued_at";
+
+/// A credential from a row of [`CREDENTIAL_COLUMNS`].
+pub(super) fn credential_from_row(row: &AnyRow) -> Result<CredentialInfo> {
+    Ok(CredentialInfo {
+        id: row.text("id")?,
+        member_id: row.text("member_id")?,
+        kind: CredentialKind::from_db(&row.text("kind")?)?,
+        status: CredentialStatus::from_db(&row.text("status")?)?,
+        device_public_key: row.opt_bytes("device_public_key")?.map(|k| hex::encode(&k)),
+        number: row.opt_text("number")?,
+        created_at: row.time("created_at")?,
+        last_issued_at: row.opt_int("last_issued_at")?.and_then(|t| u32::try_from(t).ok()),
+    })
+}
 
 impl Store {
     /// The organization's credentials, by id.
@@ -26,21 +45,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(CredentialInfo {
-                    id: row.text("id")?,
-                    member_id: row.text("member_id")?,
-                    kind: CredentialKind::from_db(&row.text("kind")?)?,
-                    status: CredentialStatus::from_db(&row.text("status")?)?,
-                    device_public_key: row.opt_bytes("device_public_key")?.map(|k| hex::encode(&k)),
-                    number: row.opt_text("number")?,
-                    created_at: row.time("created_at")?,
-                    last_issued_at: row.opt_int("last_issued_at")?.and_then(|t| u32::try_from(t).ok()),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(credential_from_row).collect::<Result<Vec<_>>>()?;
         let next = audit::next_cursor(&items, limit, |c| c.id.clone());
         Ok(Page { items, next })
     }

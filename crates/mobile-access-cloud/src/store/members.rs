@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::json;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, any::AnyRow};
 
 use super::{
     Actor, Backend, RowExt, Store, audit,
@@ -328,6 +328,12 @@ impl Store {
             query = query.bind(limit);
         }
         let rows = query.fetch_all(&self.pool).await?;
+        self.users_from_rows(&rows).await
+    }
+
+    /// Users from rows of `id, external_id, name, email, status, managed, created_at`, with
+    /// their access groups (one query per 500 users).
+    pub(super) async fn users_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<User>> {
         let ids: Vec<String> = rows.iter().map(|r| r.text("id")).collect::<Result<_>>()?;
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let names = self.member_group_names(&ids).await?;

@@ -9,6 +9,7 @@
 
 mod audit;
 mod bulk;
+mod console;
 mod credentials;
 mod doors;
 mod groups;
@@ -34,7 +35,12 @@ use sqlx::{
 };
 
 pub use self::{
-    audit::Actor, mail::QueuedMail, readers::READER_POLL_SECS, retention::Pruned, switch::DEFAULT_SWITCH_BATCH,
+    audit::Actor,
+    console::{AuditFilter, CONSOLE_SESSION_SECS, ConsoleAdmin, ConsoleSession, SignedIn, UserSearch},
+    mail::QueuedMail,
+    readers::READER_POLL_SECS,
+    retention::Pruned,
+    switch::DEFAULT_SWITCH_BATCH,
     tokens::Caller,
 };
 use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey, passwords::Passwords};
@@ -64,6 +70,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (6, "epoch_exempt", include_str!("../../migrations/sqlite/0006_epoch_exempt.sql")),
     (7, "mail_delivery", include_str!("../../migrations/sqlite/0007_mail_delivery.sql")),
     (8, "retention", include_str!("../../migrations/sqlite/0008_retention.sql")),
+    (9, "console", include_str!("../../migrations/sqlite/0009_console.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -74,6 +81,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (6, "epoch_exempt", include_str!("../../migrations/postgres/0006_epoch_exempt.sql")),
     (7, "mail_delivery", include_str!("../../migrations/postgres/0007_mail_delivery.sql")),
     (8, "retention", include_str!("../../migrations/postgres/0008_retention.sql")),
+    (9, "console", include_str!("../../migrations/postgres/0009_console.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

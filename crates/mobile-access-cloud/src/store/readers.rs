@@ -44,6 +44,7 @@ fn check(event: &UploadedEvent) -> Result<()> {
 impl Store {
     /// `GET /v1/reader/config`.
     pub async fn reader_sync(&self, org_id: &str, reader_id: &str) -> Result<ReaderSync> {
+        self.touch_reader(org_id, reader_id).await?;
         let list = self.revocation_list(org_id).await?;
         let revocation_reasons = self.revocation_reasons(org_id).await?;
         Ok(ReaderSync {
@@ -69,6 +70,9 @@ impl Store {
             Actor::Member(id) => ("app.unlock", format!("member:{id}")),
             _ => return Err(Error::Forbidden),
         };
+        if let Actor::Reader(id) = actor {
+            self.touch_reader(org_id, id).await?;
+        }
         let mut tx = self.pool.begin().await?;
         // A write first, so SQLite takes its write lock up front instead of failing to upgrade
         // its read lock when another writer (a switch-over job) is busy ("database is locked").

@@ -17,7 +17,7 @@ const CHUNK: i64 = 5_000;
 pub struct Pruned {
     /// Signed credentials past their validity (plus the grace).
     pub issued_credentials: u64,
-    /// Expired member sessions.
+    /// Expired member sessions and console sessions.
     pub sessions: u64,
     /// Revocation list entries whose credential expired (readers refuse it anyway).
     pub revocations: u64,
@@ -47,7 +47,8 @@ impl Store {
                 .await?,
             sessions: self
                 .delete_chunked("api_tokens", "hash", "expires_at IS NOT NULL AND expires_at <= $1", at)
-                .await?,
+                .await?
+                + self.delete_chunked("console_sessions", "hash", "expires_at <= $1", at).await?,
             revocations: self.delete_chunked("revocations", "id", "not_after <= $1", at).await?,
             audit_entries: self.delete_chunked("audit_log", "id", "at < $1", audit_before).await?,
             mails: self.delete_chunked("outbox", "id", "sent_at < $1", mail_before).await?
