@@ -99,20 +99,20 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.int("id")?,
-                    at: row.time("at")?,
-                    actor: row.text("actor")?,
-                    action: row.text("action")?,
-                    subject: row.text("subject")?,
-                    detail: serde_json::from_str(&row.text("detail")?).unwrap_or(Value::Null),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(entry_from_row).collect::<Result<Vec<_>>>()?;
         let next = next_cursor(&items, limit, |e| e.id.to_string());
         Ok(Page { items, next })
     }
+}
+
+/// One row of `audit_log` as the API shows it (every reader of the log reads it so).
+pub(super) fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.int("id")?,
+        at: row.time("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        subject: row.text("subject")?,
+        detail: serde_json::from_str(&row.text("detail")?).unwrap_or(Value::Null),
+    })
 }

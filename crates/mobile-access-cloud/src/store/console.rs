@@ -406,19 +406,7 @@ impl Store {
             query = query.bind(param);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.int("id")?,
-                    at: row.time("at")?,
-                    actor: row.text("actor")?,
-                    action: row.text("action")?,
-                    subject: row.text("subject")?,
-                    detail: serde_json::from_str(&row.text("detail")?).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(audit::entry_from_row).collect::<Result<Vec<_>>>()?;
         let next = audit::next_cursor(&items, limit, |e| e.id.to_string());
         Ok(Page { items, next })
     }
