@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use mobile_access::{
-    CloudConfig, NewWalletPass, WalletDevice, WalletPassAdded, WalletPasses,
+    CloudConfig, WalletDevice, WalletPassAdded, WalletPasses,
     ble::sim::{Position, RadioProfile, SimRadio},
 };
 use mobile_access_harness::{
@@ -47,15 +47,7 @@ async fn add(cloud: &EmbeddedCloud, member: &str, wallet: &mut Wallet, watch_unl
     let passes = WalletPasses::new(CloudConfig::new(cloud.base_url()), token).unwrap();
     let device = WalletDevice { ios_version: "17.4".to_owned(), app_version: "46.2".to_owned() };
     assert!(passes.eligibility(&device).await.unwrap().eligible);
-    let request = NewWalletPass {
-        ios_version: device.ios_version,
-        app_version: device.app_version,
-        iphone_device_id: wallet.iphone.device_id.clone(),
-        secure_element_public_key: wallet.secure_element_public_key(),
-        watch_device_id: wallet.watch.as_ref().map(|w| w.device_id.clone()),
-        watch_unlocked,
-    };
-    let added = passes.add(&request).await.unwrap();
+    let added = passes.add(&wallet.pass_request(&device, watch_unlocked)).await.unwrap();
     wallet.install(&added.provisioning, watch_unlocked).unwrap();
     added
 }

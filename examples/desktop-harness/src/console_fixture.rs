@@ -17,7 +17,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
-use mobile_access::{CloudConfig, NewWalletPass, WalletDevice, WalletPasses, ble::sim::RadioProfile};
+use mobile_access::{CloudConfig, WalletDevice, WalletPasses, ble::sim::RadioProfile};
 use mobile_access_cloud::{
     Actor, Config, Store,
     api::{MemberSync, NewAccessGroup, NewOrganization, SyncedMember, UnlockMethod},
@@ -141,15 +141,7 @@ async fn add_pass(base_url: &str, seed: &DemoSeed, wallet: &mut Wallet) -> Resul
     let grace = seed.members.iter().find(|m| m.external_id == "grace_staff").ok_or(Error::Demo("no Grace".into()))?;
     let passes = WalletPasses::new(CloudConfig::new(base_url), grace.token.clone())?;
     let device = WalletDevice { ios_version: "17.4".to_owned(), app_version: "46.2".to_owned() };
-    let request = NewWalletPass {
-        ios_version: device.ios_version,
-        app_version: device.app_version,
-        iphone_device_id: wallet.iphone.device_id.clone(),
-        secure_element_public_key: wallet.secure_element_public_key(),
-        watch_device_id: wallet.watch.as_ref().map(|w| w.device_id.clone()),
-        watch_unlocked: true,
-    };
-    let added = passes.add(&request).await?;
+    let added = passes.add(&wallet.pass_request(&device, true)).await?;
     wallet.install(&added.provisioning, true)
 }
 

@@ -11,8 +11,8 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, NewWalletPass, Screen, StateListener,
-    TapOutcome, TapReport, Timeouts, WalletDevice, WalletPasses,
+    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, Screen, StateListener, TapOutcome,
+    TapReport, Timeouts, WalletDevice, WalletPasses,
     ble::sim::{RadioProfile, SimCentral},
 };
 use mobile_access_protocol::Reason;
@@ -379,15 +379,7 @@ async fn wallet_script(demo: &mut Demo<'_>) -> Result<()> {
                 Err(error) => return (error.to_string(), false),
             };
             demo.note("cloud", format!("eligible: {} (unmet: {:?})", eligibility.eligible, eligibility.unmet));
-            let key = lock(&shared).secure_element_public_key();
-            let request = NewWalletPass {
-                ios_version: device.ios_version,
-                app_version: device.app_version,
-                iphone_device_id: "iphone-grace-1".to_owned(),
-                secure_element_public_key: key,
-                watch_device_id: Some("watch-grace-1".to_owned()),
-                watch_unlocked: true,
-            };
+            let request = lock(&shared).pass_request(&device, true);
             let added = match demo.clock.hold(passes.add(&request)).await {
                 Ok(added) => added,
                 Err(error) => return (error.to_string(), false),

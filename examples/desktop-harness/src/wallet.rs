@@ -61,6 +61,23 @@ impl Wallet {
         hex::encode(self.iphone.key.public_key().0)
     }
 
+    /// What the app sends the cloud to add this wallet's pass (`POST /v1/me/wallet-passes`), from
+    /// a phone on `device`'s iOS and app versions, the watch unlocked or not.
+    pub fn pass_request(
+        &self,
+        device: &mobile_access::WalletDevice,
+        watch_unlocked: bool,
+    ) -> mobile_access::NewWalletPass {
+        mobile_access::NewWalletPass {
+            ios_version: device.ios_version.clone(),
+            app_version: device.app_version.clone(),
+            iphone_device_id: self.iphone.device_id.clone(),
+            secure_element_public_key: self.secure_element_public_key(),
+            watch_device_id: self.watch.as_ref().map(|w| w.device_id.clone()),
+            watch_unlocked,
+        }
+    }
+
     /// PassKit takes the provisioning payload: the pass lands on the iPhone, and on the watch
     /// only if it was unlocked (`watch_unlocked`).
     pub fn install(&mut self, payload: &WalletProvisioning, watch_unlocked: bool) -> Result<()> {
