@@ -46,11 +46,14 @@ fn unmet_error(requirement: &Requirement) -> Option<Error> {
     })
 }
 
-/// The listeners of one button, each by number, held weakly.
+/// Listeners of one kind, each by number, held weakly.
+type Weakly<L> = Vec<(u64, Weak<L>)>;
+
+/// The listeners of one button.
 #[derive(Default)]
 struct Listeners {
-    states: Vec<(u64, Weak<dyn StateListener>)>,
-    requirements: Vec<(u64, Weak<dyn RequirementsListener>)>,
+    states: Weakly<dyn StateListener>,
+    requirements: Weakly<dyn RequirementsListener>,
 }
 
 type Registry = Mutex<Listeners>;
@@ -227,21 +230,28 @@ impl KeyButton {
     /// button (a closure capturing it, a view model) never keeps the button alive.
     pub fn add_listener(&self, listener: Arc<dyn StateListener>) -> ListenerHandle {
         listener.on_state(self.state());
-        let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut listeners = lock(&self.listeners);
-        listeners.states.retain(|(_, l)| l.strong_count() > 0);
-        listeners.states.push((id, Arc::downgrade(&listener)));
-        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
+        self.register(|listeners| &mut listeners.states, listener)
     }
 
     /// Adds a requirements listener: it receives the requirements as last checked at once, then
     /// each change, for as long as the handle lives (held weakly, as state listeners are).
     pub fn add_requirements_listener(&self, listener: Arc<dyn RequirementsListener>) -> ListenerHandle {
         listener.on_requirements(self.requirements());
+        self.register(|listeners| &mut listeners.requirements, listener)
+    }
+
+    /// Holds `listener` weakly in the list `pick` chooses (dropping dead ones) and returns the
+    /// handle that holds it strongly.
+    fn register<L: ?Sized + Send + Sync + 'static>(
+        &self,
+        pick: fn(&mut Listeners) -> &mut Weakly<L>,
+        listener: Arc<L>,
+    ) -> ListenerHandle {
         let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut listeners = lock(&self.listeners);
-        listeners.requirements.retain(|(_, l)| l.strong_count() > 0);
-        listeners.requirements.push((id, Arc::downgrade(&listener)));
+        let list = pick(&mut listeners);
+        list.retain(|(_, l)| l.strong_count() > 0);
+        list.push((id, Arc::downgrade(&listener)));
         ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
     }
 
