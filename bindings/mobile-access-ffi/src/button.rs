@@ -163,7 +163,11 @@ impl KeyButton {
     /// location services are switched.)
     pub async fn check_requirements(&self) -> Vec<Requirement> {
         let button = Arc::clone(&self.inner);
-        runtime::run(async move { Ok(button.check_requirements().await) }).await.unwrap_or_default()
+        // If the check itself failed (the runtime is gone), what was known stands; never an empty
+        // list that would say nothing is in the way.
+        runtime::run(async move { Ok(button.check_requirements().await) })
+            .await
+            .unwrap_or_else(|_| self.inner.requirements())
     }
 
     /// Adds a requirements listener: the requirements at once, then each change, for as long as
