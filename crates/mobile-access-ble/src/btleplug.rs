@@ -156,10 +156,7 @@ impl Central for BtleplugCentral {
             self.adapter.events().await.map_err(|e| map_error(e, None))
         })
         .await?;
-        // BlueZ keeps what devices advertised before and reports it again when a scan starts, as
-        // if just received: a reader's nonce from an earlier tap, which it no longer accepts
-        // (seen on BlueZ 5.66). What is cached now is skipped until the device advertises
-        // something new; a reader's nonce rotates within a second, so a live one is soon heard.
+        // What BlueZ holds now may be from before this scan: held back until heard (see News).
         let mut stale = HashMap::new();
         if let Ok(cached) = guarded("scanning", OPERATION_TIMEOUT, async {
             self.adapter.peripherals().await.map_err(|e| map_error(e, None))
@@ -183,8 +180,7 @@ impl Central for BtleplugCentral {
         let mut heard = Heard {
             adapter: self.adapter.clone(),
             filter,
-            stale,
-            last: HashMap::new(),
+            news: News { stale, last: HashMap::new() },
             known: self.known.clone(),
             sender,
         };
@@ -203,8 +199,8 @@ impl Central for BtleplugCentral {
                 tokio::select! {
                     event = events.next() => match event {
                         Some(event) => {
-                            let Some(platform_id) = advertisement_of(&event) else { continue };
-                            if !heard.report(platform_id).await {
+                            let Some((platform_id, source)) = advertisement_of(&event) else { continue };
+                            if !heard.report(platform_id, source).await {
                                 return;
                             }
                         }
@@ -233,7 +229,7 @@ impl Central for BtleplugCentral {
                     _ = poll.tick() => {
                         let Ok(Ok(peripherals)) = tokio::time::timeout(OPERATION_TIMEOUT, adapter.peripherals()).await else { continue };
                         for peripheral in peripherals {
-                            if !heard.report(&peripheral.id()).await {
+                            if !heard.report(&peripheral.id(), Source::Cached).await {
                                 return;
                             }
                         }
@@ -285,14 +281,64 @@ impl Central for BtleplugCentral {
     }
 }
 
-/// The peripheral an advertisement-carrying central event is about.
-fn advertisement_of(event: &CentralEvent) -> Option<&btleplug::platform::PeripheralId> {
+/// How a scan learned what a device advertises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A signal BlueZ sends for an advertisement it just received: service data (btleplug's
+    /// discovery filter sets `DuplicateData`, so BlueZ signals it for every advertisement, changed
+    /// or not) or a new RSSI.
+    Heard,
+    /// What BlueZ holds for the device, which may date from before this scan: a read of its
+    /// properties, or the `DeviceDiscovered` btleplug makes up for every cached device when an
+    /// event stream opens.
+    Cached,
+}
+
+/// The peripheral an advertisement-carrying central event is about, and how fresh it is.
+fn advertisement_of(event: &CentralEvent) -> Option<(&btleplug::platform::PeripheralId, Source)> {
     match event {
-        CentralEvent::DeviceDiscovered(id)
-        | CentralEvent::DeviceUpdated(id)
-        | CentralEvent::ServiceDataAdvertisement { id, .. }
-        | CentralEvent::RssiUpdate { id, .. } => Some(id),
+        CentralEvent::ServiceDataAdvertisement { id, .. } | CentralEvent::RssiUpdate { id, .. } => {
+            Some((id, Source::Heard))
+        }
+        CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id) => Some((id, Source::Cached)),
         _ => None,
+    }
+}
+
+/// Which of what a scan learns is news worth reporting.
+///
+/// BlueZ keeps what devices advertised before and btleplug reports it when a scan starts as if
+/// just received: a reader's nonce from an earlier tap, which it may no longer accept (seen on
+/// BlueZ 5.66). So what was cached when the scan started is held back until the device is
+/// heard during the scan. Heard means a BlueZ signal, not a changed value: a reader keeps its
+/// nonce for up to its nonce window, and another program scanning on the same adapter (or the
+/// same app's previous scan) may already have cached the nonce on the air now. Waiting for a
+/// *change* then hid a live reader for the whole window (the real-stack test's harness scan
+/// listed nothing for 20 s).
+#[derive(Debug, Default)]
+struct News<K> {
+    /// Service data BlueZ had cached before the scan started, held back until heard.
+    stale: HashMap<K, Vec<u8>>,
+    /// What was last reported per device (service data and RSSI), so a poll or a repeated
+    /// signal that brings nothing new reports nothing.
+    last: HashMap<K, (Option<Vec<u8>>, Rssi)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> News<K> {
+    /// Whether `event` about device `key`, learned from `source`, is to be reported.
+    fn admit(&mut self, key: &K, event: &ScanEvent, source: Source) -> bool {
+        if let Some(cached) = self.stale.get(key) {
+            if source == Source::Cached && event.service_data.as_ref() == Some(cached) {
+                return false;
+            }
+            self.stale.remove(key);
+        }
+        let seen = (event.service_data.clone(), event.rssi);
+        if self.last.get(key) == Some(&seen) {
+            return false;
+        }
+        self.last.insert(key.clone(), seen);
+        true
     }
 }
 
@@ -300,35 +346,23 @@ fn advertisement_of(event: &CentralEvent) -> Option<&btleplug::platform::Periphe
 struct Heard {
     adapter: Adapter,
     filter: ScanFilter,
-    /// Service data BlueZ had cached before the scan started, skipped until it changes.
-    stale: HashMap<btleplug::platform::PeripheralId, Vec<u8>>,
-    /// What was last reported per device (service data and RSSI), so a poll that finds nothing
-    /// new reports nothing.
-    last: HashMap<btleplug::platform::PeripheralId, (Option<Vec<u8>>, Rssi)>,
+    news: News<btleplug::platform::PeripheralId>,
     known: Arc<Mutex<HashMap<PeripheralId, btleplug::platform::PeripheralId>>>,
     sender: mpsc::Sender<ScanEvent>,
 }
 
 impl Heard {
-    /// Reports `platform_id`'s advertisement if it is new and passes the filter; false once
+    /// Reports `platform_id`'s advertisement if it is news and passes the filter; false once
     /// nobody listens.
-    async fn report(&mut self, platform_id: &btleplug::platform::PeripheralId) -> bool {
+    async fn report(&mut self, platform_id: &btleplug::platform::PeripheralId, source: Source) -> bool {
         let Ok(peripheral) = self.adapter.peripheral(platform_id).await else { return true };
         let Ok(Some(properties)) = peripheral.properties().await else { return true };
         let id = PeripheralId::new(platform_id.to_string());
         // BlueZ merges the scan filters of every client on the system: filter again.
         let Some(event) = scan_event(id.clone(), &properties, &self.filter, Instant::now()) else { return true };
-        if let Some(cached) = self.stale.get(platform_id) {
-            if event.service_data.as_ref() == Some(cached) {
-                return true;
-            }
-            self.stale.remove(platform_id);
-        }
-        let seen = (event.service_data.clone(), event.rssi);
-        if self.last.get(platform_id) == Some(&seen) {
+        if !self.news.admit(platform_id, &event, source) {
             return true;
         }
-        self.last.insert(platform_id.clone(), seen);
         self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, platform_id.clone());
         !matches!(self.sender.try_send(event), Err(mpsc::error::TrySendError::Closed(_)))
     }
@@ -573,6 +607,36 @@ mod tests {
         // With an RSSI it is a fresh advertisement (of a reader whose service data is elsewhere).
         cached.rssi = Some(-60);
         assert_eq!(scan_event(id, &cached, &ScanFilter::readers(), now).unwrap().rssi, Rssi::from_dbm(-60));
+    }
+
+    fn event_with(nonce: u8) -> ScanEvent {
+        let id = PeripheralId::new("reader");
+        let mut properties = reader_properties(None);
+        properties.service_data.insert(Uuid::from_u128(SERVICE_UUID), vec![0x10, nonce]);
+        scan_event(id, &properties, &ScanFilter::readers(), Instant::now()).unwrap()
+    }
+
+    /// The real-stack test's harness scan listed nothing for 20 s: an earlier scan on the same
+    /// adapter had cached the nonce the reader still advertised, and the scan waited for it to
+    /// change. A cached nonce is held back only until a BlueZ signal says it was heard now.
+    #[tokio::test]
+    async fn a_cached_nonce_is_reported_once_heard_during_the_scan_even_unchanged() {
+        let mut news = News { stale: HashMap::from([("reader", vec![0x10, 1])]), last: HashMap::new() };
+        let cached = event_with(1);
+        assert!(!news.admit(&"reader", &cached, Source::Cached), "the cache alone is not news");
+        assert!(!news.admit(&"reader", &cached, Source::Cached), "nor on the next poll");
+        assert!(news.admit(&"reader", &cached, Source::Heard), "heard now, the same nonce is live");
+        assert!(!news.admit(&"reader", &cached, Source::Heard), "a repeated advertisement is not news");
+        assert!(!news.admit(&"reader", &cached, Source::Cached));
+        assert!(news.admit(&"reader", &event_with(2), Source::Cached), "a rotated nonce is news however learned");
+    }
+
+    #[tokio::test]
+    async fn a_changed_nonce_replaces_the_cached_one_and_unknown_devices_report_at_once() {
+        let mut news = News { stale: HashMap::from([("reader", vec![0x10, 1])]), last: HashMap::new() };
+        assert!(news.admit(&"reader", &event_with(2), Source::Cached), "BlueZ holds a newer nonce than the cache had");
+        assert!(news.admit(&"reader", &event_with(1), Source::Cached), "the stale entry is gone once replaced");
+        assert!(news.admit(&"other", &event_with(1), Source::Cached), "a device not cached at the start is news");
     }
 
     #[test]
