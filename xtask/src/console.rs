@@ -3,9 +3,13 @@
 //! loopback with two organizations). Playwright never downloads a browser here
 //! (`PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD`, and `executablePath` in its configuration).
 //!
-//! `cargo xtask test` runs them when Chromium, node and npm are installed and prints one loud
-//! `SKIPPED` line otherwise; `cargo xtask console` runs them and fails without them. Screenshots
-//! of every page land in `<target>/console-screenshots`.
+//! The suite runs once on SQLite and, when `DATABASE_URL` names a PostgreSQL server, once more
+//! on PostgreSQL (the fixture works in a fresh database of its own there); without it, one loud
+//! `SKIPPED` line says PostgreSQL was not tested. `cargo xtask test` runs them when Chromium,
+//! node and npm are installed and prints one loud `SKIPPED` line otherwise; `cargo xtask
+//! console` runs them and fails without them. Screenshots of every page land in
+//! `<target>/console-screenshots/<database>` (`sqlite`, `postgres`), one run's never over
+//! another's.
 
 use std::{path::PathBuf, process::Command};
 
@@ -76,16 +80,35 @@ fn run_tests(tools: &Tools) -> Result<(), String> {
     let mut install = Command::new(&tools.npm);
     install.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
     run(install)?;
-    let screenshots = target.join("console-screenshots");
-    let mut tests = Command::new(&tools.npm);
-    tests
-        .args(["test", "--silent"])
-        .current_dir(&dir)
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .env("CHROMIUM", &tools.chromium)
-        .env("CONSOLE_FIXTURE", target.join("debug/mobile-access-harness"))
-        .env("CONSOLE_SCREENSHOTS", &screenshots);
-    run(tests)?;
-    eprintln!("xtask: console screenshots in {}", screenshots.display());
+    let postgres = postgres_configured();
+    let databases: &[&str] = if postgres { &["sqlite", "postgres"] } else { &["sqlite"] };
+    for database in databases {
+        let screenshots = target.join("console-screenshots").join(database);
+        let mut tests = Command::new(&tools.npm);
+        tests
+            .args(["test", "--silent"])
+            .current_dir(&dir)
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .env("CHROMIUM", &tools.chromium)
+            .env("CONSOLE_FIXTURE", target.join("debug/mobile-access-harness"))
+            .env("CONSOLE_SCREENSHOTS", &screenshots);
+        // The fixture reads the URL from DATABASE_URL itself: it holds a password, and `run`
+        // echoes the command with every variable set on it.
+        tests.env("CONSOLE_DATABASE", database);
+        eprintln!("xtask: the console's browser tests on {database}");
+        run(tests).map_err(|e| format!("on {database}: {e}"))?;
+        eprintln!("xtask: console screenshots ({database}) in {}", screenshots.display());
+    }
+    if !postgres {
+        eprintln!(
+            "\n==== SKIPPED: the web console's browser tests on PostgreSQL: DATABASE_URL is not set to a \
+             postgres:// server. They ran on SQLite only. ====\n"
+        );
+    }
     Ok(())
+}
+
+/// Whether `DATABASE_URL` names a PostgreSQL server to run the suite on as well.
+fn postgres_configured() -> bool {
+    std::env::var("DATABASE_URL").is_ok_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
 }

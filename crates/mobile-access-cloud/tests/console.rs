@@ -1,6 +1,7 @@
 //! The web console over real HTTP on loopback, on SQLite and (with `DATABASE_URL`) PostgreSQL:
-//! signing in and out, the session cookie's attributes, forms refused without their CSRF
-//! token, and nothing of another organization visible or reachable. What a browser does with
+//! signing in and out, the session cookie's attributes, sessions kept across a restart and
+//! stored without their ids, forms refused without their CSRF token, and nothing of another
+//! organization visible or reachable. What a browser does with
 //! the pages is tested in Chromium (`tests/console-browser`).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
@@ -13,6 +14,7 @@ use mobile_access_cloud::{
     proxy::Cidr,
 };
 use reqwest::{StatusCode, header};
+use sqlx::Row;
 use support::Cloud;
 
 /// A browser without redirects followed or cookies kept: each test carries its cookie by hand,
@@ -59,7 +61,7 @@ async fn sign_in_form(cloud: &Cloud, http: &reqwest::Client, extra: &[(&str, &st
     }
     let form = request.send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
-    let cookie = pair(&set_cookie(&form, "console_sign_in").expect("the sign-in form sets its cookie"));
+    let cookie = pair(&set_cookie(&form, "console_session").expect("the sign-in form starts a session"));
     (cookie, csrf_in(&form.text().await.unwrap()))
 }
 
@@ -159,6 +161,82 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_the_sess
         let anonymous = browser().get(cloud.url("/console/members")).send().await.unwrap();
         assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
         assert_eq!(anonymous.headers()[header::LOCATION], "/console/sign-in");
+        cloud.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_is_stored_by_hash_survives_a_restart_and_signing_in_draws_a_new_id() {
+    for backend in support::backends() {
+        let cloud = Cloud::start(backend).await;
+        eprintln!("backend: {backend:?}");
+        let seed = demo(&cloud).await;
+        let admin = &seed.console_admin;
+
+        // The sign-in form's session lasts an hour and signs nobody in.
+        let http = browser();
+        let form = http.get(cloud.url("/console/sign-in")).send().await.unwrap();
+        let form_set_cookie = set_cookie(&form, "console_session").unwrap();
+        assert!(form_set_cookie.contains("Max-Age=3600"), "{form_set_cookie}");
+        let form_cookie = pair(&form_set_cookie);
+        let form_csrf = csrf_in(&form.text().await.unwrap());
+        let signed_in = http
+            .post(cloud.url("/console/sign-in"))
+            .header(header::COOKIE, &form_cookie)
+            .form(&[
+                ("csrf", form_csrf.as_str()),
+                ("email", admin.email.as_str()),
+                ("password", admin.password.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let cookie = pair(&set_cookie(&signed_in, "console_session").unwrap());
+
+        // Signing in drew a new id: the form's cookie (which another site could have planted)
+        // is worth nothing now.
+        assert_ne!(cookie, form_cookie);
+        let planted = post(&cloud, &form_cookie, "/console/settings", &[("csrf", &form_csrf)]).await;
+        assert_eq!(planted.status(), StatusCode::SEE_OTHER);
+        assert_eq!(planted.headers()[header::LOCATION], "/console/sign-in");
+
+        // The database keeps the id's SHA-256, never the id (a copy of it signs nobody in).
+        let id = cookie.split_once('=').unwrap().1.to_owned();
+        let rows = sqlx::query("SELECT hash, data FROM console_sessions")
+            .fetch_all(cloud.handle.store().pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "the form's session was replaced, not kept beside");
+        let hash: Vec<u8> = rows[0].try_get("hash").unwrap();
+        let data: String = rows[0].try_get("data").unwrap();
+        assert_eq!(hash, mobile_access_cloud::crypto::sha256(id.as_bytes()));
+        assert!(!data.contains(&id), "{data}");
+
+        // A restart (a deploy, a crash) signs nobody out: the session and its token are stored.
+        let members =
+            browser().get(cloud.url("/console/members")).header(header::COOKIE, &cookie).send().await.unwrap();
+        let csrf = csrf_in(&members.text().await.unwrap());
+        let cloud = cloud.restart().await;
+        let session = Session { cookie, csrf, set_cookie: String::new() };
+        let (status, page) = get(&cloud, &session, "/console/members").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&format!("Signed in as {}", admin.email)));
+        let saved =
+            post(&cloud, &session.cookie, "/console/settings", &[("csrf", &session.csrf), ("welcome_email", "on")])
+                .await;
+        assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+        assert_eq!(saved.headers()[header::LOCATION], "/console/settings?saved=1");
+
+        // Signing out deletes the session's row: nothing is left to replay.
+        let out = post(&cloud, &session.cookie, "/console/sign-out", &[("csrf", &session.csrf)]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_sessions")
+            .fetch_one(cloud.handle.store().pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(get(&cloud, &session, "/console/members").await.0, StatusCode::SEE_OTHER);
         cloud.finish().await;
     }
 }

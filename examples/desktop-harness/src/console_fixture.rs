@@ -109,6 +109,56 @@ pub async fn run(
     cloud.shutdown().await.map_err(cloud_error)
 }
 
+/// A database of the fixture's own on a PostgreSQL server, so runs never see each other's data
+/// (nor the server's database theirs).
+pub struct FreshDatabase {
+    /// Its URL.
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl FreshDatabase {
+    /// Creates `ma_console_<random>` on the server `server` (a `postgres://` URL) names.
+    pub async fn create(server: &str) -> Result<Self> {
+        use sqlx::Connection;
+        let name = format!("ma_console_{}", mobile_access_cloud::crypto::random_id::<6>().map_err(cloud_error)?);
+        let url = with_database(server, &name)?;
+        let mut admin = sqlx::PgConnection::connect(server).await.map_err(database_error)?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.map_err(database_error)?;
+        admin.close().await.map_err(database_error)?;
+        Ok(Self { url, server: server.to_owned(), name })
+    }
+
+    /// Drops it (a failure is only reported: the run's outcome is what matters).
+    pub async fn drop(self) {
+        use sqlx::Connection;
+        let dropped = async {
+            let mut admin = sqlx::PgConnection::connect(&self.server).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin).await?;
+            admin.close().await
+        };
+        if let Err(error) = dropped.await {
+            eprintln!("console-fixture: could not drop the database {}: {error}", self.name);
+        }
+    }
+}
+
+/// The error of a database statement, without the URL (it holds a password).
+fn database_error(error: sqlx::Error) -> Error {
+    Error::Cloud(format!("PostgreSQL: {error}"))
+}
+
+/// `server` (`postgres://user:password@host:port/db?options`) with database `name` instead.
+fn with_database(server: &str, name: &str) -> Result<String> {
+    let invalid = || Error::Cloud("DATABASE_URL must be postgres://user:password@host:port/database".to_owned());
+    let authority = server.find("://").map(|at| at + 3).ok_or_else(invalid)?;
+    let path = server.get(authority..).and_then(|rest| rest.find('/')).map(|at| authority + at).ok_or_else(invalid)?;
+    let (base, rest) = server.split_at(path);
+    let options = rest.find('?').and_then(|at| rest.get(at..)).unwrap_or("");
+    Ok(format!("{base}/{name}{options}"))
+}
+
 /// A second organization on native unlocking whose members are all not-confirmed.
 async fn seed_northwind(store: &Store, password: &str) -> Result<()> {
     let new = NewOrganization {
@@ -208,5 +258,20 @@ async fn grant(State(world): State<Arc<World>>, Json(grant): Json<Grant>) -> (St
             (status, Json(response.json::<Value>().await.unwrap_or(Value::Null)))
         }
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn a_fresh_database_keeps_the_server_and_its_options() {
+        let url = super::with_database("postgres://u:p@127.0.0.1:5432/main?sslmode=disable", "ma_console_1").unwrap();
+        assert_eq!(url, "postgres://u:p@127.0.0.1:5432/ma_console_1?sslmode=disable");
+        let url = super::with_database("postgresql://u:p@db/main", "x").unwrap();
+        assert_eq!(url, "postgresql://u:p@db/x");
+        assert!(super::with_database("postgres://u:p@db", "x").is_err());
+        assert!(super::with_database("not a url", "x").is_err());
     }
 }

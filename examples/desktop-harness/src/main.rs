@@ -102,9 +102,11 @@ enum Command {
     /// organizations, and a fixture API (a wallet tap at a virtual reader, an integration sync).
     /// Prints one JSON line with the addresses and sign-ins; serves until stdin closes or Ctrl-C.
     ConsoleFixture {
-        /// PostgreSQL URL instead of SQLite in a temporary directory.
+        /// PostgreSQL instead of SQLite in a temporary directory: a fresh database on the server
+        /// `DATABASE_URL` names (read from the environment, so its password is in no command
+        /// line), dropped when the fixture stops.
         #[arg(long)]
-        database_url: Option<String>,
+        postgres: bool,
     },
 }
 
@@ -176,7 +178,7 @@ fn main() -> ExitCode {
             run_unlock(cloud, token, keys, adapter.as_deref(), timeouts, cli.json)
         }
         Command::Cloud { listen, data_dir, database_url, demo } => run_cloud(listen, data_dir, database_url, demo),
-        Command::ConsoleFixture { database_url } => run_console_fixture(database_url),
+        Command::ConsoleFixture { postgres } => run_console_fixture(postgres),
     };
     match result {
         Ok(code) => code,
@@ -345,9 +347,14 @@ fn run_cloud(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_console_fixture(database_url: Option<String>) -> Result<ExitCode, String> {
+fn run_console_fixture(postgres: bool) -> Result<ExitCode, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let server = if postgres {
+        Some(std::env::var("DATABASE_URL").map_err(|_| "--postgres needs DATABASE_URL".to_owned())?)
+    } else {
+        None
+    };
     runtime()?.block_on(async {
         // Stops when the test runner closes stdin (or dies), or on Ctrl-C.
         let stdin_closed = tokio::task::spawn_blocking(|| {
@@ -360,7 +367,20 @@ fn run_console_fixture(database_url: Option<String>) -> Result<ExitCode, String>
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        mobile_access_harness::console_fixture::run(data.path(), database_url, stop).await.map_err(|e| e.to_string())
+        let database = match &server {
+            Some(server) => Some(
+                mobile_access_harness::console_fixture::FreshDatabase::create(server)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let url = database.as_ref().map(|database| database.url.clone());
+        let ran = mobile_access_harness::console_fixture::run(data.path(), url, stop).await.map_err(|e| e.to_string());
+        if let Some(database) = database {
+            database.drop().await;
+        }
+        ran
     })?;
     Ok(ExitCode::SUCCESS)
 }

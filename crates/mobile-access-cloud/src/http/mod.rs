@@ -558,7 +558,7 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         .route("/v1/admin/wallet-passes/{pass_id}", axum::routing::delete(delete_wallet_pass))
         .route("/v1/admin/outbox", get(outbox))
         .route("/v1/admin/audit-log", get(audit_log))
-        .merge(console::router())
+        .merge(console::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,4 +1,5 @@
-//! What the web console needs beyond the API's queries: its administrators and their sessions,
+//! What the web console needs beyond the API's queries: its administrators and their sessions'
+//! rows (the sessions themselves are tower-sessions', see `http::console::sessions`),
 //! member search, the credentials of a page of members, readers' last contact and a filtered
 //! audit log. Every change the console makes goes through the same methods the API calls
 //! (settings, switch-over, wallet passes); only reading and signing in are here.
@@ -16,12 +17,9 @@ use super::{
 use crate::{
     Error, Result,
     api::{AuditEntry, CredentialInfo, MemberStatus, Page, User},
-    crypto, hex,
+    crypto,
 };
 
-/// How long a console session lasts from sign-in, whatever its use: a forgotten browser is
-/// signed out by the next morning.
-pub const CONSOLE_SESSION_SECS: u32 = 8 * 3600;
 /// Shortest administrator password.
 pub const MIN_ADMIN_PASSWORD_LEN: usize = 12;
 /// Most users on one page of the console's list.
@@ -47,32 +45,14 @@ impl ConsoleAdmin {
     }
 }
 
-/// A signed-in browser, as a request finds it.
+/// A console session as stored: the crate's record without its id (the row is found by the
+/// id's SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsoleSession {
-    /// Who is signed in.
-    pub admin: ConsoleAdmin,
-    /// The token every form of this session carries (not a credential on its own: it only
-    /// proves a form came from a page of this session).
-    pub csrf: String,
-    /// When the session ends.
-    pub expires_at: u32,
-}
-
-/// A new session: the cookie's token (secret, shown once) and the session.
-#[derive(Clone)]
-pub struct SignedIn {
-    /// SECRET: the session cookie's value. Only its SHA-256 is stored.
-    pub token: String,
-    /// The session.
-    pub session: ConsoleSession,
-}
-
-/// Without the token.
-impl std::fmt::Debug for SignedIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedIn").field("session", &self.session).finish_non_exhaustive()
-    }
+pub struct StoredSession {
+    /// The session's data, as JSON.
+    pub data: String,
+    /// When it ends (Unix seconds).
+    pub expires_at: i64,
 }
 
 /// The console's member list: a search, a status filter and a keyset page by member id.
@@ -187,10 +167,11 @@ impl Store {
         Ok(ConsoleAdmin { id, org_id: org_id.to_owned(), email: email.to_owned(), name: name.to_owned() })
     }
 
-    /// Signs an administrator in. Like member login, a guesser learns nothing: an unknown email
-    /// and a wrong password get the same `invalid_credentials` after the same work (one PBKDF2
+    /// Checks an administrator's email and password, and audits the sign-in; the session is the
+    /// caller's to start. Like member login, a guesser learns nothing: an unknown email and a
+    /// wrong password get the same `invalid_credentials` after the same work (one PBKDF2
     /// verification, against a dummy hash when the email is unknown).
-    pub async fn console_sign_in(&self, email: &str, password: &str) -> Result<SignedIn> {
+    pub async fn console_sign_in(&self, email: &str, password: &str) -> Result<ConsoleAdmin> {
         let row = sqlx::query(
             "SELECT id, org_id, email, name, password_hash FROM console_admins WHERE email_normalized = $1",
         )
@@ -203,56 +184,74 @@ impl Store {
             Some(row) if matched => admin_from_row(&row)?,
             _ => return Err(Error::InvalidCredentials),
         };
-        let token = crypto::new_token("con")?;
-        let csrf = hex::encode(&crypto::random_array::<32>()?);
-        let at = now();
-        let expires_at = at.saturating_add(CONSOLE_SESSION_SECS);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO console_sessions (hash, org_id, admin_id, csrf, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(crypto::token_hash(&token))
-        .bind(&admin.org_id)
-        .bind(&admin.id)
-        .bind(&csrf)
-        .bind(i64::from(at))
-        .bind(i64::from(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        audit::record(&mut tx, &admin.org_id, &admin.actor(), "console.signed_in", &admin.id, json!({})).await?;
-        tx.commit().await?;
-        Ok(SignedIn { token, session: ConsoleSession { admin, csrf, expires_at } })
+        self.audit_console(&admin, "console.signed_in").await?;
+        Ok(admin)
     }
 
-    /// The session a console cookie holds; `unauthorized` if unknown or expired.
-    pub async fn console_session(&self, token: &str) -> Result<ConsoleSession> {
-        let row = sqlx::query(
-            "SELECT a.id, a.org_id, a.email, a.name, s.csrf, s.expires_at FROM console_sessions s \
-             JOIN console_admins a ON a.id = s.admin_id WHERE s.hash = $1",
+    /// Audits a sign-out (its session is already deleted).
+    pub async fn console_signed_out(&self, admin: &ConsoleAdmin) -> Result<()> {
+        self.audit_console(admin, "console.signed_out").await
+    }
+
+    async fn audit_console(&self, admin: &ConsoleAdmin, action: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        audit::record(&mut tx, &admin.org_id, &admin.actor(), action, &admin.id, json!({})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The administrator a session names; `unauthorized` once they are gone (their organization
+    /// deleted), so a session never outlives its administrator.
+    pub async fn console_admin(&self, id: &str) -> Result<ConsoleAdmin> {
+        let row = sqlx::query("SELECT id, org_id, email, name FROM console_admins WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        admin_from_row(&row)
+    }
+
+    /// Stores a new console session under `hash`; `false` (nothing written) if that hash is
+    /// taken, so the caller draws another id instead of overwriting someone's session.
+    pub async fn create_console_session(&self, hash: &[u8], session: &StoredSession) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO console_sessions (hash, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
         )
-        .bind(crypto::token_hash(token))
-        .fetch_optional(&self.pool)
+        .bind(hash)
+        .bind(&session.data)
+        .bind(session.expires_at)
+        .execute(&self.pool)
         .await?
-        .ok_or(Error::Unauthorized)?;
-        let expires_at = row.time("expires_at")?;
-        if expires_at <= now() {
-            return Err(Error::Unauthorized);
-        }
-        Ok(ConsoleSession { admin: admin_from_row(&row)?, csrf: row.text("csrf")?, expires_at })
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
-    /// Signing out: the session's cookie stops working at once, on every replica.
-    pub async fn end_console_session(&self, session: &ConsoleSession, token: &str) -> Result<()> {
-        let admin = &session.admin;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM console_sessions WHERE hash = $1 AND admin_id = $2")
-            .bind(crypto::token_hash(token))
-            .bind(&admin.id)
-            .execute(&mut *tx)
+    /// Rewrites an existing console session. One deleted meanwhile (signed out in another tab)
+    /// stays deleted: an update never brings a session back.
+    pub async fn save_console_session(&self, hash: &[u8], session: &StoredSession) -> Result<()> {
+        sqlx::query("UPDATE console_sessions SET data = $1, expires_at = $2 WHERE hash = $3")
+            .bind(&session.data)
+            .bind(session.expires_at)
+            .bind(hash)
+            .execute(&self.pool)
             .await?;
-        audit::record(&mut tx, &admin.org_id, &admin.actor(), "console.signed_out", &admin.id, json!({})).await?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The console session stored under `hash`, unless it ended before `at` (retention deletes
+    /// those rows later; until then they are ignored).
+    pub async fn console_session(&self, hash: &[u8], at: u32) -> Result<Option<StoredSession>> {
+        let row = sqlx::query("SELECT data, expires_at FROM console_sessions WHERE hash = $1 AND expires_at > $2")
+            .bind(hash)
+            .bind(i64::from(at))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(StoredSession { data: row.text("data")?, expires_at: row.int("expires_at")? })).transpose()
+    }
+
+    /// Deletes a console session: its cookie stops working at once, on every replica.
+    pub async fn delete_console_session(&self, hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE hash = $1").bind(hash).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -36,7 +36,7 @@ use sqlx::{
 
 pub use self::{
     audit::Actor,
-    console::{AuditFilter, CONSOLE_SESSION_SECS, ConsoleAdmin, ConsoleSession, SignedIn, UserSearch},
+    console::{AuditFilter, ConsoleAdmin, StoredSession, UserSearch},
     mail::QueuedMail,
     readers::READER_POLL_SECS,
     retention::Pruned,
@@ -71,6 +71,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (7, "mail_delivery", include_str!("../../migrations/sqlite/0007_mail_delivery.sql")),
     (8, "retention", include_str!("../../migrations/sqlite/0008_retention.sql")),
     (9, "console", include_str!("../../migrations/sqlite/0009_console.sql")),
+    (10, "console_sessions", include_str!("../../migrations/sqlite/0010_console_sessions.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -82,6 +83,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (7, "mail_delivery", include_str!("../../migrations/postgres/0007_mail_delivery.sql")),
     (8, "retention", include_str!("../../migrations/postgres/0008_retention.sql")),
     (9, "console", include_str!("../../migrations/postgres/0009_console.sql")),
+    (10, "console_sessions", include_str!("../../migrations/postgres/0010_console_sessions.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

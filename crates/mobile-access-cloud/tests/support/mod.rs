@@ -58,6 +58,8 @@ pub struct Cloud {
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     pub pg_database: Option<String>,
+    /// What it was started with, for [`Cloud::restart`].
+    config: Config,
 }
 
 /// A response: status and JSON body (`Null` when empty or not JSON).
@@ -104,9 +106,17 @@ impl Cloud {
             config.database_url = Some(url);
             pg_database = Some(name);
         }
-        let handle = mobile_access_cloud::spawn(config).await.unwrap();
+        let handle = mobile_access_cloud::spawn(config.clone()).await.unwrap();
         assert_eq!(handle.store().backend(), backend);
-        Self { handle, backend, http: client(), _dir: dir, pg_database }
+        Self { handle, backend, http: client(), _dir: dir, pg_database, config }
+    }
+
+    /// The same cloud stopped and started again on its database (a deploy, a crash): what is
+    /// stored survives, nothing held in memory does. It may listen on another port.
+    pub async fn restart(self) -> Self {
+        self.handle.shutdown().await.unwrap();
+        let handle = mobile_access_cloud::spawn(self.config.clone()).await.unwrap();
+        Self { handle, ..self }
     }
 
     pub async fn finish(self) {

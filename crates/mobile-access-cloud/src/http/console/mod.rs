@@ -22,6 +22,7 @@ mod doors;
 mod members;
 mod passes;
 mod session;
+mod sessions;
 mod settings;
 mod sign_in;
 mod view;
@@ -39,10 +40,10 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use crate::Error;
 
-/// Every console route, merged into the API's router (and so behind its request id, logging,
-/// timeouts and per-address limits).
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+/// Every console route, each behind the session middleware, merged into the API's router (and
+/// so behind its request id, logging, timeouts and per-address limits).
+pub(super) fn router(state: &AppState) -> Router<AppState> {
+    let routes = Router::new()
         .route("/console", get(|| async { Redirect::to("/console/members") }))
         .route("/console/style.css", get(style))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::sign_in))
@@ -58,7 +59,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/console/settings/switch-over", get(settings::progress).post(settings::start))
         .route("/console/emails", get(settings::emails))
         .route("/console/doors", get(doors::page))
-        .route("/console/audit", get(audit::page))
+        .route("/console/audit", get(audit::page));
+    session::manage_sessions(routes, state)
 }
 
 async fn style() -> Response {

@@ -210,7 +210,7 @@ pub(super) async fn act(
 ) -> Result<Response, ConsoleError> {
     let (id, action) = pass_and_action(path)?;
     let admin = &posted.admin;
-    let (org, actor) = (admin.org(), admin.session.admin.actor());
+    let (org, actor) = (admin.org(), admin.actor());
     match action {
         Action::Suspend => state.store.set_wallet_pass_status(org, &actor, &id, CredentialStatus::Suspended).await?,
         Action::Resume => state.store.set_wallet_pass_status(org, &actor, &id, CredentialStatus::Active).await?,

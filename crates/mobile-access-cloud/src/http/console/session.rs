@@ -1,86 +1,161 @@
 //! Who is signed in, and proof that a form came from one of their pages.
 //!
-//! The session cookie holds a random token whose SHA-256 the database keeps
-//! ([`Store::console_session`]), so the server stays stateless and a replica can serve any
-//! request. It is `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page
-//! sends it) and `Secure` whenever the browser reached the cloud over HTTPS, which, since TLS ends
-//! at a proxy, means a trusted proxy said `X-Forwarded-Proto: https`.
+//! Sessions are tower-sessions': it draws each session's id, sets and clears the cookie, loads
+//! a session when a handler first asks and saves it when it changed; [`Sessions`] keeps them in
+//! the database, so any replica serves any request and a restart signs nobody out. What stays
+//! ours is what the console puts in a session (the administrator's id and a CSRF token), the
+//! check of that token on every form, and the choice of `Secure` per request.
 //!
-//! Every form carries a CSRF token as well: the session's own (stored with it) once signed in,
-//! and, on the sign-in form, a random value also set as a short-lived cookie (double submit), so
-//! another site cannot sign a browser in to its own account either. A POST whose token is missing
-//! or wrong is refused with 403 before anything is read or changed.
+//! The cookie (`console_session`, path `/console`) is:
+//! - `HttpOnly`: no script reads it;
+//! - `SameSite=Strict`: no other site's page sends it, not even on a link followed to the
+//!   console. Nothing links into the console from elsewhere (no mail does), so `Lax` would buy
+//!   nothing and would let another site's page open a signed-in page (a search) in a window;
+//! - `Secure` whenever the browser reached the cloud over HTTPS. The cloud serves plain HTTP;
+//!   TLS ends at a proxy, so this means a trusted proxy said `X-Forwarded-Proto: https`. The
+//!   crate fixes the attribute per layer, so [`manage`] picks one of two otherwise identical
+//!   layers per request.
+//!
+//! A session lasts [`SESSION_SECS`] from sign-in, whatever its use: nothing rewrites it after
+//! sign-in, and retention deletes it once past.
+//!
+//! CSRF is the synchronizer token pattern: a random token kept in the session, in a hidden
+//! field of every form, compared on every POST before the form is read; a POST whose token is
+//! missing or wrong is refused with 403 and changes nothing. The sign-in form needs one too (so
+//! another site cannot sign a browser in to its own account): showing it starts a session that
+//! holds only its token, for [`SIGN_IN_FORM_SECS`]. Signing in then draws a new session id (an
+//! id planted before sign-in is worth nothing after) and a new token.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::{
+    Router,
     body::Bytes,
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{HeaderMap, HeaderValue, header, request::Parts},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State},
+    http::{Extensions, HeaderMap, request::Parts},
+    middleware::Next,
+    response::Response,
 };
 use serde::de::DeserializeOwned;
+use tower::{Layer, ServiceExt};
+use tower_sessions::{
+    Expiry, Session, SessionManagerLayer,
+    cookie::{
+        SameSite,
+        time::{Duration, OffsetDateTime},
+    },
+};
 
-use super::ConsoleError;
+use super::{ConsoleError, sessions::Sessions};
 use crate::{
     Error, crypto,
     http::AppState,
-    store::{CONSOLE_SESSION_SECS, ConsoleSession},
+    proxy::Cidr,
+    store::{Actor, ConsoleAdmin},
 };
 
 /// The session cookie.
-pub(super) const SESSION_COOKIE: &str = "console_session";
-/// The sign-in form's double-submit cookie.
-pub(super) const SIGN_IN_COOKIE: &str = "console_sign_in";
+const SESSION_COOKIE: &str = "console_session";
+/// How long a signed-in session lasts: a forgotten browser is signed out by the next morning.
+const SESSION_SECS: i64 = 8 * 3600;
 /// How long a sign-in form stays usable.
-const SIGN_IN_FORM_SECS: u32 = 3600;
+const SIGN_IN_FORM_SECS: i64 = 3600;
 /// The name of every form's CSRF field.
 pub(super) const CSRF_FIELD: &str = "csrf";
+/// The session's keys: the signed-in administrator's id, the forms' token.
+const ADMIN_KEY: &str = "admin";
+const CSRF_KEY: &str = "csrf";
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
+/// The session layers and what picks between them.
+struct Layers {
+    plain: SessionManagerLayer<Sessions>,
+    secure: SessionManagerLayer<Sessions>,
+    trusted_proxies: Arc<[Cidr]>,
+}
+
+/// `router` with the session middleware around each of its routes.
+pub(super) fn manage_sessions(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let plain = SessionManagerLayer::new(Sessions::new(state.store.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_path("/console")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        // Only a default: sign-in and the sign-in form set their session's own end.
+        .with_expiry(Expiry::OnInactivity(Duration::seconds(SESSION_SECS)))
+        .with_secure(false);
+    let secure = plain.clone().with_secure(true);
+    let layers = Arc::new(Layers { plain, secure, trusted_proxies: state.trusted_proxies.clone() });
+    router.layer(axum::middleware::from_fn_with_state(layers, manage))
+}
+
+/// Runs the request inside the session layer that fits it (see the module's documentation).
+async fn manage(State(layers): State<Arc<Layers>>, request: Request, next: Next) -> Response {
+    let layer = if over_https(request.headers(), request.extensions(), &layers.trusted_proxies) {
+        &layers.secure
+    } else {
+        &layers.plain
+    };
+    match layer.layer(next).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// Whether the browser reached the cloud over HTTPS: only a trusted proxy can say so (the cloud
 /// itself serves plain HTTP).
-pub(super) fn over_https(parts: &Parts, state: &AppState) -> bool {
-    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else { return false };
-    if !state.trusted_proxies.iter().any(|cidr| cidr.contains(peer.ip())) {
+fn over_https(headers: &HeaderMap, extensions: &Extensions, trusted_proxies: &[Cidr]) -> bool {
+    let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() else { return false };
+    if !trusted_proxies.iter().any(|cidr| cidr.contains(peer.ip())) {
         return false;
     }
-    parts
-        .headers
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
-/// A `Set-Cookie` value for the console's path. Tokens are hex or the token alphabet, so no
-/// value needs quoting.
-pub(super) fn set_cookie(name: &str, value: &str, max_age: u32, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/console; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("console_invalid=1"))
+/// The request's session (lazy: nothing is read until asked).
+pub(super) fn session_of(extensions: &Extensions) -> Result<Session, Error> {
+    extensions.get::<Session>().cloned().ok_or(Error::Internal("a console route runs without its session layer"))
 }
 
-/// The session cookie for a new session.
-pub(super) fn session_cookie(token: &str, secure: bool) -> HeaderValue {
-    set_cookie(SESSION_COOKIE, token, CONSOLE_SESSION_SECS, secure)
+/// A session the store could not read or write: a server error (the crate's message names no
+/// session, and is logged here once).
+pub(super) fn store_failed(error: tower_sessions::session::Error) -> Error {
+    tracing::error!(%error, "the console's session store failed");
+    Error::Internal("the console's session store failed")
 }
 
-/// A fresh sign-in form token and its cookie.
-pub(super) fn sign_in_token(secure: bool) -> Result<(String, HeaderValue), Error> {
-    let token = crate::hex::encode(&crypto::random_array::<32>()?);
-    let cookie = set_cookie(SIGN_IN_COOKIE, &token, SIGN_IN_FORM_SECS, secure);
-    Ok((token, cookie))
+/// A new CSRF token.
+fn new_token() -> Result<String, Error> {
+    Ok(crate::hex::encode(&crypto::random_array::<32>()?))
+}
+
+/// The session's CSRF token, if it has one.
+pub(super) async fn csrf_token(session: &Session) -> Result<Option<String>, Error> {
+    session.get(CSRF_KEY).await.map_err(store_failed)
+}
+
+/// The token of the sign-in form: the session's, or a new one in a session that lasts
+/// [`SIGN_IN_FORM_SECS`].
+pub(super) async fn sign_in_token(session: &Session) -> Result<String, Error> {
+    if let Some(token) = csrf_token(session).await? {
+        return Ok(token);
+    }
+    let token = new_token()?;
+    session.insert(CSRF_KEY, &token).await.map_err(store_failed)?;
+    session.set_expiry(Some(Expiry::OnInactivity(Duration::seconds(SIGN_IN_FORM_SECS))));
+    Ok(token)
+}
+
+/// Signs `admin` in on this browser: a new session id, a new token, [`SESSION_SECS`] to live.
+pub(super) async fn start(session: &Session, admin: &ConsoleAdmin) -> Result<(), Error> {
+    session.cycle_id().await.map_err(store_failed)?;
+    session.insert(ADMIN_KEY, &admin.id).await.map_err(store_failed)?;
+    session.insert(CSRF_KEY, new_token()?).await.map_err(store_failed)?;
+    session.set_expiry(Some(Expiry::AtDateTime(OffsetDateTime::now_utc() + Duration::seconds(SESSION_SECS))));
+    Ok(())
 }
 
 /// Whether `offered` is `expected`. Their SHA-256 digests are compared, so how long the
@@ -92,18 +167,34 @@ pub(super) fn same_token(offered: &str, expected: &str) -> bool {
 /// A signed-in administrator: the page's handler acts for them, in their organization only.
 /// Without a valid session a page redirects to the sign-in form.
 pub(super) struct Admin {
-    /// The session (administrator, organization, CSRF token).
-    pub session: ConsoleSession,
-    /// The cookie's token: what signing out ends.
-    pub token: String,
-    /// Whether the browser came over HTTPS (for the cookies set in answer).
-    pub secure: bool,
+    /// Who is signed in.
+    pub who: ConsoleAdmin,
+    /// The token every form of the session carries.
+    pub csrf: String,
+    /// The session, for signing out.
+    pub session: Session,
 }
 
 impl Admin {
     /// The organization every query of the page is scoped to.
     pub fn org(&self) -> &str {
-        &self.session.admin.org_id
+        &self.who.org_id
+    }
+
+    /// Who the audit log says acted.
+    pub fn actor(&self) -> Actor {
+        self.who.actor()
+    }
+
+    /// The signed-in administrator of `session`, if any. The administrator is read again on
+    /// every request, so a session never outlives its administrator.
+    pub(super) async fn of(session: Session, state: &AppState) -> Result<Self, Error> {
+        let Some(id) = session.get::<String>(ADMIN_KEY).await.map_err(store_failed)? else {
+            return Err(Error::Unauthorized);
+        };
+        let csrf = csrf_token(&session).await?.ok_or(Error::Unauthorized)?;
+        let who = state.store.console_admin(&id).await?;
+        Ok(Self { who, csrf, session })
     }
 }
 
@@ -111,10 +202,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ConsoleError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let secure = over_https(parts, state);
-        let token = cookie(&parts.headers, SESSION_COOKIE).filter(|t| !t.is_empty()).ok_or(Error::Unauthorized)?;
-        let session = state.store.console_session(token).await?;
-        Ok(Self { session, token: token.to_owned(), secure })
+        Ok(Self::of(session_of(&parts.extensions)?, state).await?)
     }
 }
 
@@ -153,7 +241,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         let bytes =
             Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(|_| Error::PayloadTooLarge)?;
         let offered = csrf_of(&bytes).unwrap_or_default();
-        if !same_token(&offered, &admin.session.csrf) {
+        if !same_token(&offered, &admin.csrf) {
             return Err(ConsoleError::CsrfRefused);
         }
         let form = parse_form(&bytes)?;
@@ -162,18 +250,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cookies_are_found_by_exact_name() {
-        let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; console_session_x=2"));
-        headers.append(header::COOKIE, HeaderValue::from_static("console_session=abc"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie(&headers, "a"), Some("1"));
-        assert_eq!(cookie(&headers, "b"), None);
-    }
 
     #[test]
     fn an_empty_expected_token_matches_nothing() {
@@ -183,9 +262,18 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_is_http_only_strict_and_secure_only_over_https() {
-        let plain = session_cookie("t", false);
-        assert_eq!(plain, "console_session=t; Path=/console; Max-Age=28800; HttpOnly; SameSite=Strict");
-        assert!(session_cookie("t", true).to_str().unwrap_or("").ends_with("; Secure"));
+    fn only_a_trusted_proxy_says_https() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", axum::http::HeaderValue::from_static("http, https"));
+        let from = |ip: [u8; 4]| {
+            let mut extensions = Extensions::new();
+            extensions.insert(ConnectInfo(std::net::SocketAddr::from((ip, 443))));
+            extensions
+        };
+        assert!(over_https(&headers, &from([10, 0, 0, 1]), &trusted));
+        assert!(!over_https(&headers, &from([203, 0, 113, 9]), &trusted));
+        assert!(!over_https(&headers, &Extensions::new(), &trusted));
+        assert!(!over_https(&HeaderMap::new(), &from([10, 0, 0, 1]), &trusted));
     }
 }

@@ -112,7 +112,7 @@ pub(super) async fn save(
         invitation_mail: Some(posted.form.invitation_mail.is_some()),
         ..SettingsPatch::default()
     };
-    state.store.update_settings(admin.org(), &admin.session.admin.actor(), &patch).await?;
+    state.store.update_settings(admin.org(), &admin.actor(), &patch).await?;
     Ok(see("/console/settings?saved=1"))
 }
 
@@ -179,7 +179,7 @@ pub(super) struct Start {
 pub(super) async fn start(State(state): State<AppState>, posted: Posted<Start>) -> Result<Response, ConsoleError> {
     let admin = &posted.admin;
     let request = StartSwitch { unlock_method: posted.form.to, welcome_email: None };
-    let job = state.store.start_switch(admin.org(), &admin.session.admin.actor(), &request).await?;
+    let job = state.store.start_switch(admin.org(), &admin.actor(), &request).await?;
     if job.state == "running" {
         run_switch_in_background(
             &state.background,

@@ -27,8 +27,8 @@ impl Nav {
         let organization = state.store.organization(admin.org()).await?;
         Ok(Self {
             org_name: organization.name,
-            admin_email: admin.session.admin.email.clone(),
-            csrf: admin.session.csrf.clone(),
+            admin_email: admin.who.email.clone(),
+            csrf: admin.csrf.clone(),
             section,
         })
     }
