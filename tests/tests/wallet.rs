@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use mobile_access::{
-    CloudConfig, WalletDevice, WalletPassAdded, WalletPasses,
+    CloudConfig, WalletDevice, WalletPassAdded, WalletPasses, WatchBinding,
     ble::sim::{Position, RadioProfile, SimRadio},
 };
 use mobile_access_harness::{
@@ -119,7 +119,7 @@ async fn a_watch_locked_during_the_add_gets_the_pass_only_when_added_again() {
     let main = site.reader(MAIN).unwrap();
     let mut wallet = Wallet::new("iphone-g", Some("watch-g"), WATCH_ON_MAIN_ENTRANCE).unwrap();
     let first = add(&cloud, "grace_staff", &mut wallet, false).await;
-    assert_eq!(first.watch, "add_again");
+    assert_eq!(first.watch, WatchBinding::AddAgain);
     assert!(first.notes.iter().any(|n| n.contains("add the pass again")));
     let watch = wallet.watch.as_ref().unwrap();
     assert!(!watch.has_pass());
@@ -127,7 +127,7 @@ async fn a_watch_locked_during_the_add_gets_the_pass_only_when_added_again() {
     assert!(wallet.iphone.tap(main).unwrap().granted());
 
     let again = add(&cloud, "grace_staff", &mut wallet, true).await;
-    assert_eq!(again.watch, "bound");
+    assert_eq!(again.watch, WatchBinding::Bound);
     assert_eq!(again.pass.devices.watch.as_deref(), Some("watch-g"));
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(wallet.watch.as_ref().unwrap().tap(main).unwrap().granted());

@@ -8,7 +8,7 @@ use std::{
 use mobile_access::{KeyDoor, Screen, ble::Central};
 
 use crate::{
-    AccessInfo, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
+    Access, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
     platform::{
         DeviceSigner, ForeignListener, ForeignRequirementsListener, ForeignSigner, ForeignStorage,
         RequirementsListener, SecureStorage, StateListener,
@@ -119,7 +119,7 @@ impl KeyButton {
 
     /// Fetches the member's access (which decides visibility) and, when missing or due, a key,
     /// off the tap's critical path. Call it when the app comes to the foreground.
-    pub async fn refresh(&self) -> Result<AccessInfo, MobileAccessError> {
+    pub async fn refresh(&self) -> Result<Access, MobileAccessError> {
         let button = Arc::clone(&self.inner);
         runtime::run(async move { Ok(button.refresh().await?) }).await
     }
@@ -189,7 +189,7 @@ impl KeyButton {
     }
 
     /// The member's access as last fetched (kept across restarts), if any.
-    pub fn access(&self) -> Option<AccessInfo> {
+    pub fn access(&self) -> Option<Access> {
         self.inner.access()
     }
 

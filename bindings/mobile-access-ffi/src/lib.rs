@@ -47,6 +47,6 @@ pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport, english_
 pub use wallet::{WalletPassAdded, WalletPasses};
 
 pub use mobile_access::{
-    AccessInfo, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, Phase, PhaseTimings, Screen,
+    Access, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, Phase, PhaseTimings, Screen,
 };
 pub use mobile_access_protocol::Reason;

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mobile_access::{
-    AccessInfo, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, PhaseTimings, Screen,
+    Access, ErrorCategory, MemberStatus, UnlockMethod, ExchangeKind, KeyDoor, MessageKey, NextStep, PhaseTimings, Screen,
     TapOutcome as CoreOutcome,
 };
 use mobile_access_protocol::Reason;
@@ -107,17 +107,29 @@ pub struct PhaseTimings {
     pub exchange: Duration,
 }
 
+#[uniffi::remote(Enum)]
+pub enum MemberStatus {
+    Confirmed,
+    NotConfirmed,
+}
+
+#[uniffi::remote(Enum)]
+pub enum UnlockMethod {
+    Native,
+    BrandedApp,
+}
+
 #[uniffi::remote(Record)]
-pub struct AccessInfo {
+pub struct Access {
     pub member_id: String,
     pub name: String,
     pub mobile_access_enabled: bool,
     pub access_groups: Vec<String>,
     pub has_access_group: bool,
-    pub status: String,
+    pub status: MemberStatus,
     pub managed: bool,
-    pub unlock_method: String,
-    pub key_validity_secs: u64,
+    pub unlock_method: UnlockMethod,
+    pub key_validity_secs: u32,
 }
 
 /// What the Key Button shows. Every change reaches the listeners, in order.

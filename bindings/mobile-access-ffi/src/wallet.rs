@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use mobile_access::{NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassDevices};
+use mobile_access::{
+    CredentialStatus, NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassDevices, WalletPrerequisite,
+    WatchBinding,
+};
 
 use crate::{KeyButtonConfig, MobileAccessError, runtime};
 
@@ -14,10 +17,32 @@ pub struct WalletDevice {
     pub app_version: String,
 }
 
+#[uniffi::remote(Enum)]
+pub enum WalletPrerequisite {
+    SsoMfa,
+    Subscription,
+    EligibleReader,
+    IosVersion,
+    AppVersion,
+}
+
+#[uniffi::remote(Enum)]
+pub enum CredentialStatus {
+    Active,
+    Suspended,
+}
+
+#[uniffi::remote(Enum)]
+pub enum WatchBinding {
+    NoWatch,
+    Bound,
+    AddAgain,
+}
+
 #[uniffi::remote(Record)]
 pub struct WalletEligibility {
     pub eligible: bool,
-    pub unmet: Vec<String>,
+    pub unmet: Vec<WalletPrerequisite>,
     pub messages: Vec<String>,
 }
 
@@ -40,9 +65,11 @@ pub struct WalletPassDevices {
 #[uniffi::remote(Record)]
 pub struct WalletPass {
     pub id: String,
-    pub status: String,
+    pub member_id: String,
+    pub status: CredentialStatus,
     pub devices: WalletPassDevices,
     pub locks: Vec<u32>,
+    pub added_at: u32,
 }
 
 /// The answer to an add, with the wallet's payload as the JSON document the app hands over.
@@ -50,8 +77,9 @@ pub struct WalletPass {
 pub struct WalletPassAdded {
     /// The pass as the cloud recorded it.
     pub pass: WalletPass,
-    /// `none`, `bound`, or `add_again` (the watch was locked: add the pass again with it unlocked).
-    pub watch: String,
+    /// Where the watch stands: none paired, bound, or add again (it was locked: add the pass
+    /// again with it unlocked).
+    pub watch: WatchBinding,
     /// Passes this add replaced on the previous iPhone (and its watch).
     pub superseded: Vec<String>,
     /// What to tell the member.

@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use mobile_access_api::{ErrorBody, ErrorDetail};
 use serde::Serialize;
 
 /// Why the cloud refused a member something they asked for. Each is a 403 with its own stable
@@ -202,15 +203,18 @@ impl Error {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// A text read back from the database that names no variant: the row is corrupt (clients'
+/// text is checked where it is read, by serde).
+impl From<mobile_access_api::UnknownText> for Error {
+    fn from(error: mobile_access_api::UnknownText) -> Self {
+        Self::Corrupt(error.to_string())
+    }
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: String,
+impl From<mobile_access_api::OutOfRange> for Error {
+    fn from(error: mobile_access_api::OutOfRange) -> Self {
+        Self::invalid(error.0)
+    }
 }
 
 impl IntoResponse for Error {
@@ -227,7 +231,8 @@ impl IntoResponse for Error {
             Self::RateLimited { retry_after } => Some(retry_after_secs(*retry_after)),
             _ => None,
         };
-        let mut response = (status, Json(Body { error: Detail { code, message } })).into_response();
+        let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message } };
+        let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

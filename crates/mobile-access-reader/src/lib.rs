@@ -36,7 +36,8 @@ pub use clock::DriftingClock;
 pub use error::Error;
 pub use feedback::{Feedback, FeedbackEvent, Light, Sound};
 #[cfg(feature = "link")]
-pub use link::{ReaderLink, SharedReader, UploadReport};
+pub use link::{ReaderLink, SharedReader};
+pub use mobile_access_api::UploadReport;
 pub use nfc::{NFC_RANGE_M, PassPresenter, TapResult, WALLET_READER_MODEL};
 pub use provisioning::{Mode, Provisioning, ReaderSeed, ReaderToken, TrustAnchor};
 pub use reader::{Answer, MAX_SIGNED_TIME_LEAD, PendingDecision, Reader};

@@ -13,8 +13,8 @@
 use std::sync::Mutex;
 
 use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use mobile_access_api::{EventUpload, ReaderSync, UploadReport, UploadedEvent};
+use serde_json::Value;
 
 use crate::{AuditEntry, Error, Outcome, Provisioning, Reader, Result, hex};
 
@@ -28,22 +28,6 @@ pub trait SharedReader {
 
 /// Most events per upload request (the cloud's limit).
 const UPLOAD_CHUNK: usize = 1000;
-
-/// What the cloud answered an upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct UploadReport {
-    /// Stored now.
-    pub accepted: u32,
-    /// Already stored before (ignored).
-    pub duplicates: u32,
-}
-
-#[derive(Deserialize)]
-struct ReaderSync {
-    revocation_list: String,
-    #[serde(default)]
-    revocation_reasons: std::collections::BTreeMap<String, String>,
-}
 
 /// The reader's reason for a cloud reason code (wallet passes' revocations).
 fn reason_code(code: &str) -> Option<mobile_access_protocol::Reason> {
@@ -85,24 +69,25 @@ fn cloud_error(error: impl std::fmt::Display) -> Error {
     Error::Cloud(error.to_string())
 }
 
-/// One audit entry as the cloud's upload format, with its stable id. An RSSI the reader could
-/// not measure is sent as `null`, never as a made-up number.
-pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> Value {
+/// One audit entry in the cloud's upload format, with its stable id. An RSSI the reader could
+/// not measure is left out, never sent as a made-up number.
+pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> UploadedEvent {
     let (outcome, reason) = match entry.outcome {
         Outcome::Granted => ("granted", None),
         Outcome::Refused(reason) => ("refused", Some(reason)),
         Outcome::Interrupted(reason) => ("interrupted", Some(reason)),
     };
-    json!({
-        "event_id": format!("{boot:016x}-{sequence}"),
-        "at": entry.at.0,
-        "outcome": outcome,
-        "reason": reason.map(|r| format!("{r:?}").to_lowercase()),
-        "exchange": match entry.exchange { ExchangeKind::Full => "full", ExchangeKind::Fast => "fast" },
-        "credential_id": entry.credential.map(|c| c.to_string()),
-        "member_id": entry.member.map(|m| m.to_string()),
-        "rssi": entry.rssi,
-    })
+    UploadedEvent {
+        event_id: format!("{boot:016x}-{sequence}"),
+        at: entry.at.0,
+        outcome: outcome.to_owned(),
+        reason: reason.map(|r| format!("{r:?}").to_lowercase()),
+        exchange: Some(match entry.exchange { ExchangeKind::Full => "full", ExchangeKind::Fast => "fast" }.to_owned()),
+        credential_id: entry.credential.map(|c| c.to_string()),
+        member_id: entry.member.map(|m| m.to_string()),
+        reader_id: None,
+        rssi: entry.rssi,
+    }
 }
 
 impl ReaderLink {
@@ -170,7 +155,7 @@ impl ReaderLink {
     }
 
     /// The reader's events the cloud has not acknowledged yet (all of them after a reboot).
-    pub fn pending(&self, reader: &impl SharedReader) -> Vec<Value> {
+    pub fn pending(&self, reader: &impl SharedReader) -> Vec<UploadedEvent> {
         let (boot, audit) = reader.with_reader(|r, _| (r.boot_id(), r.audit().clone()));
         let from = match *self.acked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
             Some((acked_boot, next)) if acked_boot == boot => next,
@@ -181,8 +166,8 @@ impl ReaderLink {
 
     /// Uploads `events` as they are, acknowledging nothing: what a reader does when the answer
     /// may be lost on the way back.
-    pub async fn send(&self, events: &[Value]) -> Result<UploadReport> {
-        let body = json!({"events": events});
+    pub async fn send(&self, events: &[UploadedEvent]) -> Result<UploadReport> {
+        let body = serde_json::to_value(EventUpload { events: events.to_vec() }).map_err(cloud_error)?;
         serde_json::from_value(self.call(reqwest::Method::POST, "/v1/reader/events", Some(body)).await?)
             .map_err(cloud_error)
     }
@@ -245,11 +230,12 @@ mod tests {
 
     #[test]
     fn an_unmeasured_rssi_is_uploaded_as_null_and_a_measured_one_as_dbm() {
-        let unmeasured = event(7, 3, &entry(None));
+        let wire = |event| serde_json::to_value(event).unwrap();
+        let unmeasured = wire(event(7, 3, &entry(None)));
         assert_eq!(unmeasured["rssi"], Value::Null);
         assert!(unmeasured.as_object().unwrap().contains_key("rssi"), "the field is sent, as null");
         assert_eq!(unmeasured["reason"], "notcloseenough");
         assert_eq!(unmeasured["event_id"], "0000000000000007-3");
-        assert_eq!(event(7, 4, &entry(Some(-48)))["rssi"], -48);
+        assert_eq!(wire(event(7, 4, &entry(Some(-48))))["rssi"], -48);
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
-    AccessInfo, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result,
+    Access, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result, UploadReport,
     journal::{Journal, JournalEntry},
     keyring::{Keyring, Keys, SharedSigner, software_device_key},
     storage::SecureStorage,
@@ -166,7 +166,7 @@ pub struct KeyButton {
     requirements: Mutex<Vec<Requirement>>,
     /// The list the requirements listeners last heard.
     told_requirements: Mutex<Vec<Requirement>>,
-    access: Mutex<Option<AccessInfo>>,
+    access: Mutex<Option<Access>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
     journal: Journal,
@@ -326,7 +326,7 @@ impl KeyButton {
     /// True if the button should be shown now: on the home screen, with the module on and at
     /// least one access group (as of the last [`KeyButton::refresh`], kept across restarts).
     pub fn is_visible(&self) -> bool {
-        *lock(&self.screen) == Screen::Home && lock(&self.access).as_ref().is_some_and(AccessInfo::allows_key_button)
+        *lock(&self.screen) == Screen::Home && lock(&self.access).as_ref().is_some_and(Access::allows_key_button)
     }
 
     fn update_visibility(&self) {
@@ -340,7 +340,7 @@ impl KeyButton {
     }
 
     /// The member's access as last fetched.
-    pub fn access(&self) -> Option<AccessInfo> {
+    pub fn access(&self) -> Option<Access> {
         lock(&self.access).clone()
     }
 
@@ -363,7 +363,7 @@ impl KeyButton {
     /// Refreshes what the button knows, off the tap's critical path: the member's access (which
     /// decides visibility) and, when it is missing or due, the key. Apps call it on coming to the
     /// foreground; [`KeyButton::spawn_background_refresh`] calls it periodically.
-    pub async fn refresh(&self) -> Result<AccessInfo> {
+    pub async fn refresh(&self) -> Result<Access> {
         let access = self.refresh_access().await?;
         if let Err(error) = self.upload_journal().await {
             warn!(%error, "tap results not uploaded yet; kept for the next refresh");
@@ -383,12 +383,12 @@ impl KeyButton {
 
     /// Uploads the tap results recorded since the last upload (offline taps included) and forgets
     /// those the cloud acknowledged. [`KeyButton::refresh`] calls it; failures keep them.
-    pub async fn upload_journal(&self) -> Result<crate::cloud::EventsReport> {
+    pub async fn upload_journal(&self) -> Result<UploadReport> {
         let pending = self.journal.pending();
         if pending.is_empty() {
-            return Ok(crate::cloud::EventsReport { accepted: 0, duplicates: 0 });
+            return Ok(UploadReport::default());
         }
-        let mut report = crate::cloud::EventsReport { accepted: 0, duplicates: 0 };
+        let mut report = UploadReport::default();
         for batch in pending.chunks(500) {
             let answer = self.cloud.upload_events(batch).await?;
             self.journal.acknowledge(self.storage.as_ref(), batch)?;
@@ -405,7 +405,7 @@ impl KeyButton {
     }
 
     /// Refreshes only what decides visibility (`GET /v1/me/access`), keeping it across restarts.
-    pub async fn refresh_access(&self) -> Result<AccessInfo> {
+    pub async fn refresh_access(&self) -> Result<Access> {
         let access = self.cloud.access().instrument(info_span!("refresh_access")).await;
         self.publish_requirements(); // a 426 asks for an update, a success clears it
         let access = access?;

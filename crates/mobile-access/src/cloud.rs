@@ -18,7 +18,8 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use mobile_access_api::{Access, ErrorBody, EventUpload, KeyBundle, KeyRequest, UploadReport, UploadedEvent};
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
@@ -78,144 +79,6 @@ impl CloudConfig {
             transport: None,
         }
     }
-}
-
-/// `GET /v1/me/access`: what decides whether the Key Button shows.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessInfo {
-    /// The member's id in the cloud.
-    pub member_id: String,
-    /// Display name.
-    pub name: String,
-    /// Whether the organization has the mobile access module on.
-    pub mobile_access_enabled: bool,
-    /// The member's access groups, by name.
-    pub access_groups: Vec<String>,
-    /// At least one access group.
-    pub has_access_group: bool,
-    /// `confirmed` or `not_confirmed`.
-    pub status: String,
-    /// Managed by the branded app (no password login).
-    pub managed: bool,
-    /// `native` or `branded_app`.
-    pub unlock_method: String,
-    /// How long a downloaded key stays valid.
-    pub key_validity_secs: u64,
-}
-
-/// Everything but the member id and name: a debug print or log line never says who it was.
-impl std::fmt::Debug for AccessInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessInfo")
-            .field("member_id", &"<redacted>")
-            .field("mobile_access_enabled", &self.mobile_access_enabled)
-            .field("access_groups", &self.access_groups.len())
-            .field("has_access_group", &self.has_access_group)
-            .field("status", &self.status)
-            .field("managed", &self.managed)
-            .field("unlock_method", &self.unlock_method)
-            .field("key_validity_secs", &self.key_validity_secs)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AccessInfo {
-    /// True if the member may see the Key Button (on the home screen).
-    pub fn allows_key_button(&self) -> bool {
-        self.mobile_access_enabled && self.has_access_group
-    }
-}
-
-/// One credential as the cloud returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedCredential {
-    /// Credential id (hex).
-    pub id: String,
-    /// `Credential::encoded()` (hex).
-    pub credential: String,
-    /// Validity start (Unix seconds).
-    pub not_before: u32,
-    /// Validity end (Unix seconds).
-    pub not_after: u32,
-    /// Lock ids it opens.
-    pub locks: Vec<u32>,
-}
-
-/// An organization key readers are certified by (hex fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrustAnchor {
-    /// Organization id (hex, 8 bytes).
-    pub org: String,
-    /// Ed25519 public key (hex, 32 bytes).
-    pub public_key: String,
-}
-
-/// A reader's public facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReaderInfo {
-    /// Reader id (hex, 8 bytes), as it advertises.
-    pub reader_id: String,
-    /// Model, e.g. "Reader Pro 2.1".
-    pub model: String,
-    /// `tap` or `range`.
-    pub mode: String,
-    /// Tamper protection on.
-    pub tamper_protection: bool,
-}
-
-/// A door the member's keys open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DoorInfo {
-    /// Door id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Its lock id.
-    pub lock: u32,
-    /// Its readers.
-    pub readers: Vec<ReaderInfo>,
-}
-
-/// `POST /v1/me/keys`: everything the phone needs to open doors offline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyBundle {
-    /// Signed credentials bound to this device.
-    pub credentials: Vec<IssuedCredential>,
-    /// Organization keys to check readers against.
-    pub trust_anchors: Vec<TrustAnchor>,
-    /// The doors the credentials open.
-    pub doors: Vec<DoorInfo>,
-    /// The cloud's clock when it answered.
-    pub server_time: u32,
-    /// Hex of the organization's signed revocation list (its `issued_at` is a signed time),
-    /// carried to every reader tapped. Empty from clouds that do not send one.
-    #[serde(default)]
-    pub revocation_list: String,
-}
-
-/// What the cloud kept of an upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventsReport {
-    /// Stored now.
-    pub accepted: u32,
-    /// Already stored by an earlier upload.
-    pub duplicates: u32,
-}
-
-#[derive(Serialize)]
-struct KeyRequest<'a> {
-    device_public_key: &'a str,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 /// The member API client. Cheap to clone; clones share the runtime and the request counter.
@@ -302,7 +165,7 @@ impl CloudClient {
     }
 
     /// `GET /v1/me/access`.
-    pub async fn access(&self) -> Result<AccessInfo> {
+    pub async fn access(&self) -> Result<Access> {
         self.call(HttpMethod::Get, "/v1/me/access", None, None).await
     }
 
@@ -314,15 +177,16 @@ impl CloudClient {
         device_public_key: &[u8],
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<KeyBundle> {
-        let body = serde_json::to_value(KeyRequest { device_public_key: &hex::encode(device_public_key) })
+        let body = serde_json::to_value(KeyRequest { device_public_key: hex::encode(device_public_key) })
             .map_err(|e| Error::InvalidResponse(e.to_string()))?;
         self.call(HttpMethod::Post, "/v1/me/keys", Some(body), validated).await
     }
 
     /// `POST /v1/me/events`: tap results recorded on the phone. The cloud keeps each event id
     /// once, so sending again after a lost answer is harmless.
-    pub async fn upload_events(&self, events: &[crate::journal::JournalEntry]) -> Result<EventsReport> {
-        let body = serde_json::json!({ "events": events });
+    pub async fn upload_events(&self, events: &[crate::journal::JournalEntry]) -> Result<UploadReport> {
+        let upload = EventUpload { events: events.iter().map(UploadedEvent::from).collect() };
+        let body = serde_json::to_value(upload).map_err(|e| Error::InvalidResponse(e.to_string()))?;
         self.call(HttpMethod::Post, "/v1/me/events", Some(body), None).await
     }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Mutex;
 
+use mobile_access_api::UploadedEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result, storage::SecureStorage};
@@ -14,7 +15,8 @@ const JOURNAL: &str = "unlock-journal";
 /// Entries kept at most; the oldest go first (a phone offline for months).
 pub const JOURNAL_CAPACITY: usize = 1000;
 
-/// One tap's result, in the cloud's upload format (`POST /v1/me/events`).
+/// One tap's result as the phone keeps it in secure storage (its own format: what was stored
+/// by an earlier SDK must keep loading), sent as the contract's [`UploadedEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// Stable, random id.
@@ -32,6 +34,22 @@ pub struct JournalEntry {
     /// The reader (hex), when one answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reader_id: Option<String>,
+}
+
+impl From<&JournalEntry> for UploadedEvent {
+    fn from(entry: &JournalEntry) -> Self {
+        Self {
+            event_id: entry.event_id.clone(),
+            at: entry.at,
+            outcome: entry.outcome.clone(),
+            reason: entry.reason.clone(),
+            exchange: entry.exchange.clone(),
+            credential_id: None,
+            member_id: None,
+            reader_id: entry.reader_id.clone(),
+            rssi: None,
+        }
+    }
 }
 
 /// The pending entries, persisted on every change.

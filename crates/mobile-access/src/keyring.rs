@@ -16,7 +16,7 @@ use tracing::{debug, info};
 
 use crate::{
     Error, Result,
-    cloud::{DoorInfo, KeyBundle},
+    Door, KeyBundle, ReaderMode,
     storage::SecureStorage,
 };
 
@@ -147,7 +147,7 @@ impl Keys {
     }
 }
 
-fn readers_of(door: &DoorInfo) -> Vec<Result<KnownReader>> {
+fn readers_of(door: &Door) -> Vec<Result<KnownReader>> {
     door.readers
         .iter()
         .map(|reader| {
@@ -158,7 +158,7 @@ fn readers_of(door: &DoorInfo) -> Vec<Result<KnownReader>> {
                 lock: LockId(door.lock),
                 door: door.name.clone(),
                 door_id: door.id.clone(),
-                tap: reader.mode == "tap",
+                tap: reader.mode == ReaderMode::Tap,
             })
         })
         .collect()

@@ -23,8 +23,12 @@ pub use button::{
     KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, RequirementsListener, Screen, StateListener, TapOutcome,
     TapReport,
 };
-pub use cloud::{
-    AccessInfo, CloudClient, CloudConfig, DoorInfo, EventsReport, IssuedCredential, KeyBundle, ReaderInfo, TrustAnchor,
+pub use cloud::{CloudClient, CloudConfig};
+/// The cloud's JSON, from the contract the cloud itself serves ([`mobile_access_api`]).
+pub use mobile_access_api::{
+    Access, CredentialStatus, Door, IssuedCredential, KeyBundle, MemberStatus, NewWalletPass, ReaderFacts,
+    ReaderMode, TrustAnchor, UnlockMethod, UploadReport, WalletDevice, WalletEligibility, WalletPass,
+    WalletPassAdded, WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
 };
 pub use error::{Error, ErrorCategory, Result};
 pub use journal::{JOURNAL_CAPACITY, JournalEntry};
@@ -34,10 +38,7 @@ pub use mobile_access_ble::Requirement;
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};
-pub use wallet::{
-    NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices, WalletPasses,
-    WalletProvisioning,
-};
+pub use wallet::WalletPasses;
 
 /// The BLE layer, re-exported so apps and the harness pick a radio without another dependency.
 pub use mobile_access_ble as ble;

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::{OPERATIONS, QueryKind};
 use crate::api::{
-    CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MailState, MemberStatus, ReaderMode, Role,
+    DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MailState, MemberStatus, ReaderMode, Role,
     UnlockMethod, WalletPrerequisite, WatchBinding,
 };
 use crate::input::{self, TextRule};
@@ -289,8 +289,8 @@ fn schemas() -> Value {
                 ("model", text(input::NAME, "")),
                 ("mode", mode.clone()),
                 ("tamper_protection", s("boolean", "")),
-                ("tap_rssi_threshold", or_null(range(input::TAP_RSSI_THRESHOLD, "dBm, default -55"))),
-                ("tx_power", or_null(range(input::TX_POWER, "dBm at 1 m, default -59"))),
+                ("tap_rssi_threshold", or_null(range(input::TAP_RSSI_THRESHOLD, &format!("dBm, default {DEFAULT_TAP_RSSI_THRESHOLD}")))),
+                ("tx_power", or_null(range(input::TX_POWER, &format!("dBm at 1 m, default {DEFAULT_TX_POWER}")))),
                 ("relay_open_ms", or_null(range(input::RELAY_OPEN_MS, "default 5000"))),
             ],
             &["tap_rssi_threshold", "tx_power", "relay_open_ms"],

@@ -23,8 +23,8 @@ pub(super) fn credential_from_row(row: &AnyRow) -> Result<CredentialInfo> {
     Ok(CredentialInfo {
         id: row.text("id")?,
         member_id: row.text("member_id")?,
-        kind: CredentialKind::from_db(&row.text("kind")?)?,
-        status: CredentialStatus::from_db(&row.text("status")?)?,
+        kind: CredentialKind::parse(&row.text("kind")?)?,
+        status: CredentialStatus::parse(&row.text("status")?)?,
         device_public_key: row.opt_bytes("device_public_key")?.map(|k| hex::encode(&k)),
         number: row.opt_text("number")?,
         created_at: row.time("created_at")?,

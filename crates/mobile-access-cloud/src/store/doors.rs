@@ -8,13 +8,11 @@ use serde_json::json;
 use super::{Actor, RowExt, Store, audit, flag, now};
 use crate::{
     Error, Result,
-    api::{Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode},
+    api::{DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode},
     crypto, hex, input,
 };
 
 /// Defaults of a freshly provisioned reader.
-const DEFAULT_TAP_RSSI_THRESHOLD: i8 = -55;
-const DEFAULT_TX_POWER: i8 = -59;
 const DEFAULT_RELAY_OPEN_MS: u32 = 5_000;
 
 fn reader_seed_context(reader_id: &str) -> String {
@@ -97,7 +95,7 @@ impl Store {
                 door.readers.push(ReaderFacts {
                     reader_id,
                     model: row.text("model")?,
-                    mode: ReaderMode::from_db(&row.text("mode")?)?,
+                    mode: ReaderMode::parse(&row.text("mode")?)?,
                     tamper_protection: row.flag("tamper_protection")?,
                     tap_rssi_threshold: small_int(row, "tap_rssi_threshold")?,
                     tx_power: small_int(row, "tx_power")?,

@@ -7,6 +7,7 @@
 //! status they were created with when the setting changes later (the switch-over migration that
 //! recreates them is separate).
 
+use super::organizations::UnlockMethodRules;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::json;
@@ -275,7 +276,7 @@ impl Store {
         .await?
         .ok_or(Error::NotFound("organization"))?;
         Ok(crate::api::Settings {
-            unlock_method: UnlockMethod::from_db(&row.text("unlock_method")?)?,
+            unlock_method: UnlockMethod::parse(&row.text("unlock_method")?)?,
             invitation_mail: row.flag("invitation_mail")?,
             welcome_email: row.flag("welcome_email")?,
             mobile_access_enabled: row.flag("mobile_access_enabled")?,
@@ -346,7 +347,7 @@ impl Store {
                     external_id: row.opt_text("external_id")?,
                     name: row.text("name")?,
                     email: row.text("email")?,
-                    status: MemberStatus::from_db(&row.text("status")?)?,
+                    status: MemberStatus::parse(&row.text("status")?)?,
                     managed: row.flag("managed")?,
                     created_at: row.time("created_at")?,
                 })
@@ -430,7 +431,7 @@ impl Store {
             [row] => *row,
             _ => return Err(Error::invalid("this email belongs to users of several organizations: pass org_id")),
         };
-        if UnlockMethod::from_db(&row.text("unlock_method")?)? == UnlockMethod::BrandedApp {
+        if UnlockMethod::parse(&row.text("unlock_method")?)? == UnlockMethod::BrandedApp {
             return Err(Error::refused(
                 Refusal::PasswordLoginDisabled,
                 "this organization unlocks with its branded app: sign in there, password login is disabled",
@@ -451,7 +452,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound("invitation"))?;
-        if UnlockMethod::from_db(&row.text("unlock_method")?)? == UnlockMethod::BrandedApp {
+        if UnlockMethod::parse(&row.text("unlock_method")?)? == UnlockMethod::BrandedApp {
             return Err(Error::refused(
                 Refusal::PasswordLoginDisabled,
                 "this organization unlocks with its branded app: invitations and passwords are disabled",

@@ -21,20 +21,30 @@ const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail,
     mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key, sso_mfa, \
     wallet_pass_subscription";
 
-impl UnlockMethod {
+/// The product's rules for each unlock method (the method itself is part of the HTTP contract;
+/// what it implies is the cloud's to decide).
+pub trait UnlockMethodRules: Sized {
     /// The unlock method a new integration gets: `native` before December 2023, else the
     /// branded app.
-    pub fn default_for(created_at: u32) -> Self {
+    fn default_for(created_at: u32) -> Self;
+
+    /// Whether the welcome email is on by default under this method.
+    fn welcome_email_default(self) -> bool;
+
+    /// Whether new users are created confirmed (and managed).
+    fn creates_confirmed_users(self) -> bool;
+}
+
+impl UnlockMethodRules for UnlockMethod {
+    fn default_for(created_at: u32) -> Self {
         if created_at < BRANDED_APP_DEFAULT_FROM { Self::Native } else { Self::BrandedApp }
     }
 
-    /// Whether the welcome email is on by default under this method.
-    pub fn welcome_email_default(self) -> bool {
+    fn welcome_email_default(self) -> bool {
         self == Self::Native
     }
 
-    /// Whether new users are created confirmed (and managed).
-    pub fn creates_confirmed_users(self) -> bool {
+    fn creates_confirmed_users(self) -> bool {
         self == Self::BrandedApp
     }
 }
@@ -58,7 +68,7 @@ fn organization_from_row(row: &AnyRow) -> Result<Organization> {
         name: row.text("name")?,
         created_at: row.time("created_at")?,
         settings: Settings {
-            unlock_method: UnlockMethod::from_db(&row.text("unlock_method")?)?,
+            unlock_method: UnlockMethod::parse(&row.text("unlock_method")?)?,
             invitation_mail: row.flag("invitation_mail")?,
             welcome_email: row.flag("welcome_email")?,
             mobile_access_enabled: row.flag("mobile_access_enabled")?,

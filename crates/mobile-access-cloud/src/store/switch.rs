@@ -23,6 +23,7 @@
 //! started, restarting finishes the rest, and running the job again (or twice at once) does
 //! nothing twice.
 
+use super::organizations::UnlockMethodRules;
 use std::collections::HashMap;
 
 use serde_json::json;
@@ -54,7 +55,7 @@ struct Pending {
 fn job_from_row(row: &sqlx::any::AnyRow) -> Result<SwitchJob> {
     Ok(SwitchJob {
         id: row.text("id")?,
-        target: UnlockMethod::from_db(&row.text("target")?)?,
+        target: UnlockMethod::parse(&row.text("target")?)?,
         state: row.text("state")?,
         total: row.u32("total")?,
         done: row.u32("done")?,
@@ -359,7 +360,7 @@ impl Store {
         let organization = self.organization(org_id).await?;
         let old_ids: Vec<&str> = pending.iter().map(|p| p.old_id.as_str()).collect();
         let people = member_rows(&mut tx, b, &old_ids).await?;
-        let mails = match UnlockMethod::from_db(&target)? {
+        let mails = match UnlockMethod::parse(&target)? {
             UnlockMethod::BrandedApp => recreate(&mut tx, b, org_id, job_id, &pending, &people).await?,
             UnlockMethod::Native => {
                 invite(&mut tx, org_id, organization.settings.welcome_email, &pending, &people).await?

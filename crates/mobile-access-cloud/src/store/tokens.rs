@@ -104,7 +104,7 @@ impl Store {
         }
         Ok(Caller {
             org_id: row.text("org_id")?,
-            role: Role::from_db(&row.text("role")?)?,
+            role: Role::parse(&row.text("role")?)?,
             member_id: row.opt_text("member_id")?,
             reader_id: None,
         })

@@ -297,7 +297,7 @@ impl Store {
             passes.push(WalletPass {
                 id,
                 member_id: row.text("member_id")?,
-                status: CredentialStatus::from_db(&row.text("status")?)?,
+                status: CredentialStatus::parse(&row.text("status")?)?,
                 devices: WalletPassDevices {
                     iphone: row.text("iphone_device_id")?,
                     watch: row.opt_text("watch_device_id")?,

@@ -26,7 +26,7 @@ class WalletPassesTest {
 
             val old = wallet.eligibility(WalletDevice(iosVersion = "16.7", appVersion = "45.9"))
             assertFalse(old.eligible)
-            assertEquals(listOf("ios_version", "app_version"), old.unmet)
+            assertEquals(listOf(WalletPrerequisite.IOS_VERSION, WalletPrerequisite.APP_VERSION), old.unmet)
             assertEquals(2, old.messages.size)
 
             val current = WalletDevice(iosVersion = "17.4", appVersion = "46.2")
@@ -41,7 +41,7 @@ class WalletPassesTest {
                     watchUnlocked = false,
                 ),
             )
-            assertEquals("add_again", added.watch, "a locked watch is not bound")
+            assertEquals(WatchBinding.ADD_AGAIN, added.watch, "a locked watch is not bound")
             assertEquals("iphone-1", added.pass.devices.iphone)
             assertTrue(added.pass.locks.isNotEmpty())
             assertTrue(added.provisioningPayload.contains("\"unlock\":\"tap\""), added.provisioningPayload)
