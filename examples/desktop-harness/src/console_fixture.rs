@@ -236,12 +236,15 @@ async fn grant(State(world): State<Arc<World>>, Json(grant): Json<Grant>) -> (St
     let Some(member) = world.seed.members.iter().find(|m| m.external_id == grant.external_id) else {
         return (StatusCode::NOT_FOUND, Json(json!({"error": "no such demo member"})));
     };
-    let body = json!({"members": [{
-        "external_id": member.external_id,
-        "name": member.name,
-        "email": format!("{}@demo.example", member.external_id.replace('_', ".")),
-        "access_groups": grant.access_groups,
-    }]});
+    let body = MemberSync {
+        members: vec![SyncedMember {
+            external_id: member.external_id.clone(),
+            name: member.name.clone(),
+            email: format!("{}@demo.example", member.external_id.replace('_', ".")),
+            access_groups: grant.access_groups,
+            removed: false,
+        }],
+    };
     let client = match reqwest::Client::builder().no_proxy().build() {
         Ok(client) => client,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e.to_string()}))),
