@@ -11,6 +11,9 @@
 //!   being kept off the request threads, not the limits refusing the flood).
 //!
 //! Rate limits are off throughout: the figures are the server's capacity.
+//!
+//! `MOBILE_ACCESS_BENCH=keys` measures key issuance alone (for profiling it); the default
+//! measures and prints everything.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 #[path = "../tests/support/mod.rs"]
@@ -36,14 +39,16 @@ struct Scale {
     members: usize,
     batch: usize,
     issue_for: Duration,
+    keys_only: bool,
 }
 
 impl Scale {
     fn from_args() -> Self {
+        let keys_only = std::env::var("MOBILE_ACCESS_BENCH").is_ok_and(|only| only == "keys");
         if std::env::args().any(|a| a == "--bench") {
-            Self { members: 100_000, batch: 10_000, issue_for: Duration::from_secs(3) }
+            Self { members: 100_000, batch: 10_000, issue_for: Duration::from_secs(3), keys_only }
         } else {
-            Self { members: 2_000, batch: 1_000, issue_for: Duration::from_millis(300) }
+            Self { members: 2_000, batch: 1_000, issue_for: Duration::from_millis(300), keys_only }
         }
     }
 }
@@ -154,6 +159,10 @@ async fn measure(backend: Backend, scale: Scale) -> Figures {
     for phones in PHONES {
         issuance.push(issue_keys(&cloud, &tokens[..phones], scale.issue_for).await);
     }
+    if scale.keys_only {
+        cloud.finish().await;
+        return Figures { issuance, sync_secs: f64::NAN, resync_secs: f64::NAN };
+    }
 
     // Sync: 100 000 members, each in one or two of the five groups.
     let members: Vec<Value> = (0..scale.members)
@@ -252,7 +261,7 @@ fn main() {
         rows.push((backend, runtime.block_on(measure(backend, scale))));
     }
     let mut floods = Vec::new();
-    for backend in support::backends() {
+    for backend in support::backends().into_iter().filter(|_| !scale.keys_only) {
         eprintln!("login flood on {backend:?}…");
         floods.push((backend, runtime.block_on(login_flood(backend, scale))));
     }

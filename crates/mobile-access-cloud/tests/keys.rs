@@ -6,8 +6,8 @@ mod support;
 
 use mobile_access_cloud::{api::UnlockMethod, hex};
 use mobile_access_protocol::{
-    Credential, LockId, MAX_LOCKS, OrgId, OrganizationPublicKey, ReaderCertificate, ReaderId, ReaderKey, Reason,
-    Timestamp, UnlockMode,
+    Credential, CredentialId, LockId, MAX_LOCKS, OrgId, OrganizationPublicKey, ReaderCertificate, ReaderId, ReaderKey,
+    Reason, SignedRevocationList, Timestamp, UnlockMode,
     phone::Exchange,
     reader::{Connection, ReaderConfig, Responder},
 };
@@ -201,5 +201,41 @@ async fn a_server_whose_clock_is_behind_a_time_it_signed_refuses_to_sign() {
         signed_at(30).await.unwrap();
         cloud.post(&token, "/v1/me/keys", keys.clone()).await.ok();
         cloud.get(&reader_token, "/v1/reader/config").await.ok();
+    });
+}
+
+/// The revocation list a key bundle carries.
+fn bundled_list(bundle: &Value) -> SignedRevocationList {
+    SignedRevocationList::decode(&hex::decode(bundle["revocation_list"].as_str().unwrap()).unwrap()).unwrap()
+}
+
+/// Issuance keeps the organizations' signing keys and the lists it signed this second in
+/// memory; nothing kept outlives a change: a member who loses their access group is refused
+/// their next key at once, the list handed out right after (within the same second) names the
+/// keys just revoked, and switching mobile access off refuses the very next request.
+#[tokio::test]
+async fn a_revoked_member_gets_no_key_right_after_and_the_next_list_names_their_keys() {
+    on_every_backend!(|cloud| {
+        let org = cloud.org("Acme", AFTER_DECEMBER_2023, None).await;
+        let (admin, integration) = (&org.admin_token, &org.integration_token);
+        let (door, _) = cloud.door_with_reader(admin, "Door", "tap").await;
+        cloud.group(admin, "G", &[&door]).await;
+        let leaving = cloud.member(integration, "leaving", &["G"]).await;
+        let staying = cloud.member(integration, "staying", &["G"]).await;
+        let leaving_keys = json!({"device_public_key": device().1});
+        let staying_keys = json!({"device_public_key": device().1});
+        let issued = cloud.post(&leaving, "/v1/me/keys", leaving_keys.clone()).await.ok();
+        let revoked = CredentialId(hex::decode_array(issued["credentials"][0]["id"].as_str().unwrap()).unwrap());
+        let before = bundled_list(&cloud.post(&staying, "/v1/me/keys", staying_keys.clone()).await.ok());
+        assert!(!before.list().revoked.contains(&revoked));
+
+        cloud.member(integration, "leaving", &[]).await;
+        cloud.post(&leaving, "/v1/me/keys", leaving_keys.clone()).await.expect(403, "no_access_group");
+        let after = bundled_list(&cloud.post(&staying, "/v1/me/keys", staying_keys.clone()).await.ok());
+        assert!(after.list().revoked.contains(&revoked), "the list handed out right after names the revoked key");
+        assert!(after.list().sequence > before.list().sequence);
+
+        cloud.patch(admin, "/v1/admin/settings", json!({"mobile_access_enabled": false})).await.ok();
+        cloud.post(&staying, "/v1/me/keys", staying_keys).await.expect(403, "module_disabled");
     });
 }

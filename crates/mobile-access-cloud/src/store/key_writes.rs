@@ -1,6 +1,6 @@
 //! Group commit of key issuance: the writes of every `POST /v1/me/keys` request waiting at one
 //! moment (device binding, issued credentials, audit entry) go to the database in one
-//! transaction, written by one task.
+//! transaction, written by one task (a few at once on PostgreSQL, see [`POSTGRES_WRITERS`]).
 //!
 //! Why: SQLite has one writer. With each request in its own transaction, concurrent issuances
 //! queued on SQLite's busy handler, which sleeps up to 100 ms between tries: a p99 of 400–615 ms
@@ -13,15 +13,21 @@
 //! others in the batch commit. A request whose caller stopped waiting before its turn is left
 //! out; once its turn came, its writes are all in the transaction or none are.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Connection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Actor, RowExt, audit, keys::record_issued};
+use super::{Actor, RowExt, audit, keys::record_issued, revocation::record_signed_at};
 use crate::{Error, Refusal, Result, api::IssuedCredential, crypto};
 
 /// Requests written in one transaction at most: a longer queue waits for the next commit.
 const MAX_BATCH: usize = 256;
+
+/// Writers on PostgreSQL: batches committed at once, each holding a pooled connection while it
+/// writes (a quarter of the smallest default pool, so reads always find connections).
+pub(super) const POSTGRES_WRITERS: usize = 2;
 
 /// What one key issuance writes once its credentials are signed.
 #[derive(Debug)]
@@ -40,6 +46,10 @@ pub(super) struct IssuanceWrite {
     pub epoch: u32,
     /// The audit entry's detail, without the binding (added here once known).
     pub detail: Value,
+    /// The time the revocation list handed out with these keys is signed at, when it must be
+    /// recorded first ([`super::revocation::ListState::at`]). Recorded here, by the writer:
+    /// on SQLite a write of its own in each request waited on the writer's lock.
+    pub list_signed_at: Option<u32>,
 }
 
 struct Pending {
@@ -48,7 +58,7 @@ struct Pending {
     reply: oneshot::Sender<Result<String>>,
 }
 
-/// The queue of issuance writes, and the task draining it. Cheap to clone; the task ends when
+/// The queue of issuance writes, and the tasks draining it. Cheap to clone; the tasks end when
 /// every clone is gone.
 #[derive(Debug, Clone)]
 pub(super) struct KeyWriter {
@@ -56,21 +66,21 @@ pub(super) struct KeyWriter {
 }
 
 impl KeyWriter {
-    /// Starts the writer on the current tokio runtime.
-    pub(super) fn start(pool: AnyPool) -> Self {
-        let (queue, mut waiting) = mpsc::unbounded_channel::<Pending>();
-        tokio::spawn(async move {
-            while let Some(first) = waiting.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match waiting.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
+    /// Starts `writers` writers on the current tokio runtime, each taking the requests waiting
+    /// when it is free. SQLite wants one (it has one writer lock; a second would only wait on
+    /// it). PostgreSQL commits several transactions at once, and one writer left every request
+    /// waiting on the round trips of the whole batch before it.
+    pub(super) fn start(pool: AnyPool, writers: usize) -> Self {
+        let (queue, waiting) = mpsc::unbounded_channel::<Pending>();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..writers.max(1) {
+            let (pool, waiting) = (pool.clone(), waiting.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&waiting).await {
+                    write_batch(&pool, batch).await;
                 }
-                write_batch(&pool, batch).await;
-            }
-        });
+            });
+        }
         Self { queue }
     }
 
@@ -83,16 +93,48 @@ impl KeyWriter {
     }
 }
 
-/// Writes `batch` in one transaction, one savepoint per request, and answers each request.
+/// The requests waiting now (at least one, waiting for it), at most [`MAX_BATCH`]; `None` once
+/// every sender is gone. Sorted by member and device key, so that concurrent batches lock the
+/// rows they share in one order and never deadlock.
+async fn next_batch(waiting: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
+    let mut waiting = waiting.lock().await;
+    let mut batch = vec![waiting.recv().await?];
+    while batch.len() < MAX_BATCH {
+        match waiting.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    drop(waiting);
+    batch.sort_by(|a, b| (&a.write.member_id, &a.write.device_key).cmp(&(&b.write.member_id, &b.write.device_key)));
+    Some(batch)
+}
+
+/// Records the batch's signed times, then writes the rest in one transaction, one savepoint per
+/// request, and answers each request.
 async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) {
     // Callers that gave up before their turn: nothing of theirs is written.
     let batch: Vec<Pending> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
     if batch.is_empty() {
         return;
     }
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::error!(%error, requests = batch.len(), "no connection for the issued keys");
+            for pending in batch {
+                let _ = pending.reply.send(Err(Error::Internal("the commit of the issued keys failed")));
+            }
+            return;
+        }
+    };
+    let batch = record_signed_times(&mut conn, batch).await;
+    if batch.is_empty() {
+        return;
+    }
     let mut outcomes = Vec::with_capacity(batch.len());
     let committed = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = Connection::begin(&mut *conn).await?;
         for pending in &batch {
             let mut savepoint = Connection::begin(&mut *tx).await?;
             let outcome = write_one(&mut savepoint, &pending.write).await;
@@ -120,6 +162,37 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) {
             }
         }
     }
+}
+
+/// Records, for each organization in `batch`, the latest time its requests sign a revocation
+/// list at, each in its own statement before the keys' transaction (an organization row stays
+/// unlocked while the keys are written). The requests of an organization whose record failed
+/// are answered with the error and left out, nothing of theirs written; the rest are returned.
+async fn record_signed_times(conn: &mut sqlx::AnyConnection, batch: Vec<Pending>) -> Vec<Pending> {
+    let mut latest: Vec<(&str, u32)> = Vec::new();
+    for write in batch.iter().map(|p| &p.write) {
+        let Some(at) = write.list_signed_at else { continue };
+        match latest.iter_mut().find(|(org, _)| *org == write.org_id) {
+            Some((_, kept)) => *kept = (*kept).max(at),
+            None => latest.push((&write.org_id, at)),
+        }
+    }
+    let mut failed = Vec::new();
+    for (org_id, at) in latest {
+        if let Err(error) = record_signed_at(conn, org_id, at).await {
+            tracing::error!(%error, org = org_id, "recording a revocation list's signed time failed");
+            failed.push(org_id.to_owned());
+        }
+    }
+    if failed.is_empty() {
+        return batch;
+    }
+    let (refused, kept): (Vec<Pending>, Vec<Pending>) =
+        batch.into_iter().partition(|p| failed.contains(&p.write.org_id));
+    for pending in refused {
+        let _ = pending.reply.send(Err(Error::Internal("recording the revocation list's signed time failed")));
+    }
+    kept
 }
 
 /// One request's writes: the device binding (created, or its `last_issued_at` moved), the
@@ -244,6 +317,7 @@ mod tests {
             credentials: vec![credential],
             epoch: 0,
             detail: json!({}),
+            list_signed_at: None,
         }
     }
 

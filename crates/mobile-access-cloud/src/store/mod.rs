@@ -21,6 +21,7 @@ mod organizations;
 mod readers;
 mod retention;
 mod revocation;
+mod signing_keys;
 mod switch;
 mod tokens;
 mod wallet;
@@ -100,8 +101,10 @@ impl MigrationSource<'static> for Embedded {
 }
 
 /// The database plus the master key that seals its secrets. Cheap to clone; holds no other
-/// state (the key writer only batches this process's writes), so any number of server replicas
-/// can share one PostgreSQL database.
+/// state the database does not decide (the key writer only batches this process's writes; the
+/// signing keys are kept only as unsealed from the bytes read on each use, the signed revocation
+/// lists only for the second, sequence and epoch read on each use), so any number of server
+/// replicas can share one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -110,6 +113,10 @@ pub struct Store {
     passwords: Passwords,
     /// Key issuance's group commit: one writer, one transaction per batch of waiting requests.
     key_writer: key_writes::KeyWriter,
+    /// The organizations' signing keys, unsealed once (see `signing_keys`).
+    signing_keys: std::sync::Arc<signing_keys::SigningKeys>,
+    /// The revocation lists signed this second (see `revocation::SignedLists`).
+    signed_lists: std::sync::Arc<revocation::SignedLists>,
 }
 
 impl Store {
@@ -149,8 +156,20 @@ impl Store {
         };
         Migrator::new(migrations).await?.run(&pool).await?;
         let passwords = Passwords::new(config.password_concurrency)?;
-        let key_writer = key_writes::KeyWriter::start(pool.clone());
-        let store = Self { pool, master, backend, passwords, key_writer };
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => key_writes::POSTGRES_WRITERS,
+        };
+        let key_writer = key_writes::KeyWriter::start(pool.clone(), writers);
+        let store = Self {
+            pool,
+            master,
+            backend,
+            passwords,
+            key_writer,
+            signing_keys: Default::default(),
+            signed_lists: Default::default(),
+        };
         store.check_master_key().await?;
         tracing::info!(backend = ?backend, "database ready");
         Ok(store)

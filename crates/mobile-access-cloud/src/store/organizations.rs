@@ -1,8 +1,11 @@
 //! Organizations: their integration settings and their signing key.
 
+use std::sync::Arc;
+
 use mobile_access_protocol::{OrgId, OrganizationKey};
 use serde_json::json;
 use sqlx::any::AnyRow;
+use zeroize::Zeroize as _;
 
 use super::{Actor, RowExt, Store, audit, flag, now, tokens};
 use crate::{
@@ -17,7 +20,9 @@ use crate::{
 pub const BRANDED_APP_DEFAULT_FROM: u32 = 1_701_388_800;
 /// Default lifetime of a mobile key: one day.
 pub const DEFAULT_KEY_VALIDITY_SECS: u32 = 86_400;
-const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail, welcome_email, \
+/// An organization row's columns; a signer's row (see [`Store::signer_from_row`]) has these
+/// and `signing_key_sealed`.
+pub(super) const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail, welcome_email, \
     mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key, sso_mfa, \
     wallet_pass_subscription";
 
@@ -55,7 +60,7 @@ fn signing_key_context(org_id: &str) -> String {
 
 /// What issuing needs to know about an organization, signing key included.
 pub(super) struct Signer {
-    pub key: OrganizationKey,
+    pub key: Arc<OrganizationKey>,
     pub organization: Organization,
 }
 
@@ -191,10 +196,22 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("organization"))?;
-        let organization = organization_from_row(&row)?;
-        let seed = self.master.open(&signing_key_context(org_id), &row.bytes("signing_key_sealed")?)?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| Error::Corrupt("signing key seed length".to_owned()))?;
-        let key = OrganizationKey::from_seed(org_id_bytes(org_id)?, seed)?;
+        self.signer_from_row(&row)
+    }
+
+    /// The signer of an organization row holding [`ORG_COLUMNS`] and `signing_key_sealed`: its key unsealed from the
+    /// row's sealed seed, or taken from the keys already unsealed from those bytes.
+    pub(super) fn signer_from_row(&self, row: &AnyRow) -> Result<Signer> {
+        let organization = organization_from_row(row)?;
+        let org_id = &organization.id;
+        let sealed = row.bytes("signing_key_sealed")?;
+        let key = self.signing_keys.get(org_id, &sealed, || {
+            let mut seed = self.master.open(&signing_key_context(org_id), &sealed)?;
+            let array: Option<[u8; 32]> = seed.as_slice().try_into().ok();
+            seed.zeroize();
+            let seed = array.ok_or_else(|| Error::Corrupt("signing key seed length".to_owned()))?;
+            Ok(OrganizationKey::from_seed(org_id_bytes(org_id)?, seed)?)
+        })?;
         Ok(Signer { key, organization })
     }
 }

@@ -17,12 +17,22 @@
 //! alone would overflow it, the revocation is refused with a conflict that says so: the cloud
 //! never drops a revocation silently.
 
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
 use mobile_access_protocol::{
     CredentialId, KeyId, MAX_REVOKED, OrgId, RevocationList, SignedRevocationList, Timestamp,
 };
 use sqlx::AnyConnection;
 
-use super::{Backend, RowExt, Store, bulk::placeholders, now, organizations::Signer};
+use super::{
+    Backend, RowExt, Store,
+    bulk::placeholders,
+    now,
+    organizations::{ORG_COLUMNS, Signer},
+};
 use crate::{Error, Result, hex};
 
 /// The revocation epoch wallet passes are issued at: the highest, so no epoch rise ever revokes
@@ -125,60 +135,165 @@ fn placeholder(backend: Backend, n: usize) -> String {
 /// differ by a little; a clock further behind is wrong.
 pub const CLOCK_SLACK_SECS: i64 = 60;
 
-impl Store {
-    /// The organization's revocation list, signed now. Refused with [`Error::ClockBehind`] when
-    /// the clock reads more than [`CLOCK_SLACK_SECS`] earlier than a list already signed: the
-    /// signed time is what moves readers' clocks, so a server that knows its clock is wrong does
-    /// not sign with it.
-    pub async fn revocation_list(&self, org_id: &str) -> Result<SignedRevocationList> {
-        self.revocation_list_by(&self.signer(org_id).await?, org_id).await
+/// What an organization's row says of its revocation list, read with whatever else the request
+/// needs from the row (`revocation_sequence`, `revocation_signed_at`).
+pub(super) struct ListState {
+    sequence: u32,
+    signed_at: i64,
+}
+
+/// Signing a list at one time, as [`ListState::at`] allows it.
+pub(super) struct Signing {
+    /// The list's sequence as read.
+    pub sequence: u32,
+    /// The time to record as signed before the list goes out: the signing time, when later than
+    /// every time recorded so far.
+    pub to_record: Option<u32>,
+}
+
+impl ListState {
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+        let sequence = row.int("revocation_sequence")?;
+        Ok(Self {
+            sequence: u32::try_from(sequence).map_err(|_| Error::Corrupt("revocation sequence".to_owned()))?,
+            signed_at: row.int("revocation_signed_at")?,
+        })
     }
 
-    /// Same, with the organization's signer already in hand (key issuance reads it once for the
-    /// credentials and the list, so both carry the same epoch).
-    pub(super) async fn revocation_list_by(&self, signer: &Signer, org_id: &str) -> Result<SignedRevocationList> {
-        let at = now();
-        let row = sqlx::query("SELECT revocation_sequence, revocation_signed_at FROM organizations WHERE id = $1")
-            .bind(org_id)
-            .fetch_one(&self.pool)
-            .await?;
-        let sequence = row.int("revocation_sequence")?;
-        let newest = row.int("revocation_signed_at")?;
+    /// Signing at `at`. Refused with [`Error::ClockBehind`] when the clock reads more than
+    /// [`CLOCK_SLACK_SECS`] earlier than a list already signed: the signed time is what moves
+    /// readers' clocks, so a server that knows its clock is wrong does not sign with it.
+    pub(super) fn at(&self, org_id: &str, at: u32) -> Result<Signing> {
+        let newest = self.signed_at;
         if i64::from(at) + CLOCK_SLACK_SECS < newest {
             tracing::error!(org = org_id, newest, now = at, "server clock behind a time it signed: refusing to sign");
             return Err(Error::ClockBehind { newest, now: at });
         }
-        if i64::from(at) > newest {
-            sqlx::query(
-                "UPDATE organizations SET revocation_signed_at = $1 WHERE id = $2 AND revocation_signed_at < $1",
-            )
-            .bind(i64::from(at))
-            .bind(org_id)
-            .execute(&self.pool)
-            .await?;
+        Ok(Signing { sequence: self.sequence, to_record: (i64::from(at) > newest).then_some(at) })
+    }
+}
+
+/// Records that a list of `org_id` was signed at `at` (never moving the record back). Done
+/// before the list leaves, so a replica whose clock is behind learns it.
+pub(super) async fn record_signed_at(conn: &mut AnyConnection, org_id: &str, at: u32) -> Result<()> {
+    sqlx::query("UPDATE organizations SET revocation_signed_at = $1 WHERE id = $2 AND revocation_signed_at < $1")
+        .bind(i64::from(at))
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The last list signed for each organization, kept for the rest of its second.
+///
+/// Why: every key issuance and reader poll hands out the organization's list signed at the
+/// current second. Within one second, at one sequence and epoch, under one key, that list is the
+/// same: ids are added to it, or taken off it other than by expiring, only together with a rise
+/// of the sequence (see [`revoke`] and the wallet passes' resumption), and Ed25519 signatures are
+/// deterministic. Signing it again cost every issuance a database read and a second signature.
+#[derive(Debug, Default)]
+pub(super) struct SignedLists {
+    lists: Mutex<HashMap<String, KeptList>>,
+}
+
+/// Organizations kept at most; past that the cache starts over.
+const KEPT_LISTS: usize = 4_096;
+
+#[derive(Debug)]
+struct KeptList {
+    /// What the list was signed at and under: the signing key, time, sequence and epoch.
+    signed: ([u8; 32], u32, u32, u32),
+    list: SignedRevocationList,
+}
+
+impl SignedLists {
+    fn get(&self, org_id: &str, signed: ([u8; 32], u32, u32, u32)) -> Option<SignedRevocationList> {
+        self.lock().get(org_id).filter(|kept| kept.signed == signed).map(|kept| kept.list.clone())
+    }
+
+    fn keep(&self, org_id: &str, signed: ([u8; 32], u32, u32, u32), list: &SignedRevocationList) {
+        let mut lists = self.lock();
+        if lists.len() >= KEPT_LISTS && !lists.contains_key(org_id) {
+            lists.clear();
         }
-        let rows = sqlx::query("SELECT id FROM revocations WHERE org_id = $1 AND not_after > $2 ORDER BY id LIMIT $3")
-            .bind(org_id)
-            .bind(i64::from(at))
-            .bind(MAX_REVOKED as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut revoked = rows
-            .iter()
-            .map(|row| {
-                let id = row.text("id")?;
-                hex::decode_array(&id).map(CredentialId).ok_or_else(|| Error::Corrupt(format!("revoked id {id:?}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        lists.insert(org_id.to_owned(), KeptList { signed, list: list.clone() });
+    }
+
+    /// The map, even if a thread panicked holding it (it holds no invariant a panic could break).
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, KeptList>> {
+        self.lists.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store {
+    /// The organization's revocation list, signed now. Refused with [`Error::ClockBehind`] when
+    /// the clock is behind a time already signed (see [`ListState::at`]).
+    pub async fn revocation_list(&self, org_id: &str) -> Result<SignedRevocationList> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS}, signing_key_sealed, revocation_sequence, revocation_signed_at \
+             FROM organizations WHERE id = $1"
+        ))
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
+        let signer = self.signer_from_row(&row)?;
+        let at = now();
+        let signing = ListState::from_row(&row)?.at(org_id, at)?;
+        if let Some(at) = signing.to_record {
+            record_signed_at(&mut *self.pool.acquire().await?, org_id, at).await?;
+        }
+        self.signed_list(&signer, org_id, at, signing.sequence).await
+    }
+
+    /// The list signed at `at`, whose time is already recorded ([`ListState::at`]): the one kept
+    /// for this second when the organization's sequence and epoch are still those, else read
+    /// and signed. `sequence` is the one read with the signer.
+    pub(super) async fn signed_list(
+        &self,
+        signer: &Signer,
+        org_id: &str,
+        at: u32,
+        sequence: u32,
+    ) -> Result<SignedRevocationList> {
+        let key = signer.key.public().key;
+        let expected = (key, at, sequence, signer.organization.revocation_epoch);
+        if let Some(list) = self.signed_lists.get(org_id, expected) {
+            return Ok(list);
+        }
+        // The sequence, the epoch and the ids in one statement, so they agree with each other
+        // even when a revocation commits meanwhile.
+        let rows = sqlx::query(
+            "SELECT o.revocation_sequence, o.revocation_epoch, r.id FROM organizations o \
+             LEFT JOIN revocations r ON r.org_id = o.id AND r.not_after > $2 \
+             WHERE o.id = $1 ORDER BY r.id LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(i64::from(at))
+        .bind(MAX_REVOKED as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let first = rows.first().ok_or(Error::NotFound("organization"))?;
+        let sequence = first.u32("revocation_sequence")?;
+        let epoch = first.u32("revocation_epoch")?;
+        let mut revoked = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(id) = row.opt_text("id")? {
+                let bytes = hex::decode_array(&id).ok_or_else(|| Error::Corrupt(format!("revoked id {id:?}")))?;
+                revoked.push(CredentialId(bytes));
+            }
+        }
         revoked.sort();
         let list = RevocationList {
             org: OrgId([0; 8]),
             org_key: KeyId([0; 4]),
-            sequence: u32::try_from(sequence).map_err(|_| Error::Corrupt("revocation sequence".to_owned()))?,
+            sequence,
             issued_at: Timestamp(at),
-            min_epoch: signer.organization.revocation_epoch,
+            min_epoch: epoch,
             revoked,
-        };
-        Ok(list.sign(&signer.key)?)
+        }
+        .sign(&signer.key)?;
+        self.signed_lists.keep(org_id, (key, at, sequence, epoch), &list);
+        Ok(list)
     }
 }
