@@ -136,7 +136,7 @@ impl Store {
         let member_status = row.opt_text("member_status")?.ok_or(Error::NotFound("user"))?;
         Ok(IssuanceFacts {
             signer,
-            member_status: MemberStatus::from_db(&member_status)?,
+            member_status: MemberStatus::parse(&member_status)?,
             has_access_group: row.int("member_groups")? > 0,
             list: ListState::from_row(&row)?,
         })
