@@ -6,8 +6,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mobile_access::{
-    Access, ErrorCategory, MemberStatus, UnlockMethod, ExchangeKind, KeyDoor, MessageKey, NextStep, PhaseTimings, Screen,
-    TapOutcome as CoreOutcome,
+    Access, ErrorCategory, ExchangeKind, KeyDoor, MemberStatus, MessageKey, NextStep, PhaseTimings, Screen,
+    TapOutcome as CoreOutcome, UnlockMethod,
 };
 use mobile_access_protocol::Reason;
 

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use mobile_access::{
-    CredentialStatus, NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassDevices, WalletPrerequisite,
-    WatchBinding,
+    CredentialStatus, NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassDevices,
+    WalletPrerequisite, WatchBinding,
 };
 
 use crate::{KeyButtonConfig, MobileAccessError, runtime};

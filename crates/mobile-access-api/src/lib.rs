@@ -43,6 +43,6 @@ pub use reader::{Provisioning, ReaderSync};
 pub use switch_over::{StartSwitch, SwitchJob, SwitchPreview, SwitchPreviewQuery};
 pub use text::{OutOfRange, TextEnum, UnknownText};
 pub use wallet::{
-    NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices,
-    WalletPrerequisite, WalletProvisioning, WatchBinding,
+    NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices, WalletPrerequisite,
+    WalletProvisioning, WatchBinding,
 };

@@ -12,8 +12,8 @@
 
 use std::sync::Mutex;
 
-use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
 use mobile_access_api::{EventUpload, ReaderSync, UploadReport, UploadedEvent};
+use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
 use serde_json::Value;
 
 use crate::{AuditEntry, Error, Outcome, Provisioning, Reader, Result, hex};
@@ -82,7 +82,13 @@ pub fn event(boot: u64, sequence: u64, entry: &AuditEntry) -> UploadedEvent {
         at: entry.at.0,
         outcome: outcome.to_owned(),
         reason: reason.map(|r| format!("{r:?}").to_lowercase()),
-        exchange: Some(match entry.exchange { ExchangeKind::Full => "full", ExchangeKind::Fast => "fast" }.to_owned()),
+        exchange: Some(
+            match entry.exchange {
+                ExchangeKind::Full => "full",
+                ExchangeKind::Fast => "fast",
+            }
+            .to_owned(),
+        ),
         credential_id: entry.credential.map(|c| c.to_string()),
         member_id: entry.member.map(|m| m.to_string()),
         reader_id: None,

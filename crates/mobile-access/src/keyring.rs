@@ -14,11 +14,7 @@ use mobile_access_protocol::{
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
-use crate::{
-    Error, Result,
-    Door, KeyBundle, ReaderMode,
-    storage::SecureStorage,
-};
+use crate::{Door, Error, KeyBundle, ReaderMode, Result, storage::SecureStorage};
 
 const DEVICE_KEY: &str = "device-key";
 const KEY_BUNDLE: &str = "key-bundle";

@@ -24,16 +24,16 @@ pub use button::{
     TapReport,
 };
 pub use cloud::{CloudClient, CloudConfig};
-/// The cloud's JSON, from the contract the cloud itself serves ([`mobile_access_api`]).
-pub use mobile_access_api::{
-    Access, CredentialStatus, Door, IssuedCredential, KeyBundle, MemberStatus, NewWalletPass, ReaderFacts,
-    ReaderMode, TrustAnchor, UnlockMethod, UploadReport, WalletDevice, WalletEligibility, WalletPass,
-    WalletPassAdded, WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
-};
 pub use error::{Error, ErrorCategory, Result};
 pub use journal::{JOURNAL_CAPACITY, JournalEntry};
 pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
 pub use messages::{MessageKey, NextStep, set_messages};
+/// The cloud's JSON, from the contract the cloud itself serves ([`mobile_access_api`]).
+pub use mobile_access_api::{
+    Access, CredentialStatus, Door, IssuedCredential, KeyBundle, MemberStatus, NewWalletPass, ReaderFacts, ReaderMode,
+    TrustAnchor, UnlockMethod, UploadReport, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded,
+    WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
+};
 pub use mobile_access_ble::Requirement;
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};

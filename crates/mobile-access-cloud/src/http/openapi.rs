@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::{OPERATIONS, QueryKind};
 use crate::api::{
-    DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MailState, MemberStatus, ReaderMode, Role,
-    UnlockMethod, WalletPrerequisite, WatchBinding,
+    CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, MAX_PAGE_LIMIT,
+    MailState, MemberStatus, ReaderMode, Role, UnlockMethod, WalletPrerequisite, WatchBinding,
 };
 use crate::input::{self, TextRule};
 

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::{Actor, RowExt, Store, audit, flag, now};
 use crate::{
     Error, Result,
-    api::{DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode},
+    api::{
+        DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode,
+    },
     crypto, hex, input,
 };
 
