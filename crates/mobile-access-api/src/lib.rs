@@ -41,7 +41,7 @@ pub use outbox::{AuditEntry, MailState, OutboxMail};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page, PageQuery};
 pub use reader::{Provisioning, ReaderSync};
 pub use switch_over::{StartSwitch, SwitchJob, SwitchPreview, SwitchPreviewQuery};
-pub use text::{OutOfRange, TextEnum, UnknownText};
+pub use text::{OutOfRange, UnknownText};
 pub use wallet::{
     NewWalletPass, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded, WalletPassDevices, WalletPrerequisite,
     WalletProvisioning, WatchBinding,

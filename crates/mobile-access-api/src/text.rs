@@ -1,20 +1,6 @@
 //! Enums spoken as fixed text (in JSON, and by the cloud in its database), and the errors of
 //! reading them and of values out of range.
 
-/// An enum whose every variant has one fixed text form.
-pub trait TextEnum: Sized + Copy + 'static {
-    /// The enum's name, for messages.
-    const NAME: &'static str;
-    /// Every text form, in declaration order: what the OpenAPI document lists.
-    const TEXTS: &'static [&'static str];
-
-    /// The text form.
-    fn as_str(self) -> &'static str;
-
-    /// The variant with text form `text`.
-    fn parse(text: &str) -> Result<Self, UnknownText>;
-}
-
 /// A text that names no variant of the enum it was read as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownText {
@@ -44,7 +30,7 @@ impl std::fmt::Display for OutOfRange {
 
 impl std::error::Error for OutOfRange {}
 
-/// Declares a [`TextEnum`] that serializes as its text form.
+/// Declares an enum whose every variant has one fixed text form, which is also its JSON.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -68,19 +54,6 @@ macro_rules! text_enum {
                     $($text => Ok(Self::$variant),)+
                     other => Err($crate::UnknownText { kind: stringify!($name), text: other.to_owned() }),
                 }
-            }
-        }
-
-        impl $crate::TextEnum for $name {
-            const NAME: &'static str = stringify!($name);
-            const TEXTS: &'static [&'static str] = $name::TEXTS;
-
-            fn as_str(self) -> &'static str {
-                $name::as_str(self)
-            }
-
-            fn parse(text: &str) -> Result<Self, $crate::UnknownText> {
-                $name::parse(text)
             }
         }
 
@@ -108,24 +81,24 @@ mod tests {
 
     use crate::{CredentialKind, MailState, ReaderMode, Role, UnlockMethod, WatchBinding};
 
-    fn round_trips<T: super::TextEnum + PartialEq + std::fmt::Debug + serde::Serialize>() {
-        for text in T::TEXTS {
-            let value = T::parse(text).unwrap();
-            assert_eq!(value.as_str(), *text);
-            assert_eq!(serde_json::to_value(value).unwrap(), serde_json::Value::from(*text), "JSON speaks the text");
-        }
-        let unknown = T::parse("Tap ").unwrap_err();
-        assert_eq!(unknown.kind, T::NAME);
-        assert!(unknown.to_string().contains("\"Tap \""));
+    /// Every text form parses back to a variant that prints and serializes as that text; other
+    /// text is refused, naming the enum.
+    macro_rules! round_trips {
+        ($($kind:ident),+) => {$(
+            for text in $kind::TEXTS {
+                let value = $kind::parse(text).unwrap();
+                assert_eq!(value.as_str(), *text);
+                assert_eq!(value.to_string(), *text);
+                assert_eq!(serde_json::to_value(value).unwrap(), serde_json::Value::from(*text), "JSON speaks the text");
+            }
+            let unknown = $kind::parse("Tap ").unwrap_err();
+            assert_eq!(unknown.kind, stringify!($kind));
+            assert!(unknown.to_string().contains("\"Tap \""));
+        )+};
     }
 
     #[test]
     fn every_text_form_parses_back_and_is_what_json_speaks() {
-        round_trips::<UnlockMethod>();
-        round_trips::<ReaderMode>();
-        round_trips::<CredentialKind>();
-        round_trips::<Role>();
-        round_trips::<MailState>();
-        round_trips::<WatchBinding>();
+        round_trips!(UnlockMethod, ReaderMode, CredentialKind, Role, MailState, WatchBinding);
     }
 }
