@@ -198,11 +198,23 @@ struct Capture {
 }
 
 impl Capture {
+    /// Records the phone's controller.
     fn start(env: &Environment, name: &str) -> Self {
+        Self::start_on(env, name, &["-i", PHONE_ADAPTER])
+    }
+
+    /// Records every controller and BlueZ's management traffic (what the kernel was asked, what
+    /// it reported to bluetoothd).
+    fn start_everything(env: &Environment, name: &str) -> Self {
+        Self::start_on(env, name, &[])
+    }
+
+    fn start_on(env: &Environment, name: &str, which: &[&str]) -> Self {
         let file = env.out.join(format!("{name}.btsnoop"));
         let _ = std::fs::remove_file(&file);
         let child = Command::new("btmon")
-            .args(["-i", PHONE_ADAPTER, "-w"])
+            .args(which)
+            .arg("-w")
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -213,13 +225,97 @@ impl Capture {
     }
 
     /// Stops the capture and counts the ATT operations that crossed the air.
-    fn finish(mut self) -> BTreeMap<String, usize> {
+    fn finish(self) -> BTreeMap<String, usize> {
+        att_operations(&self.finish_text())
+    }
+
+    /// Stops the capture; its decoded text.
+    fn finish_text(mut self) -> String {
         std::thread::sleep(Duration::from_millis(500));
         let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
         let text = Command::new("btmon").arg("-r").arg(&self.file).output().unwrap().stdout;
-        att_operations(&String::from_utf8_lossy(&text))
+        String::from_utf8_lossy(&text).into_owned()
     }
+}
+
+/// What a scan did on the air and in the kernel, from `btmon -r` text: the scan enables and
+/// disables each controller was sent (with their duplicate filter), the advertising reports
+/// each controller gave, the discoveries bluetoothd started and stopped, and the devices the
+/// kernel reported to it, in order and with runs of one kind counted.
+fn scan_story(text: &str) -> Vec<String> {
+    let mut story: Vec<(String, usize)> = Vec::new();
+    let mut push = |step: String| match story.last_mut() {
+        Some((last, count)) if *last == step => *count += 1,
+        _ => story.push((step, 1)),
+    };
+    // The controller a scan-enable command went to, until its parameters are read.
+    let mut enabling: Option<String> = None;
+    let mut scanning = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let index = line.rsplit_once('[').and_then(|(_, rest)| rest.split(']').next()).unwrap_or("").to_owned();
+        if let Some(controller) = &enabling {
+            if let Some(state) = trimmed.strip_prefix("Scanning: ").or_else(|| trimmed.strip_prefix("Extended scan: "))
+            {
+                scanning = state.split(' ').next().unwrap_or(state).to_owned();
+                continue;
+            }
+            if let Some(filter) = trimmed.strip_prefix("Filter duplicates: ") {
+                let filter = filter.split(' ').next().unwrap_or(filter);
+                push(format!("{controller} scan {scanning} (duplicate filter {filter})"));
+                enabling = None;
+                continue;
+            }
+        }
+        if trimmed.starts_with("< HCI Command: LE Set Scan Enable")
+            || trimmed.starts_with("< HCI Command: LE Set Extended Scan Enable")
+        {
+            enabling = Some(index);
+        } else if trimmed.starts_with("LE Advertising Report") || trimmed.starts_with("LE Extended Advertising Report")
+        {
+            push("advertising report".to_owned());
+        } else if trimmed.starts_with("@ MGMT Event: Device Found") {
+            push(format!("{index} device found"));
+        } else if trimmed.starts_with("@ MGMT Event: Discovering") {
+            push(format!("{index} discovering changed"));
+        } else if trimmed.starts_with("@ MGMT Command: Start") && trimmed.contains(" Dis") {
+            push(format!("{index} start discovery"));
+        } else if trimmed.starts_with("@ MGMT Command: Stop Discovery") {
+            push(format!("{index} stop discovery"));
+        }
+    }
+    story.into_iter().map(|(step, count)| if count == 1 { step } else { format!("{step} x{count}") }).collect()
+}
+
+#[test]
+fn a_scan_story_tells_enables_reports_and_discoveries_in_order() {
+    let text = "\
+@ MGMT Command: Start Service Dis.. (0x003a) plen 20  {0x0001} [hci1] 5.629629
+< HCI Command: LE Set Scan Enable (0x08|0x000c) plen 2       #5 [hci1] 5.666567
+        Scanning: Enabled (0x01)
+        Filter duplicates: Enabled (0x01)
+> HCI Event: LE Meta Event (0x3e) plen 43                     #7 [hci1] 5.67
+      LE Advertising Report (0x02)
+> HCI Event: LE Meta Event (0x3e) plen 43                     #8 [hci1] 5.68
+      LE Advertising Report (0x02)
+@ MGMT Event: Device Found (0x0012) plen 44            {0x0001} [hci1] 5.673905
+@ MGMT Command: Stop Discovery (0x0024) plen 1         {0x0001} [hci1] 6.578902
+< HCI Command: LE Set Scan Enable (0x08|0x000c) plen 2       #9 [hci1] 6.599403
+        Scanning: Disabled (0x00)
+        Filter duplicates: Disabled (0x00)
+";
+    assert_eq!(
+        scan_story(text),
+        [
+            "hci1 start discovery",
+            "hci1 scan Enabled (duplicate filter Enabled)",
+            "advertising report x2",
+            "hci1 device found",
+            "hci1 stop discovery",
+            "hci1 scan Disabled (duplicate filter Disabled)",
+        ]
+    );
 }
 
 /// ATT operations in `btmon -r` text ("ATT: Write Command (0x52) len 33"), by name.
@@ -344,11 +440,16 @@ async fn every_unlock_path_on_bluez_with_emulated_controllers() {
 
     scenario("the desktop harness through btleplug: `scan` finds the reader, `unlock` opens it");
     // Emulated scans have taken up to 10 s to report a reader (emulator time).
+    let capture = Capture::start_everything(&env, "harness-scan");
     let seen = harness(&env, &["scan", "--adapter", PHONE_ADAPTER, "--seconds", "20"]);
+    let story = scan_story(&capture.finish_text());
+    let windows = story.iter().filter(|step| step.contains("scan Enabled")).count();
+    let found = story.iter().filter(|step| step.contains("device found")).count();
+    println!("real-ble harness scan: {windows} scan windows, {found} with the reader reported to BlueZ");
     let meeting_id = cloud.seed().readers[MEETING_ROOM].reader_id.clone();
     assert!(
         seen.iter().any(|line| line["reader"] == meeting_id.as_str() && line["rssi"].is_null()),
-        "scan lists the meeting room's reader, its RSSI unknown on emulated controllers: {seen:?}"
+        "scan lists the meeting room's reader, its RSSI unknown on emulated controllers: {seen:?}; on the air: {story:?}"
     );
     let opened = meeting.relay_opened();
     let token = cloud.member("grace_staff").unwrap().token.clone();
