@@ -14,6 +14,43 @@ use crate::{
     crypto, hex, input,
 };
 
+/// A door and one of its readers per row (`d` the door, `r` the reader, left-joined), as
+/// [`doors_from_rows`] reads them.
+pub(super) const DOOR_COLUMNS: &str = "d.id AS door_id, d.name AS door_name, d.lock_id, r.id AS reader_id, r.model, \
+    r.mode, r.tamper_protection, r.tap_rssi_threshold, r.tx_power";
+/// The order [`doors_from_rows`] expects: by door, each door's readers oldest first.
+pub(super) const DOOR_ORDER: &str = "d.lock_id, r.created_at, r.id";
+/// The ids of the doors a member's access groups open (the member bound as `$2`).
+pub(super) const MEMBER_DOOR_IDS: &str = "SELECT gd.door_id FROM access_group_doors gd \
+    JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = $2";
+
+/// The doors in rows of [`DOOR_COLUMNS`] in [`DOOR_ORDER`], with their readers; rows without a
+/// door (a left join that found none) are skipped.
+pub(super) fn doors_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Door>> {
+    let mut doors: BTreeMap<u32, Door> = BTreeMap::new();
+    for row in rows {
+        let Some(id) = row.opt_text("door_id")? else { continue };
+        let lock = row.u32("lock_id")?;
+        let door = match doors.entry(lock) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(Door { id, name: row.text("door_name")?, lock, readers: Vec::new() })
+            }
+        };
+        if let Some(reader_id) = row.opt_text("reader_id")? {
+            door.readers.push(ReaderFacts {
+                reader_id,
+                model: row.text("model")?,
+                mode: ReaderMode::parse(&row.text("mode")?)?,
+                tamper_protection: row.flag("tamper_protection")?,
+                tap_rssi_threshold: small_int(row, "tap_rssi_threshold")?,
+                tx_power: small_int(row, "tx_power")?,
+            });
+        }
+    }
+    Ok(doors.into_values().collect())
+}
+
 /// Defaults of a freshly provisioned reader.
 const DEFAULT_RELAY_OPEN_MS: u32 = 5_000;
 
@@ -68,43 +105,16 @@ impl Store {
     }
 
     async fn doors_where(&self, org_id: &str, member_id: Option<&str>) -> Result<Vec<Door>> {
-        let filter = if member_id.is_some() {
-            "AND d.id IN (SELECT gd.door_id FROM access_group_doors gd \
-             JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = $2)"
-        } else {
-            ""
-        };
+        let filter = if member_id.is_some() { format!("AND d.id IN ({MEMBER_DOOR_IDS})") } else { String::new() };
         let sql = format!(
-            "SELECT d.id, d.name, d.lock_id, r.id AS reader_id, r.model, r.mode, r.tamper_protection, \
-             r.tap_rssi_threshold, r.tx_power FROM doors d LEFT JOIN readers r ON r.door_id = d.id \
-             WHERE d.org_id = $1 {filter} ORDER BY d.lock_id, r.created_at, r.id"
+            "SELECT {DOOR_COLUMNS} FROM doors d LEFT JOIN readers r ON r.door_id = d.id \
+             WHERE d.org_id = $1 {filter} ORDER BY {DOOR_ORDER}"
         );
         let mut query = sqlx::query(&sql).bind(org_id);
         if let Some(member_id) = member_id {
             query = query.bind(member_id);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut doors: BTreeMap<u32, Door> = BTreeMap::new();
-        for row in &rows {
-            let lock = row.u32("lock_id")?;
-            let door = match doors.entry(lock) {
-                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::btree_map::Entry::Vacant(entry) => {
-                    entry.insert(Door { id: row.text("id")?, name: row.text("name")?, lock, readers: Vec::new() })
-                }
-            };
-            if let Some(reader_id) = row.opt_text("reader_id")? {
-                door.readers.push(ReaderFacts {
-                    reader_id,
-                    model: row.text("model")?,
-                    mode: ReaderMode::parse(&row.text("mode")?)?,
-                    tamper_protection: row.flag("tamper_protection")?,
-                    tap_rssi_threshold: small_int(row, "tap_rssi_threshold")?,
-                    tx_power: small_int(row, "tx_power")?,
-                });
-            }
-        }
-        Ok(doors.into_values().collect())
+        doors_from_rows(&query.fetch_all(&self.pool).await?)
     }
 
     /// One door of the organization.

@@ -11,6 +11,7 @@ mod audit;
 mod bulk;
 mod console;
 mod credentials;
+mod device_keys;
 mod doors;
 mod groups;
 mod key_writes;
@@ -115,6 +116,8 @@ pub struct Store {
     key_writer: key_writes::KeyWriter,
     /// The organizations' signing keys, unsealed once (see `signing_keys`).
     signing_keys: std::sync::Arc<signing_keys::SigningKeys>,
+    /// The device keys found valid, checked once each (see `device_keys`).
+    device_keys: std::sync::Arc<device_keys::DeviceKeys>,
     /// The revocation lists signed this second (see `revocation::SignedLists`).
     signed_lists: std::sync::Arc<revocation::SignedLists>,
 }
@@ -168,6 +171,7 @@ impl Store {
             passwords,
             key_writer,
             signing_keys: Default::default(),
+            device_keys: Default::default(),
             signed_lists: Default::default(),
         };
         store.check_master_key().await?;

@@ -17,7 +17,7 @@ use sqlx::AnyConnection;
 
 use super::{
     Actor, RowExt, Store, audit,
-    keys::{CLOCK_SKEW_SECS, member_id_bytes, parse_device_key},
+    keys::{CLOCK_SKEW_SECS, member_id_bytes},
     now,
     revocation::{self, Whose},
 };
@@ -129,7 +129,7 @@ impl Store {
         }
         let iphone = check_device_id("iphone_device_id", &new.iphone_device_id)?;
         let watch_id = new.watch_device_id.as_deref().map(|w| check_device_id("watch_device_id", w)).transpose()?;
-        let key = parse_device_key(&new.secure_element_public_key).map_err(|e| match e {
+        let key = self.device_keys.parse(&new.secure_element_public_key).map_err(|e| match e {
             Error::InvalidKey(_) => Error::InvalidKey("secure_element_public_key is not a point on P-256"),
             _ => Error::invalid(
                 "secure_element_public_key must be an uncompressed P-256 public key (130 hex characters)",
