@@ -11,8 +11,8 @@ use std::{collections::HashSet, sync::Mutex};
 
 use mobile_access_protocol::{DEVICE_PUBLIC_KEY_LEN, DevicePublicKey};
 
-use super::keys::parse_device_key;
-use crate::{Result, hex};
+use super::keys::{check_on_curve, decode_device_key};
+use crate::Result;
 
 /// Keys kept at most; past that the set starts over (each phone then pays one check again),
 /// which bounds memory (about 1 MiB) whatever the number of phones.
@@ -25,21 +25,19 @@ pub(super) struct DeviceKeys {
 }
 
 impl DeviceKeys {
-    /// Parses and validates `text` as [`parse_device_key`] does, skipping the curve check for a
-    /// key that passed it before.
+    /// The device key in `text`: 65 bytes in hex ([`decode_device_key`]), an uncompressed point
+    /// on P-256 ([`check_on_curve`], skipped for a key that passed it before).
     pub(super) fn parse(&self, text: &str) -> Result<DevicePublicKey> {
-        if let Some(bytes) = hex::decode_array::<DEVICE_PUBLIC_KEY_LEN>(text)
-            && self.lock().contains(&bytes)
-        {
-            return Ok(DevicePublicKey(bytes));
+        let bytes = decode_device_key(text)?;
+        if !self.lock().contains(&bytes) {
+            check_on_curve(&bytes)?;
+            let mut valid = self.lock();
+            if valid.len() >= CAPACITY {
+                valid.clear();
+            }
+            valid.insert(bytes);
         }
-        let key = parse_device_key(text)?;
-        let mut valid = self.lock();
-        if valid.len() >= CAPACITY {
-            valid.clear();
-        }
-        valid.insert(key.0);
-        Ok(key)
+        Ok(DevicePublicKey(bytes))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; DEVICE_PUBLIC_KEY_LEN]>> {
@@ -58,6 +56,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::hex;
 
     fn phone_key() -> String {
         let private = EphemeralPrivateKey::generate(&ECDH_P256, &SystemRandom::new()).unwrap();
@@ -97,6 +96,12 @@ mod tests {
         assert_eq!(keys.lock().len(), 1, "cleared, then the new key kept");
     }
 
+    /// The check without the set.
+    fn checked(text: &str) -> Option<[u8; DEVICE_PUBLIC_KEY_LEN]> {
+        let bytes = decode_device_key(text).ok()?;
+        check_on_curve(&bytes).ok().map(|()| bytes)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Whatever came before, the cached parse answers as the uncached check does.
@@ -108,8 +113,8 @@ mod tests {
             let mut changed = hex::decode(&phone).unwrap();
             changed[flip] ^= 0x40;
             for text in [hex::encode(&noise), hex::encode(&changed), phone] {
-                prop_assert_eq!(keys.parse(&text).ok().map(|k| k.0), parse_device_key(&text).ok().map(|k| k.0));
-                prop_assert_eq!(keys.parse(&text).ok().map(|k| k.0), parse_device_key(&text).ok().map(|k| k.0));
+                prop_assert_eq!(keys.parse(&text).ok().map(|k| k.0), checked(&text));
+                prop_assert_eq!(keys.parse(&text).ok().map(|k| k.0), checked(&text));
             }
         }
     }

@@ -29,17 +29,21 @@ use crate::{
 /// accepts a key it just received.
 pub const CLOCK_SKEW_SECS: u32 = 300;
 
-/// Parses and validates the device key: 65 bytes, uncompressed, and a point on P-256 (checked
-/// by an ECDH with a throwaway key, which rejects off-curve points).
-pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
-    let bytes: [u8; DEVICE_PUBLIC_KEY_LEN] = hex::decode_array(text).ok_or_else(|| {
+/// The 65 bytes of a device key in hex, not yet checked to be on the curve.
+pub(super) fn decode_device_key(text: &str) -> Result<[u8; DEVICE_PUBLIC_KEY_LEN]> {
+    hex::decode_array(text).ok_or_else(|| {
         Error::invalid("device_public_key must be 130 hex characters: an uncompressed P-256 point (65 bytes)")
-    })?;
+    })
+}
+
+/// Whether `bytes` is an uncompressed point on P-256, checked by an ECDH with a throwaway key,
+/// which rejects off-curve points (two scalar multiplications: see `device_keys` for why a
+/// phone's key is checked once).
+pub(super) fn check_on_curve(bytes: &[u8; DEVICE_PUBLIC_KEY_LEN]) -> Result<()> {
     let ephemeral = EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new())
         .map_err(|_| Error::Crypto("P-256 key generation failed"))?;
-    agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(&agreement::ECDH_P256, &bytes), |_| ())
-        .map_err(|_| Error::InvalidKey("device_public_key is not a point on P-256"))?;
-    Ok(DevicePublicKey(bytes))
+    agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(&agreement::ECDH_P256, bytes), |_| ())
+        .map_err(|_| Error::InvalidKey("device_public_key is not a point on P-256"))
 }
 
 pub(super) fn member_id_bytes(id: &str) -> Result<MemberId> {
