@@ -5,7 +5,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use mobile_access::{KeyDoor, Screen, ble::Central};
+use mobile_access::{KeyDoor, RemoteDoors, Screen, ble::Central};
 
 use crate::{
     Access, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
@@ -109,7 +109,7 @@ impl KeyButton {
     /// while another runs throws `Busy`. Cancelling the calling coroutine or task cancels the
     /// tap too (uniffi drops the future); [`KeyButton::cancel`] does it from anywhere.
     pub async fn tap(&self) -> Result<TapReport, MobileAccessError> {
-        self.run_tap(None).await
+        self.run_flow(Flow::Tap(None)).await
     }
 
     /// Cancels the running tap, if any: it throws `Cancelled`.
@@ -185,7 +185,23 @@ impl KeyButton {
     /// near another door is. Otherwise as [`KeyButton::tap`]; a door the key does not open
     /// throws `UnknownDoor`.
     pub async fn tap_door(&self, door_id: String) -> Result<TapReport, MobileAccessError> {
-        self.run_tap(Some(door_id)).await
+        self.run_flow(Flow::Tap(Some(door_id))).await
+    }
+
+    /// The member's doors as the cloud lists them (one request), each with whether a remote
+    /// unlock can reach it now, and the workspace's remote unlock policy.
+    pub async fn remote_doors(&self) -> Result<RemoteDoors, MobileAccessError> {
+        let button = Arc::clone(&self.inner);
+        runtime::run(async move { Ok(button.remote_doors().await?) }).await
+    }
+
+    /// Opens the door over the network (`RemoteDoor.id` or `KeyDoor.id`): the cloud tells its
+    /// online reader to open. For when Bluetooth is off or the member is not at the door; a tap
+    /// falls back to it by itself where the workspace allows. The report's `path` is `REMOTE`.
+    /// Throws `RemoteUnlockOff`, `ProximityRequired` (the workspace wants the phone at the
+    /// door), `ReaderOffline` (the door stayed shut), or `Busy` while a tap runs.
+    pub async fn unlock_remotely(&self, door_id: String) -> Result<TapReport, MobileAccessError> {
+        self.run_flow(Flow::Remote(door_id)).await
     }
 
     /// The member's access as last fetched (kept across restarts), if any.
@@ -222,16 +238,25 @@ impl ListenerHandle {
     }
 }
 
+/// What the button is asked to do.
+enum Flow {
+    /// A tap, at the door chosen or the nearest.
+    Tap(Option<String>),
+    /// A remote unlock of this door.
+    Remote(String),
+}
+
 impl KeyButton {
-    /// One tap (at `door`, or the nearest) on the library's runtime, cancelled in the core if
-    /// the foreign caller abandons it.
-    async fn run_tap(&self, door: Option<String>) -> Result<TapReport, MobileAccessError> {
+    /// One flow on the library's runtime, cancelled in the core if the foreign caller abandons
+    /// it.
+    async fn run_flow(&self, flow: Flow) -> Result<TapReport, MobileAccessError> {
         let button = Arc::clone(&self.inner);
         let mut cancel_if_abandoned = CancelOnDrop(Some(Arc::clone(&self.inner)));
         let report = runtime::run(async move {
-            Ok(match door {
-                Some(door) => button.tap_door(&door).await?,
-                None => button.tap().await?,
+            Ok(match flow {
+                Flow::Tap(Some(door)) => button.tap_door(&door).await?,
+                Flow::Tap(None) => button.tap().await?,
+                Flow::Remote(door) => button.unlock_remotely(&door).await?,
             })
         })
         .await;

@@ -126,6 +126,25 @@ pub enum MobileAccessError {
         /// Detail for logs.
         detail: String,
     },
+    /// The workspace does not let doors be opened over the network.
+    #[error("{detail}")]
+    RemoteUnlockOff {
+        /// Human message.
+        detail: String,
+    },
+    /// The workspace opens doors over the network only with the phone at the door, and the
+    /// phone heard none of its readers (Bluetooth off, or too far).
+    #[error("{detail}")]
+    ProximityRequired {
+        /// Detail for logs.
+        detail: String,
+    },
+    /// The door's reader is offline or did not confirm in time: the door stayed shut.
+    #[error("{detail}")]
+    ReaderOffline {
+        /// Detail for logs.
+        detail: String,
+    },
     /// The reader refused without proving it: a hint, not a verdict.
     #[error("{detail}")]
     ReaderRefused {
@@ -261,6 +280,9 @@ impl MobileAccessError {
             E::Bluetooth { detail } => CoreError::Bluetooth(detail),
             E::NoReaderFound { .. } => CoreError::NoReaderFound,
             E::UnknownDoor { door, .. } => CoreError::UnknownDoor(door),
+            E::RemoteUnlockOff { .. } => CoreError::RemoteUnlockOff,
+            E::ProximityRequired { detail } => CoreError::ProximityRequired(detail),
+            E::ReaderOffline { detail } => CoreError::ReaderOffline(detail),
             E::ReaderRefused { reason, .. } => CoreError::ReaderRefused(reason),
             E::ReaderNotGenuine { detail } => CoreError::ReaderNotGenuine(detail),
             E::Exchange { detail } => CoreError::Exchange(detail),
@@ -296,6 +318,9 @@ impl From<CoreError> for MobileAccessError {
             CoreError::Bluetooth(_) => E::Bluetooth { detail },
             CoreError::NoReaderFound => E::NoReaderFound { detail },
             CoreError::UnknownDoor(door) => E::UnknownDoor { door, detail },
+            CoreError::RemoteUnlockOff => E::RemoteUnlockOff { detail },
+            CoreError::ProximityRequired(_) => E::ProximityRequired { detail },
+            CoreError::ReaderOffline(_) => E::ReaderOffline { detail },
             CoreError::ReaderRefused(reason) => E::ReaderRefused { reason, detail },
             CoreError::ReaderNotGenuine(_) => E::ReaderNotGenuine { detail },
             CoreError::Exchange(_) => E::Exchange { detail },
@@ -409,6 +434,9 @@ mod tests {
             text.prop_map(CoreError::AppUpdateRequired),
             text.prop_map(CoreError::Bluetooth),
             Just(CoreError::NoReaderFound),
+            Just(CoreError::RemoteUnlockOff),
+            text.prop_map(CoreError::ProximityRequired),
+            text.prop_map(CoreError::ReaderOffline),
             proptest::sample::select(Reason::ALL).prop_map(CoreError::ReaderRefused),
             text.prop_map(CoreError::ReaderNotGenuine),
             text.prop_map(CoreError::Exchange),

@@ -47,6 +47,7 @@ pub use types::{KeyButtonConfig, KeyButtonState, TapOutcome, TapReport, english_
 pub use wallet::{WalletPassAdded, WalletPasses};
 
 pub use mobile_access::{
-    Access, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, Phase, PhaseTimings, Screen,
+    Access, ErrorCategory, ExchangeKind, KeyDoor, MessageKey, NextStep, Phase, PhaseTimings, RemoteDoor, RemoteDoors,
+    RemoteUnlock, Screen, UnlockPath,
 };
 pub use mobile_access_protocol::Reason;

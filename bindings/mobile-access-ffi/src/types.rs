@@ -6,8 +6,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mobile_access::{
-    Access, ErrorCategory, ExchangeKind, KeyDoor, MemberStatus, MessageKey, NextStep, PhaseTimings, Screen,
-    TapOutcome as CoreOutcome, UnlockMethod,
+    Access, ErrorCategory, ExchangeKind, KeyDoor, MemberStatus, MessageKey, NextStep, PhaseTimings, RemoteDoor,
+    RemoteDoors, RemoteUnlock, Screen, TapOutcome as CoreOutcome, UnlockMethod, UnlockPath,
 };
 use mobile_access_protocol::Reason;
 
@@ -61,6 +61,9 @@ pub enum MessageKey {
     TimedOut,
     PhoneProblem,
     AppSetup,
+    RemoteUnlockOff,
+    RemoteNeedsProximity,
+    DoorOffline,
 }
 
 #[uniffi::remote(Enum)]
@@ -130,6 +133,33 @@ pub struct Access {
     pub managed: bool,
     pub unlock_method: UnlockMethod,
     pub key_validity_secs: u32,
+    pub remote_unlock: RemoteUnlock,
+}
+
+#[uniffi::remote(Enum)]
+pub enum RemoteUnlock {
+    Off,
+    Allowed,
+    ProximityRequired,
+}
+
+#[uniffi::remote(Enum)]
+pub enum UnlockPath {
+    Bluetooth,
+    Remote,
+}
+
+#[uniffi::remote(Record)]
+pub struct RemoteDoor {
+    pub id: String,
+    pub name: String,
+    pub reader_online: bool,
+}
+
+#[uniffi::remote(Record)]
+pub struct RemoteDoors {
+    pub policy: RemoteUnlock,
+    pub doors: Vec<RemoteDoor>,
 }
 
 /// What the Key Button shows. Every change reaches the listeners, in order.
@@ -244,8 +274,10 @@ pub struct TapReport {
     pub door: String,
     /// The reader that answered (hex).
     pub reader_id: String,
-    /// Fast or full exchange.
-    pub exchange: ExchangeKind,
+    /// How the door was reached: over Bluetooth, or over the network (remote unlock).
+    pub path: UnlockPath,
+    /// Fast or full exchange over Bluetooth; none for a remote unlock.
+    pub exchange: Option<ExchangeKind>,
     /// How long each phase took.
     pub timings: PhaseTimings,
     /// HTTP requests this tap sent (0 with a cached key).
@@ -263,6 +295,7 @@ impl From<mobile_access::TapReport> for TapReport {
             },
             door: report.door,
             reader_id: report.reader.to_string(),
+            path: report.path,
             exchange: report.exchange,
             timings: report.timings,
             http_requests: report.http_requests,

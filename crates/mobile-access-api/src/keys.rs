@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Door, MemberStatus, TrustAnchor, UnlockMethod};
+use crate::{Door, MemberStatus, RemoteUnlock, TrustAnchor, UnlockMethod};
 
 /// `GET /v1/me/access`: what the Key Button needs to decide what to show.
 ///
@@ -27,6 +27,10 @@ pub struct Access {
     pub unlock_method: UnlockMethod,
     /// Lifetime of keys issued now.
     pub key_validity_secs: u32,
+    /// Whether the organization lets members open doors over the network: the Key Button falls
+    /// back to it only where this allows (absent from an older cloud: off).
+    #[serde(default)]
+    pub remote_unlock: RemoteUnlock,
 }
 
 impl std::fmt::Debug for Access {
@@ -40,6 +44,7 @@ impl std::fmt::Debug for Access {
             .field("managed", &self.managed)
             .field("unlock_method", &self.unlock_method)
             .field("key_validity_secs", &self.key_validity_secs)
+            .field("remote_unlock", &self.remote_unlock)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +137,7 @@ mod tests {
             managed: true,
             unlock_method: UnlockMethod::BrandedApp,
             key_validity_secs: 86_400,
+            remote_unlock: crate::RemoteUnlock::Allowed,
         };
         let printed = format!("{access:?}");
         assert!(!printed.contains("Ada") && !printed.contains("4d656d6265722d6964") && !printed.contains("Staff"));

@@ -19,6 +19,7 @@ mod organization;
 mod outbox;
 mod page;
 mod reader;
+mod remote;
 mod switch_over;
 mod text;
 mod wallet;
@@ -40,6 +41,10 @@ pub use organization::{CreatedOrganization, Organization, Settings, SettingsPatc
 pub use outbox::{AuditEntry, MailState, OutboxMail};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page, PageQuery};
 pub use reader::{Provisioning, ReaderSync};
+pub use remote::{
+    CommandKind, CommandOutcome, CommandPollQuery, CommandResult, MAX_ANNOUNCED_NONCES, MemberDoor, MemberDoors,
+    Proximity, ReaderCommand, ReaderCommands, RemoteUnlock, RemoteUnlockRequest, RemoteUnlockResult,
+};
 pub use switch_over::{StartSwitch, SwitchJob, SwitchPreview, SwitchPreviewQuery};
 pub use text::{OutOfRange, UnknownText};
 pub use wallet::{

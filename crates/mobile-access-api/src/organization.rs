@@ -36,6 +36,9 @@ pub struct Settings {
     pub sso_mfa: bool,
     /// The organization's wallet pass subscription is active (a wallet pass prerequisite).
     pub wallet_pass_subscription: bool,
+    /// Whether members may unlock over the network (see [`crate::RemoteUnlock`]).
+    #[serde(default)]
+    pub remote_unlock: crate::RemoteUnlock,
 }
 
 /// `PATCH /v1/admin/settings`: only the fields present change. Changing `unlock_method` without
@@ -58,6 +61,8 @@ pub struct SettingsPatch {
     pub sso_mfa: Option<bool>,
     /// Wallet pass subscription active or not.
     pub wallet_pass_subscription: Option<bool>,
+    /// New remote unlock policy.
+    pub remote_unlock: Option<crate::RemoteUnlock>,
 }
 
 /// An organization's public key, which readers and phones trust.

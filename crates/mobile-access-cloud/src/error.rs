@@ -26,6 +26,11 @@ pub enum Refusal {
     CredentialSuspended,
     /// A wallet pass prerequisite is unmet (the message lists every one).
     WalletNotEligible,
+    /// The organization does not let members unlock over the network.
+    RemoteUnlockOff,
+    /// The organization requires a proof that the phone is at the door, and there was none or
+    /// it was not the door's current advertisement.
+    ProximityRequired,
 }
 
 impl Refusal {
@@ -38,6 +43,8 @@ impl Refusal {
             Self::PasswordLoginDisabled => "password_login_disabled",
             Self::CredentialSuspended => "credential_suspended",
             Self::WalletNotEligible => "wallet_not_eligible",
+            Self::RemoteUnlockOff => "remote_unlock_off",
+            Self::ProximityRequired => "proximity_required",
         }
     }
 }
@@ -98,6 +105,10 @@ pub enum Error {
     /// A sync lists one external id twice: which entry wins is not the server's to guess.
     #[error("external_id {0:?} is listed twice")]
     DuplicateExternalId(String),
+    /// A door's reader is offline, or did not answer a command in time: the door stayed shut
+    /// (as far as the cloud knows; the message says which).
+    #[error("{0}")]
+    ReaderUnavailable(String),
     /// Well-formed hex that is not a point on P-256 (a device or secure-element key): the
     /// request is valid JSON in the documented shape, and still cannot be served.
     #[error("{0}")]
@@ -182,6 +193,7 @@ impl Error {
             Self::NotFound(_) | Self::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::ReaderUnavailable(_) => (StatusCode::CONFLICT, "reader_unavailable"),
             Self::AppUpdateRequired(_) => (StatusCode::UPGRADE_REQUIRED, "app_update_required"),
             Self::UnknownAccessGroups(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_access_groups"),
             Self::UnknownDoors(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_doors"),

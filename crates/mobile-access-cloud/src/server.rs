@@ -91,9 +91,9 @@ pub async fn spawn(config: Config) -> Result<CloudHandle> {
         Some(at) => Some(bind(at).await?),
         None => None,
     };
-    let stop = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
     let background = Background::with_metrics(metrics.clone());
+    let stop = background.closing();
     let options = http::Options {
         limits: config.limits,
         request_timeout: config.timeouts.request,

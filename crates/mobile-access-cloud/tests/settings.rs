@@ -32,7 +32,7 @@ async fn the_default_unlock_method_depends_on_when_the_integration_was_created()
                 settings,
                 json!({"unlock_method": method, "invitation_mail": false, "welcome_email": welcome,
                        "mobile_access_enabled": true, "key_validity_secs": 86400,
-                       "sso_mfa": false, "wallet_pass_subscription": false}),
+                       "sso_mfa": false, "wallet_pass_subscription": false, "remote_unlock": "off"}),
                 "created at {created_at}"
             );
         }

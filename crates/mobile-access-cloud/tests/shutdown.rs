@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mobile_access_cloud::{Backend, Config, Store, api::NewOrganization};
+use mobile_access_cloud::{
+    Actor, Backend, Config, Store,
+    api::{NewDoor, NewOrganization, NewReader, ReaderMode},
+};
 use serde_json::json;
 use support::BEFORE_DECEMBER_2023;
 
@@ -112,4 +115,67 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
             support::drop_postgres_database(&name).await;
         }
     }
+}
+
+/// A reader's long poll (held open up to 25 s) does not hold the drain: SIGTERM answers it at
+/// once, empty, and the server exits 0 within a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_readers_long_polls_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path());
+    let store = Store::open(&config).await.unwrap();
+    let new = NewOrganization { name: "Org".to_owned(), created_at: Some(BEFORE_DECEMBER_2023), unlock_method: None };
+    let org = store.create_organization(new).await.unwrap();
+    let org_id = org.organization.id;
+    let door = store.create_door(&org_id, &Actor::Admin, &NewDoor { name: "Lab".to_owned() }).await.unwrap();
+    let reader = NewReader {
+        model: "Reader Pro 2.1".to_owned(),
+        mode: ReaderMode::Range,
+        tamper_protection: true,
+        tap_rssi_threshold: None,
+        tx_power: None,
+        relay_open_ms: None,
+    };
+    let provisioning = store.provision_reader(&org_id, &Actor::Admin, &door.id, &reader).await.unwrap();
+    store.close().await;
+
+    let mut server = support::ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_mobile-access-cloud"))
+            .env_remove("DATABASE_URL")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = support::ready_line(server.0.stdout.take().unwrap()).await;
+    let poll = support::client()
+        .get(format!("{base}/v1/reader/commands?wait_secs=25&nonce=0102030405060708"))
+        .bearer_auth(provisioning.reader_token)
+        .send();
+    let poll = tokio::spawn(async move {
+        let response = poll.await.unwrap();
+        (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!poll.is_finished(), "the poll is held open");
+    let signalled = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap().success());
+    let (status, body) = poll.await.unwrap();
+    assert_eq!((status, body), (200, json!({"commands": []})), "answered, empty");
+    let exit = tokio::task::spawn_blocking(move || {
+        loop {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(signalled.elapsed() < Duration::from_secs(10), "the server did not exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!("exited {:?} after SIGTERM with a long poll open", signalled.elapsed());
+    assert_eq!(exit.code(), Some(0));
 }

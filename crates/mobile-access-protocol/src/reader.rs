@@ -169,6 +169,9 @@ pub struct Responder {
     nonce_born: Duration,
     /// The nonce before, and the monotonic reading at which it stopped being current.
     previous_nonce: Option<(Nonce, Duration)>,
+    /// Nonces drawn ahead of time and told to the cloud ([`Responder::announce_nonces`]): the
+    /// next rotations advertise them in order.
+    upcoming: VecDeque<Nonce>,
     answered: Vec<(Nonce, [u8; PHONE_NONCE_LEN])>,
     revocation_sequence: u32,
     revoked: Vec<CredentialId>,
@@ -191,6 +194,7 @@ impl Responder {
             sessions: VecDeque::new(),
             nonce: Nonce::random(rng)?,
             previous_nonce: None,
+            upcoming: VecDeque::new(),
             nonce_born: now.into().monotonic,
             answered: Vec::new(),
             revocation_sequence: 0,
@@ -278,6 +282,30 @@ impl Responder {
         })
     }
 
+    /// Draws nonces ahead of time until `count` wait to be advertised, and returns the nonces a
+    /// phone may hear from now on: the previous one, the current one and those upcoming, in
+    /// advertising order. An online reader tells the cloud this list, so the cloud can check a
+    /// phone's claim that it heard the reader (a remote unlock's proof of proximity) without
+    /// the reader reporting every rotation. The nonces stay as unpredictable as ever to
+    /// everyone else: they are drawn from the same random source, only earlier.
+    pub fn announce_nonces(&mut self, count: usize, rng: &dyn SecureRandom) -> Result<Vec<Nonce>> {
+        while self.upcoming.len() < count {
+            self.upcoming.push_back(Nonce::random(rng)?);
+        }
+        Ok(self
+            .previous_nonce
+            .map(|(n, _)| n)
+            .into_iter()
+            .chain([self.nonce])
+            .chain(self.upcoming.iter().copied())
+            .collect())
+    }
+
+    /// How many announced nonces have not been advertised yet.
+    pub fn upcoming_nonces(&self) -> usize {
+        self.upcoming.len()
+    }
+
     /// Rotates the nonce if it outlived its lifetime on the monotonic clock (or that clock went
     /// back, which a caller must not do: rotating is the safe answer). The retired nonce counts
     /// as retired when its lifetime ended, not when this noticed, so its grace never stretches.
@@ -292,7 +320,10 @@ impl Responder {
     }
 
     fn rotate_nonce(&mut self, monotonic: Duration, retired_at: Duration, rng: &dyn SecureRandom) -> Result<()> {
-        let fresh = Nonce::random(rng)?;
+        let fresh = match self.upcoming.pop_front() {
+            Some(announced) => announced,
+            None => Nonce::random(rng)?,
+        };
         self.previous_nonce = Some((std::mem::replace(&mut self.nonce, fresh), retired_at));
         self.nonce_born = monotonic;
         let live = [Some(self.nonce), self.previous_nonce.map(|(n, _)| n)];

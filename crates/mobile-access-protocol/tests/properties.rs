@@ -448,6 +448,54 @@ mod random_exchanges {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
+        /// A reader that announced its nonces (to the cloud, the proof of proximity a remote
+        /// unlock checks) advertises exactly those, in order, however time passes and exchanges
+        /// rotate them; once they run out it draws fresh ones, none of them announced; and a fast
+        /// exchange under an announced nonce grants as under any other.
+        #[test]
+        fn a_reader_advertises_the_nonces_it_announced_in_order(
+            count in 1usize..12,
+            steps in proptest::collection::vec((0u64..1_500, any::<bool>()), 1..24),
+        ) {
+            let org = org_key([3; 8]);
+            let phone = phone(&org, 5, &[10]);
+            let rng = rng();
+            let mut door = reader(&org, 1, 10);
+            let mut now = Timestamp(NOW.0);
+            let secret = enrol(&phone, &mut door, now);
+            let announced = door.announce_nonces(count, &rng).unwrap();
+            let current = door.advertisement(now, &rng).unwrap().nonce;
+            let position = announced.iter().position(|n| *n == current).unwrap();
+            prop_assert_eq!(announced.len() - position - 1, count, "current then `count` upcoming");
+            let mut seen = vec![current];
+            for (advance_ms, exchange) in steps {
+                now = Timestamp(now.0 + u32::try_from(advance_ms / 1000).unwrap());
+                if exchange {
+                    let ends = fast(&secret, &phone.credential, &mut door, now);
+                    prop_assert_eq!(ends.reader.map(|d| d.reason), Some(Reason::Granted));
+                }
+                let nonce = door.advertisement(now, &rng).unwrap().nonce;
+                if seen.last() != Some(&nonce) {
+                    seen.push(nonce);
+                }
+            }
+            // Rotations between two looks are not seen: what is seen must be a subsequence of
+            // the announced order, then only fresh nonces.
+            let mut at = position;
+            let mut ran_out = false;
+            for nonce in &seen[1..] {
+                match announced.iter().position(|n| n == nonce) {
+                    Some(i) => {
+                        prop_assert!(!ran_out && i > at, "advertised in announced order");
+                        at = i;
+                    }
+                    None => ran_out = true,
+                }
+            }
+            prop_assert!(!ran_out || door.upcoming_nonces() == 0, "fresh nonces only once none is left");
+            prop_assert_eq!(door.upcoming_nonces() == 0, at == announced.len() - 1 || ran_out);
+        }
+
         /// Any valid credential at a reader of one of its locks, at any moment of its validity,
         /// unlocks through a full and then a fast exchange.
         #[test]

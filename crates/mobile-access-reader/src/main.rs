@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, default_value = "hci0")]
         adapter: String,
         /// The access cloud's base URL; without it the reader runs offline (phones still carry
-        /// revocation lists to it).
+        /// revocation lists to it, and remote unlock cannot reach it).
         #[arg(long, env = "MOBILE_ACCESS_CLOUD")]
         cloud: Option<String>,
         /// Where the reader keeps its state (and, with `--relay file`, the relay's state file).
@@ -138,9 +138,12 @@ fn run(
             "starting"
         );
         let reader = BluezReader::start(reader, &adapter, relay).await.map_err(|e| e.to_string())?;
+        // Online: the periodic poll and upload, and the long poll that carries remote unlocks.
         let online = async {
             match &link {
-                Some(link) => link.run(&reader, poll).await,
+                Some(link) => {
+                    tokio::join!(link.run(&reader, poll), link.serve_commands(&reader));
+                }
                 None => std::future::pending().await,
             }
         };

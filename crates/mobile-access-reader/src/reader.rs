@@ -7,7 +7,7 @@ use std::{
 };
 
 use mobile_access_protocol::{
-    Advertisement, CredentialId, Message, MessageType, ReaderId, ReaderTime, Reason, SignedRevocationList,
+    Advertisement, CredentialId, Message, MessageType, Nonce, ReaderId, ReaderTime, Reason, SignedRevocationList,
     reader::{Connection, Decision, ExchangeKind, ListOutcome, ReaderConfig, Responder},
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -396,6 +396,40 @@ impl Reader {
             }
         }
         reason
+    }
+
+    /// Opens the door on the cloud's command: a member's remote unlock, which the cloud already
+    /// checked (the member's rights, the organization's policy, the proof of proximity). Green
+    /// light and sound as for a granted tap, so someone at the door sees it open. Refused while
+    /// the tamper switch is tripped with tamper protection on, as every tap is; false then.
+    ///
+    /// The reader's own audit log keeps the attempts it decided; the cloud audits remote
+    /// unlocks, with the outcome the reader reports.
+    pub fn open_on_command(&mut self, now: Instant) -> bool {
+        if self.tamper_protection && self.tampered {
+            tracing::warn!(reader = %self.id, "remote unlock refused: the tamper switch is tripped");
+            return false;
+        }
+        tracing::info!(reader = %self.id, "remote unlock: relay opened on the cloud's command");
+        self.emit(now, Feedback::Signal { light: Light::Green, sound: Sound::Success, reason: Reason::Granted });
+        if self.relay_open_until.is_none() {
+            self.emit(now, Feedback::RelayOpened);
+        }
+        self.relay_open_until = Some(now + self.relay_open);
+        true
+    }
+
+    /// The nonces a phone may hear from this reader from now on (previous, current and `count`
+    /// upcoming, drawn now): what an online reader tells the cloud, which checks a remote
+    /// unlock's proof of proximity against them. See `Responder::announce_nonces`.
+    pub fn announce_nonces(&mut self, count: usize, now: Instant) -> Result<Vec<Nonce>> {
+        self.responder.advertisement(self.time(now), &self.rng)?;
+        Ok(self.responder.announce_nonces(count, &self.rng)?)
+    }
+
+    /// How many announced nonces the reader has not advertised yet.
+    pub fn upcoming_nonces(&self) -> usize {
+        self.responder.upcoming_nonces()
     }
 
     /// Closes the relay if its open time has passed.

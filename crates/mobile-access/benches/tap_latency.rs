@@ -75,7 +75,7 @@ fn main() {
                     key_button(cloud.base_url(), &token, phone, new_phone_storage(), Timeouts::default()).unwrap();
                 site.radio.start_recording();
                 let report = button.tap().await.unwrap();
-                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Full));
+                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, Some(ExchangeKind::Full)));
                 first.push(Line {
                     sim: report.timings.radio(),
                     requests: report.http_requests,
@@ -86,7 +86,7 @@ fn main() {
                 tokio::time::sleep(Duration::from_secs(6)).await;
                 site.radio.start_recording();
                 let report = button.tap().await.unwrap();
-                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, ExchangeKind::Fast));
+                assert_eq!((report.outcome, report.exchange), (TapOutcome::Unlocked, Some(ExchangeKind::Fast)));
                 cached.push(Line {
                     sim: report.timings.radio(),
                     requests: report.http_requests,

@@ -15,7 +15,7 @@ use crate::{
     journal::{Journal, JournalEntry},
     keyring::{Keyring, Keys, SharedSigner, software_device_key},
     storage::SecureStorage,
-    unlock::{Door, ExchangeKind, Timeouts},
+    unlock::{Door, ExchangeKind, Heard, Timeouts},
 };
 
 const ACCESS_INFO: &str = "access-info";
@@ -121,6 +121,15 @@ pub enum TapOutcome {
     Denied(Reason),
 }
 
+/// How a door was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnlockPath {
+    /// Phone to reader, over Bluetooth.
+    Bluetooth,
+    /// Over the network: the cloud told the door's online reader to open (remote unlock).
+    Remote,
+}
+
 /// Everything about one tap the app (or an installer's harness) may want to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapReport {
@@ -128,11 +137,15 @@ pub struct TapReport {
     pub outcome: TapOutcome,
     /// The door's name.
     pub door: String,
-    /// The reader that answered.
+    /// The reader that answered (over the network: the one the cloud commanded).
     pub reader: ReaderId,
-    /// Fast or full exchange.
-    pub exchange: ExchangeKind,
-    /// How long each phase took.
+    /// How the door was reached: over Bluetooth, or over the network (remote unlock).
+    pub path: UnlockPath,
+    /// Fast or full exchange over Bluetooth; `None` for a remote unlock.
+    pub exchange: Option<ExchangeKind>,
+    /// How long each phase took. A remote unlock has `scan` (listening for the door's reader,
+    /// where the organization wants proof the phone is there) and `exchange` (the request to the
+    /// cloud until the reader confirmed), in real time.
     pub timings: PhaseTimings,
     /// HTTP requests this tap sent (0 with a cached key).
     pub http_requests: u64,
@@ -153,12 +166,12 @@ pub struct KeyButtonConfig {
 
 /// The Key Button. One per signed-in member; cheap to share behind an `Arc`.
 pub struct KeyButton {
-    cloud: CloudClient,
-    central: Arc<dyn Central>,
+    pub(crate) cloud: CloudClient,
+    pub(crate) central: Arc<dyn Central>,
     storage: Arc<dyn SecureStorage>,
-    keyring: Keyring,
+    pub(crate) keyring: Keyring,
     signer: SharedSigner,
-    timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     state: Mutex<KeyButtonState>,
     listeners: Arc<Registry>,
     next_listener: std::sync::atomic::AtomicU64,
@@ -170,6 +183,8 @@ pub struct KeyButton {
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
     journal: Journal,
+    /// The last of the member's readers heard over the air (a remote unlock's proof).
+    pub(crate) heard: Mutex<Option<Heard>>,
 }
 
 impl std::fmt::Debug for KeyButton {
@@ -221,6 +236,7 @@ impl KeyButton {
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
             journal,
+            heard: Mutex::new(None),
         };
         Ok(button)
     }
@@ -302,7 +318,7 @@ impl KeyButton {
         lock(&self.state).clone()
     }
 
-    fn set_state(&self, state: KeyButtonState) {
+    pub(crate) fn set_state(&self, state: KeyButtonState) {
         *lock(&self.state) = state.clone();
         let listeners: Vec<_> = lock(&self.listeners).states.iter().filter_map(|(_, l)| l.upgrade()).collect();
         for listener in listeners {
@@ -484,6 +500,19 @@ impl KeyButton {
     }
 
     async fn tap_at(&self, door: Option<&str>) -> Result<TapReport> {
+        self.exclusively(async {
+            match self.run_tap(door).await {
+                Err(error) if crate::remote::may_fall_back(&error) => self.fall_back(door, error).await,
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Runs one flow (a tap, a remote unlock) with the button to itself: a second one meanwhile
+    /// gets [`Error::Busy`] and changes nothing, [`KeyButton::cancel`] ends it, and its result
+    /// is journalled and shown as the button's state.
+    pub(crate) async fn exclusively(&self, flow: impl Future<Output = Result<TapReport>>) -> Result<TapReport> {
         let mut cancelled = {
             let mut running = lock(&self.running);
             if running.is_some() {
@@ -494,7 +523,7 @@ impl KeyButton {
             receiver
         };
         let result = tokio::select! {
-            result = self.run_tap(door) => result,
+            result = flow => result,
             _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
         };
         *lock(&self.running) = None;
@@ -550,6 +579,7 @@ impl KeyButton {
                 signer: &self.signer,
                 timeouts: &self.timeouts,
                 only,
+                heard: &self.heard,
             };
             let scan_started = tokio::time::Instant::now();
             let target = door.find_reader(&report).instrument(info_span!("scan")).await?;
@@ -574,7 +604,8 @@ impl KeyButton {
                 outcome,
                 door: target.reader.door.clone(),
                 reader: target.reader.id,
-                exchange: answer.kind,
+                path: UnlockPath::Bluetooth,
+                exchange: Some(answer.kind),
                 timings,
                 http_requests: self.http_requests() - requests_before,
                 key_refreshed,
@@ -604,8 +635,9 @@ fn journal_entry(result: &Result<TapReport>) -> JournalEntry {
                 TapOutcome::Denied(reason) => ("denied", Some(format!("{reason:?}"))),
             };
             let exchange = match report.exchange {
-                ExchangeKind::Full => "full",
-                ExchangeKind::Fast => "fast",
+                Some(ExchangeKind::Full) => "full",
+                Some(ExchangeKind::Fast) => "fast",
+                None => "remote",
             };
             (outcome, reason, Some(exchange.to_owned()), Some(report.reader.to_string()))
         }

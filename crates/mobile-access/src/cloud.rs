@@ -1,5 +1,6 @@
-//! The access cloud's member API: what the Key Button needs to know (`GET /v1/me/access`) and the
-//! one request that validates rights and downloads keys (`POST /v1/me/keys`).
+//! The access cloud's member API: what the Key Button needs to know (`GET /v1/me/access`), the
+//! one request that validates rights and downloads keys (`POST /v1/me/keys`), and remote unlock
+//! (`GET /v1/me/doors`, `POST /v1/me/doors/{door_id}/unlock`).
 //!
 //! Requests run on a small runtime the SDK owns, on real time: a key download must not be
 //! timed out by the simulated radio's virtual clock, and on a phone the app's own executor (if
@@ -18,7 +19,10 @@ use std::{
     time::Duration,
 };
 
-use mobile_access_api::{Access, ErrorBody, EventUpload, KeyBundle, KeyRequest, UploadReport, UploadedEvent};
+use mobile_access_api::{
+    Access, ErrorBody, EventUpload, KeyBundle, KeyRequest, MemberDoors, Proximity, RemoteUnlockRequest,
+    RemoteUnlockResult, UploadReport, UploadedEvent,
+};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -190,13 +194,33 @@ impl CloudClient {
         self.call(HttpMethod::Post, "/v1/me/events", Some(body), None).await
     }
 
+    /// `GET /v1/me/doors`: the member's doors, whether each can be opened remotely now, and
+    /// the organization's remote unlock policy.
+    pub async fn doors(&self) -> Result<MemberDoors> {
+        self.call(HttpMethod::Get, "/v1/me/doors", None, None).await
+    }
+
+    /// `POST /v1/me/doors/{door_id}/unlock`: opens the door over the network, through its
+    /// online reader, with what the phone heard at the door where the organization requires it.
+    /// Answers once the reader confirmed (a few seconds at most).
+    pub async fn unlock_door(&self, door_id: &str, proximity: Option<Proximity>) -> Result<RemoteUnlockResult> {
+        // Door ids are the cloud's hex; anything else must not reach a URL path.
+        if door_id.is_empty() || !door_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::UnknownDoor(door_id.to_owned()));
+        }
+        let body = serde_json::to_value(RemoteUnlockRequest { proximity })
+            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        self.call(HttpMethod::Post, format!("/v1/me/doors/{door_id}/unlock"), Some(body), None).await
+    }
+
     pub(crate) async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: HttpMethod,
-        path: &'static str,
+        path: impl Into<String>,
         body: Option<serde_json::Value>,
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<T> {
+        let path = path.into();
         let Some(runtime) = self.inner.runtime.0.as_ref() else {
             return Err(Error::Network("network runtime stopped".to_owned()));
         };
@@ -217,7 +241,7 @@ impl Inner {
     async fn call_with_retries<T: DeserializeOwned>(
         &self,
         method: HttpMethod,
-        path: &'static str,
+        path: String,
         body: Option<serde_json::Value>,
         mut validated: Option<oneshot::Sender<()>>,
     ) -> Result<T> {
@@ -234,20 +258,20 @@ impl Inner {
                     let left = self.config.call_timeout.saturating_sub(started.elapsed());
                     let wait = wait.max(backoff);
                     if attempt >= self.config.attempts.max(1) || wait > self.config.max_retry_wait || wait >= left {
-                        warn!(path, attempt, retry_after_secs, "rate limited; giving up");
+                        warn!(%path, attempt, retry_after_secs, "rate limited; giving up");
                         return Err(Error::RateLimited { retry_after_secs });
                     }
-                    debug!(path, attempt, wait_ms = wait.as_millis() as u64, "rate limited; waiting as asked");
+                    debug!(%path, attempt, wait_ms = wait.as_millis() as u64, "rate limited; waiting as asked");
                     tokio::time::sleep(wait).await;
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
                 }
                 Err(Attempt::Retry(why)) if attempt >= self.config.attempts.max(1) => {
-                    warn!(path, attempt, "giving up: {why}");
+                    warn!(%path, attempt, "giving up: {why}");
                     return Err(Error::Network(why));
                 }
                 Err(Attempt::Retry(why)) => {
-                    debug!(path, attempt, backoff_ms = backoff.as_millis() as u64, "retrying: {why}");
+                    debug!(%path, attempt, backoff_ms = backoff.as_millis() as u64, "retrying: {why}");
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;

@@ -94,6 +94,17 @@ pub enum Error {
     /// from their access since the list was shown).
     #[error("the key does not open door {0}")]
     UnknownDoor(String),
+    /// The organization does not let members open doors over the network (its remote unlock
+    /// setting is off).
+    #[error("remote unlock is off for this workspace")]
+    RemoteUnlockOff,
+    /// The organization opens doors over the network only with proof that the phone is at the
+    /// door (a reader's advertisement heard over Bluetooth), and there was none, or a stale one.
+    #[error("remote unlock needs the phone at the door: {0}")]
+    ProximityRequired(String),
+    /// The door's reader is offline, or did not confirm in time: the door stayed shut.
+    #[error("the door's reader cannot be reached: {0}")]
+    ReaderOffline(String),
     /// The reader refused without proving it (a clear rejection): a hint, not a verdict.
     #[error("the reader refused: {0}")]
     ReaderRefused(Reason),
@@ -138,16 +149,20 @@ impl Error {
             | Error::Unauthorized
             | Error::Refused { .. }
             | Error::AppUpdateRequired(_)
-            | Error::UnknownDoor(_) => ErrorCategory::Access,
+            | Error::UnknownDoor(_)
+            | Error::RemoteUnlockOff => ErrorCategory::Access,
             Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
             Error::BluetoothOff
             | Error::BluetoothUnauthorized
             | Error::BluetoothUnavailable
             | Error::LocationServicesOff
             | Error::Bluetooth(_) => ErrorCategory::Bluetooth,
-            Error::NoReaderFound | Error::ReaderRefused(_) | Error::ReaderNotGenuine(_) | Error::Exchange(_) => {
-                ErrorCategory::Reader
-            }
+            Error::NoReaderFound
+            | Error::ReaderRefused(_)
+            | Error::ReaderNotGenuine(_)
+            | Error::Exchange(_)
+            | Error::ProximityRequired(_)
+            | Error::ReaderOffline(_) => ErrorCategory::Reader,
             Error::Busy | Error::Cancelled | Error::Timeout { .. } => ErrorCategory::Flow,
             Error::Storage(_) | Error::DeviceKey(_) | Error::NoTransport => ErrorCategory::Internal,
         }
@@ -184,6 +199,9 @@ impl Error {
             Error::Timeout { .. } => MessageKey::TimedOut,
             Error::Storage(_) | Error::DeviceKey(_) => MessageKey::PhoneProblem,
             Error::NoTransport => MessageKey::AppSetup,
+            Error::RemoteUnlockOff => MessageKey::RemoteUnlockOff,
+            Error::ProximityRequired(_) => MessageKey::RemoteNeedsProximity,
+            Error::ReaderOffline(_) => MessageKey::DoorOffline,
         };
         message(key)
     }
@@ -197,7 +215,10 @@ impl Error {
             | Error::CredentialSuspended
             | Error::Refused { .. }
             | Error::ReaderNotGenuine(_)
-            | Error::UnknownDoor(_) => NextStep::ContactCommunityManager,
+            | Error::UnknownDoor(_)
+            | Error::RemoteUnlockOff => NextStep::ContactCommunityManager,
+            Error::ReaderOffline(_) => NextStep::TryAgain,
+            Error::ProximityRequired(_) => NextStep::MoveCloser,
             Error::Unauthorized => NextStep::SignInAgain,
             Error::RateLimited { retry_after_secs } => NextStep::WaitAndTryAgain { seconds: *retry_after_secs },
             Error::Network(_)
@@ -235,6 +256,7 @@ impl Error {
                 | Error::Exchange(_)
                 | Error::Timeout { .. }
                 | Error::ReaderRefused(_)
+                | Error::ReaderOffline(_)
         )
     }
 
@@ -247,6 +269,9 @@ impl Error {
             (_, "not_confirmed") => Error::NotConfirmed,
             (_, "module_disabled") => Error::ModuleDisabled,
             (_, "credential_suspended") => Error::CredentialSuspended,
+            (_, "remote_unlock_off") => Error::RemoteUnlockOff,
+            (_, "proximity_required") => Error::ProximityRequired(message),
+            (409, "reader_unavailable") => Error::ReaderOffline(message),
             _ => Error::Refused { status, code, message },
         }
     }

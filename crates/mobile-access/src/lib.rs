@@ -13,6 +13,7 @@ pub mod http;
 mod journal;
 mod keyring;
 pub mod messages;
+mod remote;
 mod revocation;
 mod state;
 mod storage;
@@ -21,7 +22,7 @@ mod wallet;
 
 pub use button::{
     KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, RequirementsListener, Screen, StateListener, TapOutcome,
-    TapReport,
+    TapReport, UnlockPath,
 };
 pub use cloud::{CloudClient, CloudConfig};
 pub use error::{Error, ErrorCategory, Result};
@@ -31,10 +32,11 @@ pub use messages::{MessageKey, NextStep, set_messages};
 /// The cloud's JSON, from the contract the cloud itself serves ([`mobile_access_api`]).
 pub use mobile_access_api::{
     Access, CredentialStatus, Door, IssuedCredential, KeyBundle, MemberStatus, NewWalletPass, ReaderFacts, ReaderMode,
-    TrustAnchor, UnlockMethod, UploadReport, WalletDevice, WalletEligibility, WalletPass, WalletPassAdded,
-    WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
+    RemoteUnlock, TrustAnchor, UnlockMethod, UploadReport, WalletDevice, WalletEligibility, WalletPass,
+    WalletPassAdded, WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
 };
 pub use mobile_access_ble::Requirement;
+pub use remote::{RemoteDoor, RemoteDoors};
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};
 pub use unlock::{ExchangeKind, Timeouts};

@@ -88,11 +88,17 @@ pub enum MessageKey {
     PhoneProblem,
     /// The app is not set up correctly for the SDK (a developer's mistake).
     AppSetup,
+    /// The workspace does not let doors be opened over the internet.
+    RemoteUnlockOff,
+    /// The door opens over the internet only with the phone at the door.
+    RemoteNeedsProximity,
+    /// The door's reader is offline, or did not answer in time: the door stayed shut.
+    DoorOffline,
 }
 
 impl MessageKey {
     /// Every key, in declaration order (for apps that export their table, and for tests).
-    pub const ALL: [MessageKey; 36] = [
+    pub const ALL: [MessageKey; 39] = [
         MessageKey::StateReady,
         MessageKey::StateValidating,
         MessageKey::StateDownloadingKey,
@@ -129,6 +135,9 @@ impl MessageKey {
         MessageKey::TimedOut,
         MessageKey::PhoneProblem,
         MessageKey::AppSetup,
+        MessageKey::RemoteUnlockOff,
+        MessageKey::RemoteNeedsProximity,
+        MessageKey::DoorOffline,
     ];
 
     /// The English sentence shipped with the SDK.
@@ -178,6 +187,11 @@ impl MessageKey {
             MessageKey::TimedOut => "That took too long. Please try again.",
             MessageKey::PhoneProblem => "Something went wrong on this phone. Restart the app and try again.",
             MessageKey::AppSetup => "This app can't open doors yet. Please update the app.",
+            MessageKey::RemoteUnlockOff => "Your workspace doesn't allow opening doors from a distance.",
+            MessageKey::RemoteNeedsProximity => {
+                "This door opens from the app only when you're at it. Turn on Bluetooth and move closer."
+            }
+            MessageKey::DoorOffline => "The door can't be reached right now and stayed shut. Please try again.",
         }
     }
 

@@ -102,15 +102,30 @@ pub(crate) struct Door<'a> {
     pub timeouts: &'a Timeouts,
     /// The door the member chose (its cloud id); `None`: the nearest of theirs.
     pub only: Option<&'a str>,
+    /// The last of the member's readers heard: a remote unlock's proof that the phone is at the
+    /// door, should Bluetooth fail after the scan.
+    pub heard: &'a std::sync::Mutex<Option<Heard>>,
+}
+
+/// A reader of the member's heard over the air, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct Heard {
+    pub reader: KnownReader,
+    pub advertisement: Advertisement,
+    pub at: Instant,
 }
 
 impl Door<'_> {
     /// Scans for the member's readers and returns the nearest, once the phone is close enough for
     /// it. `report` receives `Searching` and `TapRequired` as they happen.
     pub(crate) async fn find_reader(&self, report: &(dyn Fn(KeyButtonState) + Send + Sync)) -> Result<Target> {
-        let Door { central, keys, timeouts, only, .. } = *self;
+        let Door { central, keys, timeouts, only, heard, .. } = *self;
         let ours = |event: &mobile_access_ble::ScanEvent| {
-            ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))
+            let target = ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))?;
+            let now = Instant::now();
+            *heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Heard { reader: target.reader.clone(), advertisement: target.advertisement, at: now });
+            Some(target)
         };
         let candidates = keys.readers().iter().filter(|r| only.is_none_or(|door| r.door_id == door)).count();
         report(KeyButtonState::Searching);

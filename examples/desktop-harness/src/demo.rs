@@ -5,18 +5,21 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
 use mobile_access::{
     CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, Screen, StateListener, TapOutcome,
-    TapReport, Timeouts, WalletDevice, WalletPasses,
-    ble::sim::{RadioProfile, SimCentral},
+    TapReport, Timeouts, UnlockPath, WalletDevice, WalletPasses,
+    ble::{
+        AdapterState,
+        sim::{Position, RadioProfile, SimCentral},
+    },
 };
 use mobile_access_protocol::Reason;
-use mobile_access_reader::{Feedback, Light, Sound};
+use mobile_access_reader::{Feedback, Light, ReaderLink, Sound};
 use serde::Serialize;
 use tokio::{
     sync::{Notify, mpsc},
@@ -74,21 +77,28 @@ pub trait Output {
 /// during a few milliseconds of HTTP, and the demo's timeline would show them.
 #[derive(Default)]
 struct ClockHold {
-    network: AtomicBool,
+    /// The phone's state says it is on the network (validating, downloading).
+    phone: AtomicBool,
+    /// Network calls the demo itself is waiting on ([`ClockHold::hold`]).
+    calls: AtomicUsize,
     changed: Notify,
 }
 
 impl ClockHold {
     fn set(&self, network: bool) {
-        self.network.store(network, Ordering::SeqCst);
+        self.phone.store(network, Ordering::SeqCst);
         self.changed.notify_waiters();
+    }
+
+    fn held(&self) -> bool {
+        self.phone.load(Ordering::SeqCst) || self.calls.load(Ordering::SeqCst) > 0
     }
 
     /// Runs forever: spins (never idle) while the network is in use, sleeps otherwise.
     async fn run(self: Arc<Self>) {
         loop {
             let changed = self.changed.notified();
-            if self.network.load(Ordering::SeqCst) {
+            if self.held() {
                 tokio::task::yield_now().await;
             } else {
                 changed.await;
@@ -96,11 +106,14 @@ impl ClockHold {
         }
     }
 
-    /// Runs `work`, a network-only call, with the clock held.
+    /// Runs `work`, a network-only call, with the clock held (whatever the phone's state says
+    /// meanwhile).
     async fn hold<T>(&self, work: impl Future<Output = T>) -> T {
-        self.set(true);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
         let result = work.await;
-        self.set(false);
+        self.calls.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
         result
     }
 }
@@ -183,11 +196,19 @@ impl Demo<'_> {
 }
 
 fn report_line(report: &TapReport) -> String {
+    let Some(exchange) = report.exchange else {
+        return format!(
+            "{:?} at {} (remote unlock over the network, {} HTTP request(s), {:.0} ms wall)",
+            report.outcome,
+            report.door,
+            report.http_requests,
+            report.timings.exchange.as_secs_f64() * 1e3
+        );
+    };
     format!(
-        "{:?} at {} ({:?} exchange, {} HTTP request(s); key {:.0} ms wall, radio {:.0} ms simulated)",
+        "{:?} at {} ({exchange:?} exchange, {} HTTP request(s); key {:.0} ms wall, radio {:.0} ms simulated)",
         report.outcome,
         report.door,
-        report.exchange,
         report.http_requests,
         report.timings.key.as_secs_f64() * 1e3,
         report.timings.radio().as_secs_f64() * 1e3
@@ -359,7 +380,98 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
         },
     )
     .await;
+
+    // Her app again (the cloud came back on another address after the outage above).
+    let phone = Arc::clone(&ada_phone);
+    let button = demo.button("ada_member", Arc::clone(&phone))?;
+    demo.step(
+        "The operator allows remote unlock; Ada, at home with Bluetooth off, opens the meeting room from the app",
+        "the cloud tells the meeting room's online reader at once: green light, door open, the report says \"remote\"",
+        async move |demo| {
+            let (Ok(reader), Some(provisioning)) = (demo.site.reader(MEETING_ROOM), demo.site.provisioning.get(MEETING_ROOM))
+            else {
+                return ("no meeting room reader".to_owned(), false);
+            };
+            let link = match ReaderLink::new(demo.cloud.base_url(), provisioning) {
+                Ok(link) => link,
+                Err(error) => return (error.to_string(), false),
+            };
+            phone.move_to(AT_HOME);
+            phone.set_adapter_state(AdapterState::PoweredOff);
+            demo.note("phone", "Ada is at home; Bluetooth is off");
+            let outcome = tokio::select! {
+                () = link.serve_commands(reader) => ("the reader's command loop ended".to_owned(), false),
+                outcome = async {
+                    if let Err(error) = admin_settings(demo, serde_json::json!({"remote_unlock": "allowed"})) {
+                        return (error, false);
+                    }
+                    demo.note("cloud", "remote unlock allowed for the organization");
+                    let Some(door) = demo.clock.hold(online_door(&button, "Meeting room")).await else {
+                        return ("the meeting room's reader never came online".to_owned(), false);
+                    };
+                    let asked = std::time::Instant::now();
+                    let result = demo.clock.hold(button.unlock_remotely(&door)).await;
+                    let took = asked.elapsed();
+                    match result {
+                        Ok(report) => {
+                            let ok = report.outcome == TapOutcome::Unlocked
+                                && report.path == UnlockPath::Remote
+                                && took < Duration::from_secs(1);
+                            (format!("{}; the member heard back {:.0} ms (wall) after asking", report_line(&report), took.as_secs_f64() * 1e3), ok)
+                        }
+                        Err(error) => (error.to_string(), false),
+                    }
+                } => outcome,
+            };
+            phone.set_adapter_state(AdapterState::PoweredOn);
+            outcome
+        },
+    )
+    .await;
     Ok(())
+}
+
+/// The meeting room's range reader in the demo site.
+const MEETING_ROOM: usize = 1;
+/// Out of radio range of every reader.
+const AT_HOME: Position = Position::new(5_000.0, 0.0);
+
+/// The id of the member's door called `name` once the cloud lists its reader online (it comes
+/// online with its first long poll), within a few seconds.
+async fn online_door(button: &KeyButton, name: &str) -> Option<String> {
+    for _ in 0..100 {
+        if let Ok(listed) = button.remote_doors().await
+            && let Some(door) = listed.doors.into_iter().find(|d| d.name == name && d.reader_online)
+        {
+            return Some(door.id);
+        }
+        // Real time, as the network's: the simulated clock is held while the phone uses it.
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// `PATCH /v1/admin/settings` as the demo organization's administrator, on a thread of its own
+/// (the demo's runtime has no network driver: its clock is the simulation's).
+fn admin_settings(demo: &Demo<'_>, patch: serde_json::Value) -> std::result::Result<(), String> {
+    let url = format!("{}/v1/admin/settings", demo.cloud.base_url());
+    let token = demo.cloud.seed().admin_token.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let response = reqwest::Client::new()
+                .patch(url)
+                .bearer_auth(token)
+                .json(&patch)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if response.status().is_success() { Ok(()) } else { Err(format!("settings: {}", response.status())) }
+        })
+    })
+    .join()
+    .map_err(|_| "the settings call panicked".to_owned())?
 }
 
 /// Grace adds a wallet pass herself and opens the main entrance with her watch, no app.

@@ -46,6 +46,9 @@ use crate::{
 pub struct Background {
     tracker: TaskTracker,
     stop: CancellationToken,
+    /// Cancelled the moment shutdown starts, before in-flight requests drain: what ends the
+    /// requests that would otherwise wait on (readers' long polls).
+    closing: CancellationToken,
     /// The server's metrics, here because jobs report their progress to them too.
     metrics: Arc<Metrics>,
 }
@@ -54,6 +57,11 @@ impl Background {
     /// A background reporting to these metrics.
     pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
         Self { metrics, ..Self::default() }
+    }
+
+    /// The signal that shutdown has started (the server's listeners stop accepting on it).
+    pub(crate) fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 
     /// Tells jobs to stop after their current batch and waits up to `grace` for every task.
@@ -143,6 +151,8 @@ pub enum QueryKind {
     Sequence,
     /// `?to=&limit=&after=`: [`crate::api::SwitchPreviewQuery`].
     SwitchPreview,
+    /// `?wait_secs=&nonces=`: [`crate::api::CommandPollQuery`].
+    CommandPoll,
 }
 
 /// 409 of routes that revoke credentials: readers hold a bounded revocation list.
@@ -390,6 +400,58 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("ReaderSync"),
     ),
+    Operation {
+        query: Some(QueryKind::CommandPoll),
+        ..op(
+            "GET",
+            "/v1/reader/commands",
+            Some(Role::Reader),
+            "Long poll for commands (remote unlock): answered as soon as one waits, or empty after wait_secs",
+            None,
+            200,
+            Some("ReaderCommands"),
+        )
+    },
+    Operation {
+        errors: &[
+            (404, "not_found: this reader was never given a command with that id"),
+            (409, "conflict: the command was already decided otherwise (the member stopped waiting)"),
+        ],
+        ..op(
+            "POST",
+            "/v1/reader/commands/{command_id}/result",
+            Some(Role::Reader),
+            "What the reader did with a command",
+            Some("CommandResult"),
+            204,
+            None,
+        )
+    },
+    op(
+        "GET",
+        "/v1/me/doors",
+        Some(Role::Member),
+        "The member's doors, and whether each can be opened remotely now",
+        None,
+        200,
+        Some("MemberDoors"),
+    ),
+    Operation {
+        refusals: &["module_disabled", "not_confirmed", "remote_unlock_off", "proximity_required"],
+        errors: &[
+            (404, "not_found: not one of the member's doors"),
+            (409, "reader_unavailable: the door's reader is offline or did not confirm in time; the door stays shut"),
+        ],
+        ..op(
+            "POST",
+            "/v1/me/doors/{door_id}/unlock",
+            Some(Role::Member),
+            "Remote unlock: the door's online reader opens within a second",
+            Some("RemoteUnlockRequest"),
+            200,
+            Some("RemoteUnlockResult"),
+        )
+    },
     op(
         "POST",
         "/v1/reader/events",
@@ -548,6 +610,10 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         .route("/v1/admin/switch-over/preview", get(switch_preview))
         .route("/v1/admin/switch-over", get(switch_status).post(start_switch))
         .route("/v1/reader/config", get(reader_config))
+        .route("/v1/reader/commands", get(reader_commands))
+        .route("/v1/reader/commands/{command_id}/result", post(command_result))
+        .route("/v1/me/doors", get(me_doors))
+        .route("/v1/me/doors/{door_id}/unlock", post(unlock_door))
         .route("/v1/reader/events", post(reader_events).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)))
         .route("/v1/me/events", post(me_events).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)))
         .route("/v1/me/wallet/eligibility", post(me_wallet_eligibility))

@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::{OPERATIONS, QueryKind};
 use crate::api::{
-    CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, MAX_PAGE_LIMIT,
-    MailState, MemberStatus, ReaderMode, Role, UnlockMethod, WalletPrerequisite, WatchBinding,
+    CommandKind, CommandOutcome, CredentialKind, CredentialStatus, DEFAULT_PAGE_LIMIT, DEFAULT_TAP_RSSI_THRESHOLD,
+    DEFAULT_TX_POWER, MAX_PAGE_LIMIT, MailState, MemberStatus, ReaderMode, RemoteUnlock, Role, UnlockMethod,
+    WalletPrerequisite, WatchBinding,
 };
 use crate::input::{self, TextRule};
 
@@ -78,6 +79,9 @@ const REQUESTS: &[&str] = &[
     "NewCredential",
     "WalletDevice",
     "NewWalletPass",
+    "RemoteUnlockRequest",
+    "Proximity",
+    "CommandResult",
 ];
 
 fn one_of(values: &[&str], description: &str) -> Value {
@@ -134,6 +138,7 @@ fn schemas() -> Value {
             "wallet_pass_subscription",
             s("boolean", "the wallet pass subscription is active (a wallet pass prerequisite)"),
         ),
+        ("remote_unlock", one_of(RemoteUnlock::TEXTS, "whether members may unlock over the network (default off)")),
     ];
     let (shortest, longest) = input::KEY_VALIDITY_SECS;
     let settings_patch: Vec<(&str, Value)> = settings_fields
@@ -184,6 +189,7 @@ fn schemas() -> Value {
                 ("managed", s("boolean", "")),
                 ("unlock_method", unlock.clone()),
                 ("key_validity_secs", s("integer", "")),
+                ("remote_unlock", one_of(RemoteUnlock::TEXTS, "whether doors open over the network: off, allowed, proximity_required")),
             ],
             &[],
         ),
@@ -377,8 +383,10 @@ fn schemas() -> Value {
         "OutboxPage": page("OutboxMail"),
         "AuditPage": page("AuditEntry"),
     });
-    if let (Some(all), Value::Object(wallet)) = (schemas.as_object_mut(), wallet_schemas()) {
-        all.extend(wallet);
+    for more in [wallet_schemas(), remote_schemas()] {
+        if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     for name in REQUESTS {
         if let Some(schema) = schemas.get_mut(*name) {
@@ -386,6 +394,60 @@ fn schemas() -> Value {
         }
     }
     schemas
+}
+
+/// Remote unlock's bodies: the member's request and answer, the reader's commands and results.
+fn remote_schemas() -> Value {
+    json!({
+        "Proximity": object(
+            &[
+                ("reader_id", hex_in(8, "the reader heard")),
+                ("nonce", hex_in(8, "the nonce it advertised")),
+            ],
+            &[],
+        ),
+        "MemberDoor": object(
+            &[
+                ("door_id", s("string", "what POST /v1/me/doors/{door_id}/unlock takes")),
+                ("name", s("string", "")),
+                ("reader_online", s("boolean", "a reader of the door polled lately: a remote unlock can reach it")),
+            ],
+            &[],
+        ),
+        "MemberDoors": object(
+            &[
+                ("remote_unlock", one_of(RemoteUnlock::TEXTS, "the organization's policy")),
+                ("doors", array(r("MemberDoor"))),
+            ],
+            &[],
+        ),
+        "RemoteUnlockRequest": object(
+            &[("proximity", or_null(r("Proximity")))],
+            &["proximity"],
+        ),
+        "RemoteUnlockResult": object(
+            &[
+                ("door_id", s("string", "")),
+                ("door_name", s("string", "")),
+                ("reader_id", hex(8, "the reader that opened the door")),
+                ("opened_at", u32_int("when the reader reported the relay open")),
+                ("took_ms", u32_int("from the request to the reader's answer")),
+            ],
+            &[],
+        ),
+        "ReaderCommand": object(
+            &[
+                ("command_id", hex(16, "answer with POST /v1/reader/commands/{command_id}/result")),
+                ("kind", one_of(CommandKind::TEXTS, "what to do")),
+                ("member_id", hex(16, "who asked")),
+                ("issued_at", u32_int("")),
+                ("valid_for_ms", u32_int("act on it only within this many ms of receiving it; each command id once")),
+            ],
+            &[],
+        ),
+        "ReaderCommands": object(&[("commands", array(r("ReaderCommand")))], &[]),
+        "CommandResult": object(&[("outcome", one_of(CommandOutcome::TEXTS, "what the reader did"))], &[]),
+    })
 }
 
 fn max_items(mut schema: Value, most: usize) -> Value {
@@ -510,6 +572,15 @@ fn query_parameters(query: QueryKind) -> Vec<Value> {
             json!({"type": "string"})
         }}),
     ];
+    if query == QueryKind::CommandPoll {
+        return vec![
+            json!({"name": "wait_secs", "in": "query", "description": "hold the poll open this long while no command waits (default 25)",
+                   "schema": {"type": "integer", "minimum": 0, "maximum": crate::store::MAX_POLL_WAIT.as_secs()}}),
+            json!({"name": "nonces", "in": "query",
+                   "description": "the nonces a phone may hear from the reader until its next poll, comma-separated (hex, 8 bytes each)",
+                   "schema": {"type": "string", "pattern": format!("^[0-9a-fA-F]{{16}}(,[0-9a-fA-F]{{16}}){{0,{}}}$", crate::api::MAX_ANNOUNCED_NONCES - 1)}}),
+        ];
+    }
     if query == QueryKind::SwitchPreview {
         let to = one_of(UnlockMethod::TEXTS, "the method to switch to (default: the other one)");
         parameters.insert(0, json!({"name": "to", "in": "query", "schema": to}));
@@ -714,6 +785,14 @@ mod tests {
             ("UploadedEvent", fields::<api::UploadedEvent>()),
             ("EventUpload", fields::<api::EventUpload>()),
             ("UploadReport", fields::<api::UploadReport>()),
+            ("Proximity", fields::<api::Proximity>()),
+            ("MemberDoor", fields::<api::MemberDoor>()),
+            ("MemberDoors", fields::<api::MemberDoors>()),
+            ("RemoteUnlockRequest", fields::<api::RemoteUnlockRequest>()),
+            ("RemoteUnlockResult", fields::<api::RemoteUnlockResult>()),
+            ("ReaderCommand", fields::<api::ReaderCommand>()),
+            ("ReaderCommands", fields::<api::ReaderCommands>()),
+            ("CommandResult", fields::<api::CommandResult>()),
             ("SwitchPreview", fields::<api::SwitchPreview>()),
             ("StartSwitch", fields::<api::StartSwitch>()),
             ("SwitchJob", fields::<api::SwitchJob>()),
@@ -758,6 +837,7 @@ mod tests {
             (QueryKind::Page, fields::<api::PageQuery>()),
             (QueryKind::Sequence, fields::<api::PageQuery>()),
             (QueryKind::SwitchPreview, fields::<api::SwitchPreviewQuery>()),
+            (QueryKind::CommandPoll, fields::<api::CommandPollQuery>()),
         ] {
             let documented: BTreeSet<String> =
                 query_parameters(kind).iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();

@@ -1,5 +1,7 @@
 //! The handlers: each authenticates by its extractor, then calls one [`Store`] method.
 
+use std::time::Duration;
+
 use axum::{
     Json,
     extract::State,
@@ -17,12 +19,12 @@ use super::{
 use crate::{
     Error, Result,
     api::{
-        AcceptInvitation, CredentialStatus, EventUpload, KeyRequest, Login, MemberSync, NewAccessGroup, NewCredential,
-        NewDoor, NewReader, NewWalletPass, Page, PageQuery, SettingsPatch, StartSwitch, SwitchPreviewQuery,
-        WalletDevice,
+        AcceptInvitation, CommandPollQuery, CommandResult, CredentialStatus, EventUpload, KeyRequest, Login,
+        MemberSync, NewAccessGroup, NewCredential, NewDoor, NewReader, NewWalletPass, Page, PageQuery,
+        RemoteUnlockRequest, SettingsPatch, StartSwitch, SwitchPreviewQuery, WalletDevice,
     },
     crypto,
-    store::{Actor, DEFAULT_SWITCH_BATCH, Store},
+    store::{Actor, DEFAULT_SWITCH_BATCH, MAX_POLL_WAIT, Store},
 };
 
 fn page<T>(items: Vec<T>) -> Page<T> {
@@ -254,6 +256,43 @@ pub(super) async fn audit_log(
 
 pub(super) async fn reader_config(State(store): State<Store>, ReaderCaller(caller): ReaderCaller) -> Result<Response> {
     Ok(Json(store.reader_sync(&caller.org_id, caller.reader()?).await?).into_response())
+}
+
+pub(super) async fn reader_commands(
+    State(state): State<AppState>,
+    ReaderCaller(caller): ReaderCaller,
+    ApiQuery(query): ApiQuery<CommandPollQuery>,
+) -> Result<Response> {
+    let wait = Duration::from_secs(query.wait_secs.map_or(MAX_POLL_WAIT.as_secs(), u64::from));
+    if wait > MAX_POLL_WAIT {
+        return Err(Error::invalid(format!("wait_secs must be at most {}", MAX_POLL_WAIT.as_secs())));
+    }
+    let closing = state.background.closing();
+    let commands = state.store.reader_commands(caller.reader()?, wait, query.nonces.as_deref(), &closing).await?;
+    Ok(Json(commands).into_response())
+}
+
+pub(super) async fn command_result(
+    State(store): State<Store>,
+    ReaderCaller(caller): ReaderCaller,
+    Id(command_id): Id,
+    ApiJson(body): ApiJson<CommandResult>,
+) -> Result<StatusCode> {
+    store.command_result(&caller.org_id, caller.reader()?, &command_id, body.outcome).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn me_doors(State(store): State<Store>, MemberCaller(caller): MemberCaller) -> Result<Response> {
+    Ok(Json(store.doors_for_member(&caller.org_id, caller.member()?).await?).into_response())
+}
+
+pub(super) async fn unlock_door(
+    State(store): State<Store>,
+    MemberCaller(caller): MemberCaller,
+    Id(door_id): Id,
+    ApiJson(body): ApiJson<RemoteUnlockRequest>,
+) -> Result<Response> {
+    Ok(Json(store.unlock_remotely(&caller.org_id, caller.member()?, &door_id, &body).await?).into_response())
 }
 
 pub(super) async fn reader_events(

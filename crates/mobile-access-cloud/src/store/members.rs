@@ -269,7 +269,7 @@ impl Store {
     async fn organization_in(&self, conn: &mut AnyConnection, org_id: &str) -> Result<crate::api::Settings> {
         let row = sqlx::query(
             "SELECT unlock_method, invitation_mail, welcome_email, mobile_access_enabled, key_validity_secs, \
-             sso_mfa, wallet_pass_subscription FROM organizations WHERE id = $1",
+             sso_mfa, wallet_pass_subscription, remote_unlock FROM organizations WHERE id = $1",
         )
         .bind(org_id)
         .fetch_optional(conn)
@@ -283,6 +283,7 @@ impl Store {
             key_validity_secs: row.u32("key_validity_secs")?,
             sso_mfa: row.flag("sso_mfa")?,
             wallet_pass_subscription: row.flag("wallet_pass_subscription")?,
+            remote_unlock: crate::api::RemoteUnlock::parse(&row.text("remote_unlock")?)?,
         })
     }
 
@@ -388,6 +389,7 @@ impl Store {
             managed: user.managed,
             unlock_method: organization.settings.unlock_method,
             key_validity_secs: organization.settings.key_validity_secs,
+            remote_unlock: organization.settings.remote_unlock,
         })
     }
 

@@ -20,6 +20,9 @@ mod mail;
 mod members;
 mod organizations;
 mod readers;
+mod remote;
+
+pub use remote::{ANSWER_WAIT, MAX_POLL_WAIT, ONLINE_SECS};
 mod retention;
 mod revocation;
 mod signing_keys;
@@ -74,6 +77,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (8, "retention", include_str!("../../migrations/sqlite/0008_retention.sql")),
     (9, "console", include_str!("../../migrations/sqlite/0009_console.sql")),
     (10, "console_sessions", include_str!("../../migrations/sqlite/0010_console_sessions.sql")),
+    (11, "remote_unlock", include_str!("../../migrations/sqlite/0011_remote_unlock.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -86,6 +90,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (8, "retention", include_str!("../../migrations/postgres/0008_retention.sql")),
     (9, "console", include_str!("../../migrations/postgres/0009_console.sql")),
     (10, "console_sessions", include_str!("../../migrations/postgres/0010_console_sessions.sql")),
+    (11, "remote_unlock", include_str!("../../migrations/postgres/0011_remote_unlock.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {
@@ -118,6 +123,8 @@ pub struct Store {
     signing_keys: std::sync::Arc<signing_keys::SigningKeys>,
     /// The device keys found valid, checked once each (see `device_keys`).
     device_keys: std::sync::Arc<device_keys::DeviceKeys>,
+    /// Remote unlock's wakeups of waiting readers and members (see `remote`).
+    wakeups: std::sync::Arc<remote::Wakeups>,
     /// The revocation lists signed this second (see `revocation::SignedLists`).
     signed_lists: std::sync::Arc<revocation::SignedLists>,
 }
@@ -172,6 +179,7 @@ impl Store {
             key_writer,
             signing_keys: Default::default(),
             device_keys: Default::default(),
+            wakeups: Default::default(),
             signed_lists: Default::default(),
         };
         store.check_master_key().await?;

@@ -37,6 +37,9 @@ class MemberFacingTest {
         Triple(MobileAccessException.Bluetooth("GATT 133"), MessageKey.BLUETOOTH_FAILED, NextStep.TryAgain),
         Triple(MobileAccessException.NoReaderFound("none"), MessageKey.NO_READER_FOUND, NextStep.MoveCloser),
         Triple(MobileAccessException.UnknownDoor("d-1", "not in key"), MessageKey.DENIED_WRONG_DOOR, NextStep.ContactCommunityManager),
+        Triple(MobileAccessException.RemoteUnlockOff("off"), MessageKey.REMOTE_UNLOCK_OFF, NextStep.ContactCommunityManager),
+        Triple(MobileAccessException.ProximityRequired("no proof"), MessageKey.REMOTE_NEEDS_PROXIMITY, NextStep.MoveCloser),
+        Triple(MobileAccessException.ReaderOffline("did not answer"), MessageKey.DOOR_OFFLINE, NextStep.TryAgain),
         Triple(MobileAccessException.ReaderRefused(Reason.NOT_CLOSE_ENOUGH, "far"), MessageKey.DENIED_MOVE_CLOSER, NextStep.MoveCloser),
         Triple(MobileAccessException.ReaderRefused(Reason.REVOKED, "revoked"), MessageKey.DENIED_REVOKED, NextStep.ContactCommunityManager),
         Triple(MobileAccessException.ReaderNotGenuine("bad cert"), MessageKey.READER_NOT_GENUINE, NextStep.ContactCommunityManager),
@@ -101,6 +104,16 @@ class MemberFacingTest {
 
             val error = assertThrows<MobileAccessException.UnknownDoor> { runBlocking { button.tapDoor("no-such-door") } }
             assertEquals(NextStep.ContactCommunityManager, error.nextStep())
+
+            // The same doors from the cloud, for opening over the network: the workspace has not
+            // allowed it, and the member is told so in a sentence.
+            val remote = button.remoteDoors()
+            assertEquals(RemoteUnlock.OFF, remote.policy)
+            assertEquals(listOf("Main entrance", "Meeting room"), remote.doors.map { it.name }.sorted())
+            assertEquals(RemoteUnlock.OFF, button.access()?.remoteUnlock)
+            val off = assertThrows<MobileAccessException.RemoteUnlockOff> { runBlocking { button.unlockRemotely(meeting.id) } }
+            assertEquals("Your workspace doesn't allow opening doors from a distance.", off.message)
+            assertEquals(UnlockPath.BLUETOOTH, report.path)
         }
     }
 

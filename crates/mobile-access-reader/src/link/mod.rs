@@ -7,10 +7,15 @@
 //! HTTP runs on the link's own runtime in real time, like the SDK's cloud client, so a radio
 //! simulated on a paused clock never times out a request.
 //!
+//! The link also carries remote unlocks ([`ReaderLink::serve_commands`], in `commands`): a long
+//! poll the cloud answers the moment a member asks to open the reader's door.
+//!
 //! One link serves every kind of reader: the virtual reader on the simulated radio and the BlueZ
 //! reader both hand it their [`Reader`] through [`SharedReader`].
 
-use std::sync::Mutex;
+mod commands;
+
+use std::{sync::Mutex, time::Duration};
 
 use mobile_access_api::{EventUpload, ReaderSync, UploadReport, UploadedEvent};
 use mobile_access_protocol::reader::{ExchangeKind, ListOutcome};
@@ -25,6 +30,9 @@ pub trait SharedReader {
     /// virtual reader runs on the simulated radio's clock).
     fn with_reader<R>(&self, f: impl FnOnce(&mut Reader, std::time::Instant) -> R) -> R;
 }
+
+/// How long an ordinary request may take before the link gives up on it (and retries later).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most events per upload request (the cloud's limit).
 const UPLOAD_CHUNK: usize = 1000;
@@ -67,6 +75,12 @@ impl std::fmt::Debug for ReaderLink {
 
 fn cloud_error(error: impl std::fmt::Display) -> Error {
     Error::Cloud(error.to_string())
+}
+
+/// An HTTP failure without its URL (a command poll's carries the nonces announced: long, and
+/// nothing a log reader needs).
+fn http_error(error: reqwest::Error) -> Error {
+    Error::Cloud(error.without_url().to_string())
 }
 
 /// One audit entry in the cloud's upload format, with its stable id. An RSSI the reader could
@@ -122,21 +136,41 @@ impl ReaderLink {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        self.call_within(method, path, body, REQUEST_TIMEOUT).await
+    }
+
+    /// A call that fails with [`Error::Cloud`] after `timeout`: a cloud that vanished without
+    /// closing the connection must not hold the reader's loops for ever.
+    async fn call_within(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value> {
         let runtime = self.runtime.0.as_ref().ok_or_else(|| Error::Cloud("runtime stopped".to_owned()))?;
         let url = format!("{}{path}", self.base_url.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let mut request = self.http.request(method, url).bearer_auth(&self.token);
+        let mut request = self.http.request(method, url).bearer_auth(&self.token).timeout(timeout);
         if let Some(body) = body {
             request = request.json(&body);
         }
         runtime
             .spawn(async move {
-                let response = request.send().await.map_err(cloud_error)?;
+                let response = request.send().await.map_err(http_error)?;
                 let status = response.status();
-                let body: Value = response.json().await.map_err(cloud_error)?;
+                let body: Value = response.json().await.map_err(http_error)?;
                 if status.is_success() { Ok(body) } else { Err(Error::Cloud(format!("{status}: {body}"))) }
             })
             .await
             .map_err(cloud_error)?
+    }
+
+    /// Waits `period` of real time on the link's own runtime (the caller's clock may be a
+    /// simulation's, paused or racing ahead).
+    async fn pause(&self, period: Duration) {
+        if let Some(runtime) = &self.runtime.0 {
+            let _ = runtime.spawn(tokio::time::sleep(period)).await;
+        }
     }
 
     /// One poll: fetches the signed revocation list and applies it to `reader`.
