@@ -46,7 +46,23 @@ async fn tenant(cloud: &Cloud, name: &str) -> Tenant {
     // The pass belongs to another member: the matrix's own add as `member` would supersede it.
     let holder = cloud.member(&org.integration_token, &format!("{name}-pass-holder"), &["Members"]).await;
     let pass = cloud.post(&holder, "/v1/me/wallet/passes", body_for(Some("NewWalletPass"), 0).unwrap()).await.ok();
+    // A remote unlock the reader carried out: its command id is the result route's object.
+    cloud.patch(&admin, "/v1/admin/settings", json!({"remote_unlock": "allowed"})).await.ok();
+    cloud.get(&reader, "/v1/reader/commands?wait_secs=0").await.ok();
+    let asking = {
+        let (http, url, token) =
+            (cloud.http.clone(), cloud.url(&format!("/v1/me/doors/{door_id}/unlock")), member.clone());
+        tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({})).send().await.unwrap().status() })
+    };
+    let polled = cloud.get(&reader, "/v1/reader/commands?wait_secs=5").await.ok();
+    let command_id = polled["commands"][0]["command_id"].as_str().unwrap().to_owned();
+    let result = format!("/v1/reader/commands/{command_id}/result");
+    let reported = cloud.call(Method::POST, Some(&reader), &result, Some(json!({"outcome": "opened"}))).await;
+    assert_eq!(reported.status.as_u16(), 204, "{}", reported.body);
+    assert_eq!(asking.await.unwrap(), 200);
+    cloud.patch(&admin, "/v1/admin/settings", json!({"remote_unlock": "off"})).await.ok();
     let ids = HashMap::from([
+        ("command_id", command_id),
         ("pass_id", pass["pass"]["id"].as_str().unwrap().to_owned()),
         ("org_id", org.organization.id.clone()),
         ("door_id", door_id),
@@ -77,6 +93,8 @@ fn body_for(schema: Option<&str>, n: usize) -> Option<Value> {
         "KeyRequest" => json!({"device_public_key": device_key}),
         "MemberSync" => json!({"members": []}),
         "SettingsPatch" => json!({}),
+        "CommandResult" => json!({"outcome": "opened"}),
+        "RemoteUnlockRequest" => json!({}),
         "NewDoor" => json!({"name": format!("Door {n}")}),
         "NewReader" => json!({"model": "Reader Pro 2.1", "mode": "range", "tamper_protection": false}),
         "NewAccessGroup" => json!({"name": format!("Group {n}"), "door_ids": []}),
@@ -103,7 +121,10 @@ async fn every_route_admits_exactly_its_role_and_only_within_its_organization() 
         let b = tenant(&cloud, "b").await;
         let mut n = 0;
         for op in OPERATIONS {
-            let path = path_for(op.path, &a);
+            let mut path = path_for(op.path, &a);
+            if op.path == "/v1/reader/commands" {
+                path.push_str("?wait_secs=0"); // answered at once, not held for 25 s
+            }
             let label = format!("{} {}", op.method, op.path);
             let mut call = |token: Option<String>| {
                 n += 1;

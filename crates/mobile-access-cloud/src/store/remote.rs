@@ -142,13 +142,28 @@ impl Store {
             Ok(opened) => json!({"outcome": "opened", "reader": opened.reader_id, "took_ms": opened.took_ms}),
             Err(error) => json!({"outcome": "refused", "code": error.status_and_code().1, "reason": error.to_string()}),
         };
-        // Refusals too, a door that is not the member's included; not a failed database.
+        // Refusals too, a door that is not the member's included; not a failed database. An id
+        // that names no door of this organization is not written down: it may be another
+        // organization's, and nothing of one organization shows in another's audit log.
+        let subject = match &result {
+            Err(Error::NotFound(_)) if !self.door_exists(org_id, door_id).await? => "",
+            _ => door_id,
+        };
         if !matches!(result, Err(Error::Database(_))) {
             let mut conn = self.pool.acquire().await?;
-            audit::record(&mut conn, org_id, &actor, "door.remote_unlock", door_id, detail).await?;
+            audit::record(&mut conn, org_id, &actor, "door.remote_unlock", subject, detail).await?;
         }
         tracing::info!(took_ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), "remote unlock");
         result
+    }
+
+    async fn door_exists(&self, org_id: &str, door_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS found FROM doors WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(door_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn command_open(
@@ -379,5 +394,40 @@ impl Store {
         tx.commit().await?;
         Wakeups::wake(&self.wakeups.commands, command_id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A reader's announcement is taken exactly when it is 1 to MAX_ANNOUNCED_NONCES
+        /// comma-separated 8-byte hex nonces (either case), and stored lowercase; anything else
+        /// is a 400, never a panic.
+        #[test]
+        fn announced_nonces_take_exactly_comma_separated_hex_nonces(
+            nonces in proptest::collection::vec(any::<[u8; 8]>(), 1..=MAX_ANNOUNCED_NONCES + 2),
+            upper in any::<bool>(),
+            junk in "\\PC{0,40}",
+        ) {
+            let text = nonces.iter().map(|n| hex::encode(n)).collect::<Vec<_>>().join(",");
+            let sent = if upper { text.to_uppercase() } else { text.clone() };
+            match announced_nonces(&sent) {
+                Ok(stored) => {
+                    prop_assert!(nonces.len() <= MAX_ANNOUNCED_NONCES);
+                    prop_assert_eq!(stored, text);
+                }
+                Err(error) => {
+                    prop_assert!(nonces.len() > MAX_ANNOUNCED_NONCES);
+                    prop_assert_eq!(error.status_and_code().0.as_u16(), 400);
+                }
+            }
+            if let Ok(stored) = announced_nonces(&junk) {
+                prop_assert!(stored.split(',').all(|n| n.len() == 16), "{junk:?} taken as {stored:?}");
+            }
+        }
     }
 }
