@@ -109,7 +109,7 @@ async fn branded_app_users_are_confirmed_and_managed_and_cannot_log_in_with_a_pa
             access,
             json!({"member_id": listed["member_id"], "name": "bra", "mobile_access_enabled": true,
                    "access_groups": ["Members"], "has_access_group": true, "status": "confirmed", "managed": true,
-                   "unlock_method": "branded_app", "key_validity_secs": 86400})
+                   "unlock_method": "branded_app", "key_validity_secs": 86400, "remote_unlock": "off"})
         );
         let (_, public) = device();
         cloud.post(&session, "/v1/me/keys", json!({"device_public_key": public})).await.ok();

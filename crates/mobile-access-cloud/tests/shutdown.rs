@@ -152,7 +152,7 @@ async fn sigterm_answers_readers_long_polls_at_once() {
     );
     let base = support::ready_line(server.0.stdout.take().unwrap()).await;
     let poll = support::client()
-        .get(format!("{base}/v1/reader/commands?wait_secs=25&nonce=0102030405060708"))
+        .get(format!("{base}/v1/reader/commands?wait_secs=25&nonces=0102030405060708"))
         .bearer_auth(provisioning.reader_token)
         .send();
     let poll = tokio::spawn(async move {
