@@ -427,11 +427,6 @@ impl Reader {
         Ok(self.responder.announce_nonces(count, &self.rng)?)
     }
 
-    /// How many announced nonces the reader has not advertised yet.
-    pub fn upcoming_nonces(&self) -> usize {
-        self.responder.upcoming_nonces()
-    }
-
     /// Closes the relay if its open time has passed.
     pub fn tick(&mut self, now: Instant) {
         if self.relay_open_until.is_some_and(|until| until <= now) {

@@ -16,8 +16,9 @@ use mobile_access_protocol::ReaderId;
 use tracing::{info, warn};
 
 use crate::{
-    Error, KeyButton, KeyButtonState, Phase, PhaseTimings, Result, TapOutcome, TapReport, button::UnlockPath,
-    unlock::Heard,
+    Error, KeyButton, KeyButtonState, Phase, PhaseTimings, Result, TapOutcome, TapReport,
+    button::UnlockPath,
+    unlock::{Heard, ours},
 };
 
 /// How long a heard advertisement serves as proof. The cloud accepts nonces the reader announced
@@ -162,9 +163,8 @@ impl KeyButton {
         let mut scan = self.central.scan(ScanFilter::readers()).await.ok()?;
         let heard = tokio::time::timeout(self.timeouts.scan, async {
             while let Some(event) = scan.next().await {
-                let Ok(advertisement) = event.advertisement() else { continue };
-                if let Some(reader) = keys.reader(advertisement.reader).filter(|r| r.door_id == door_id) {
-                    return Some(Heard { reader: reader.clone(), advertisement, at: tokio::time::Instant::now() });
+                if let Some(target) = ours(&keys, &event).filter(|t| t.reader.door_id == door_id) {
+                    return Some(Heard::now(&target));
                 }
             }
             None

@@ -115,6 +115,13 @@ pub(crate) struct Heard {
     pub at: Instant,
 }
 
+impl Heard {
+    /// `target`, heard just now.
+    pub(crate) fn now(target: &Target) -> Self {
+        Self { reader: target.reader.clone(), advertisement: target.advertisement, at: Instant::now() }
+    }
+}
+
 impl Door<'_> {
     /// Scans for the member's readers and returns the nearest, once the phone is close enough for
     /// it. `report` receives `Searching` and `TapRequired` as they happen.
@@ -122,9 +129,7 @@ impl Door<'_> {
         let Door { central, keys, timeouts, only, heard, .. } = *self;
         let ours = |event: &mobile_access_ble::ScanEvent| {
             let target = ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))?;
-            let now = Instant::now();
-            *heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(Heard { reader: target.reader.clone(), advertisement: target.advertisement, at: now });
+            *heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Heard::now(&target));
             Some(target)
         };
         let candidates = keys.readers().iter().filter(|r| only.is_none_or(|door| r.door_id == door)).count();
@@ -300,7 +305,7 @@ async fn hand_over(
 }
 
 /// The reader behind a scan event, if it is one of the member's and its advertisement decodes.
-fn ours(keys: &Keys, event: &mobile_access_ble::ScanEvent) -> Option<Target> {
+pub(crate) fn ours(keys: &Keys, event: &mobile_access_ble::ScanEvent) -> Option<Target> {
     let advertisement = event.advertisement().ok()?;
     let reader = keys.reader(advertisement.reader)?.clone();
     Some(Target { reader, peripheral: event.peripheral.clone(), advertisement })

@@ -74,6 +74,11 @@ async fn nap(notify: &Notify, deadline: Instant) {
     let _ = tokio::time::timeout(nap, notify.notified()).await;
 }
 
+/// Whether a reader last seen at `last_seen` (Unix seconds) counts as online at `now`.
+fn is_online(last_seen: Option<i64>, now: u32) -> bool {
+    last_seen.is_some_and(|seen| seen + i64::from(ONLINE_SECS) >= i64::from(now))
+}
+
 /// The time now in Unix milliseconds.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -111,14 +116,14 @@ impl Store {
         .bind(member_id)
         .fetch_all(&self.pool)
         .await?;
-        let online_since = i64::from(now()) - i64::from(ONLINE_SECS);
+        let now = now();
         let doors = rows
             .iter()
             .map(|row| {
                 Ok(MemberDoor {
                     door_id: row.text("id")?,
                     name: row.text("name")?,
-                    reader_online: row.opt_int("last_seen_at")?.is_some_and(|seen| seen >= online_since),
+                    reader_online: is_online(row.opt_int("last_seen_at")?, now),
                 })
             })
             .collect::<Result<_>>()?;
@@ -204,9 +209,7 @@ impl Store {
             return Err(Error::refused(Refusal::NotConfirmed, "only confirmed users can unlock"));
         }
         let now = now();
-        let online = |row: &sqlx::any::AnyRow| -> Result<bool> {
-            Ok(row.opt_int("last_seen_at")?.is_some_and(|seen| seen + i64::from(ONLINE_SECS) >= i64::from(now)))
-        };
+        let online = |row: &sqlx::any::AnyRow| -> Result<bool> { Ok(is_online(row.opt_int("last_seen_at")?, now)) };
         let reader = if policy == RemoteUnlock::ProximityRequired {
             let proof = request.proximity.as_ref().ok_or_else(|| {
                 Error::refused(Refusal::ProximityRequired, "this door needs the phone at the door: turn Bluetooth on")

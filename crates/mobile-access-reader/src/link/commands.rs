@@ -24,13 +24,13 @@ use super::{ReaderLink, SharedReader, cloud_error};
 use crate::{Error, Result, hex};
 
 /// How long the cloud holds each poll open while no command waits (its maximum).
-pub const COMMAND_POLL_WAIT: Duration = Duration::from_secs(25);
+const COMMAND_POLL_WAIT: Duration = Duration::from_secs(25);
 
 /// Nonces drawn ahead and announced with each poll: at the protocol's 500 ms a nonce, 48 s of
 /// advertising at rest, so a poll (25 s) ends well before they run out even at a busy door
 /// (each exchange also rotates the nonce). Past them, a phone's proof is refused until the
 /// next poll announces more.
-pub const ANNOUNCED_NONCES: usize = 96;
+const ANNOUNCED_NONCES: usize = 96;
 
 /// The first pause after a failed poll; it doubles with each failure in a row. Short, so that
 /// after a brief outage a command whose answer was lost still reaches the reader within its
@@ -42,7 +42,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(250);
 const HELD: Duration = Duration::from_secs(1);
 
 /// The longest pause between failed polls.
-pub const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How many commands the reader remembers having acted on. The cloud gives a command to every
 /// poll until the reader's result arrives (a poll whose answer was lost may have carried it),
@@ -54,8 +54,13 @@ impl ReaderLink {
     /// and returns the commands waiting for the reader, at once if there are any, or none after
     /// `wait`.
     pub async fn commands(&self, nonces: &[Nonce], wait: Duration) -> Result<Vec<ReaderCommand>> {
-        let nonces = nonces.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-        let path = format!("/v1/reader/commands?wait_secs={}&nonces={nonces}", wait.as_secs());
+        let mut path = format!("/v1/reader/commands?wait_secs={}", wait.as_secs());
+        // None to announce: the parameter is left out (the cloud keeps the list it holds), never
+        // sent empty, which it would refuse.
+        if !nonces.is_empty() {
+            path.push_str("&nonces=");
+            path.push_str(&nonces.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+        }
         let body = self.call_within(reqwest::Method::GET, &path, None, wait + super::REQUEST_TIMEOUT).await?;
         let answer: ReaderCommands = serde_json::from_value(body).map_err(cloud_error)?;
         Ok(answer.commands)
@@ -225,6 +230,41 @@ mod tests {
         reader.with_reader(|r, _| r.trip_tamper());
         assert_eq!(act(&reader, &open(3, 3_000), Instant::now()), CommandOutcome::Failed);
         assert!(!reader.with_reader(|r, _| r.relay_is_open()));
+    }
+
+    /// A cloud on loopback that answers one request with no commands and hands back its
+    /// request line.
+    fn one_answer() -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (sent, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&stream).read_line(&mut line).unwrap();
+            let body = r#"{"commands":[]}"#;
+            write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+            sent.send(line).unwrap();
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_poll_with_no_nonces_to_announce_leaves_the_parameter_out() {
+        let provisioning = provisioning();
+        for (nonces, expected) in [
+            (vec![], "GET /v1/reader/commands?wait_secs=0 HTTP/1.1\r\n".to_owned()),
+            (
+                vec![Nonce([1; 8])],
+                "GET /v1/reader/commands?wait_secs=0&nonces=0101010101010101 HTTP/1.1\r\n".to_owned(),
+            ),
+        ] {
+            let (url, seen) = one_answer();
+            let link = ReaderLink::new(&url, &provisioning).unwrap();
+            assert!(link.commands(&nonces, Duration::ZERO).await.unwrap().is_empty());
+            assert_eq!(seen.recv().unwrap(), expected);
+        }
     }
 
     #[tokio::test]
