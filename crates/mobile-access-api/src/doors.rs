@@ -22,6 +22,23 @@ text_enum!(
 pub struct NewDoor {
     /// Display name.
     pub name: String,
+    /// Whether opening it requires owner verification (default off): see
+    /// [`Door::owner_verification`].
+    #[serde(default)]
+    pub owner_verification: bool,
+}
+
+/// `PATCH /v1/admin/doors/{door_id}`: what is absent stays as it is.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoorPatch {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// See [`Door::owner_verification`]. The door's readers learn it with their next poll;
+    /// phones with their next key download.
+    #[serde(default)]
+    pub owner_verification: Option<bool>,
 }
 
 /// A door and the public facts of its readers.
@@ -35,6 +52,12 @@ pub struct Door {
     pub lock: u32,
     /// Its readers.
     pub readers: Vec<ReaderFacts>,
+    /// Opening it requires owner verification: the phone's owner proves themselves (biometric
+    /// or passcode) for each opening, with a key the OS releases only then. Its readers accept
+    /// only credentials bound to that key, and the cloud opens it over the network for no one.
+    /// Absent from an older cloud, and in key bundles stored by older SDKs: off.
+    #[serde(default)]
+    pub owner_verification: bool,
 }
 
 /// A tap reader's RSSI threshold when its installer gives none (dBm).

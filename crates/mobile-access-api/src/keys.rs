@@ -63,6 +63,11 @@ impl Access {
 pub struct KeyRequest {
     /// The phone's P-256 public key, uncompressed SEC1 (65 bytes), hex.
     pub device_public_key: String,
+    /// The phone's owner key (uncompressed SEC1 P-256, hex), where the app has one: a second
+    /// key its OS releases only after biometric or passcode. Doors that require owner
+    /// verification get credentials bound to it; without it, the bundle opens none of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_public_key: Option<String>,
 }
 
 /// One signed credential.
@@ -78,6 +83,10 @@ pub struct IssuedCredential {
     pub not_after: u32,
     /// Locks it opens, ascending.
     pub locks: Vec<u32>,
+    /// Bound to the phone's owner key (for doors that require owner verification), not to
+    /// its device key (absent from an older cloud: false).
+    #[serde(default)]
+    pub owner_verified: bool,
 }
 
 /// The answer to `POST /v1/me/keys`: everything the phone needs to open its doors offline.

@@ -27,7 +27,7 @@ mod whole;
 
 pub use auth::{AcceptInvitation, Login, Role, TokenResponse};
 pub use doors::{
-    AccessGroup, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, NewAccessGroup, NewDoor, NewReader, ReaderFacts,
+    AccessGroup, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewAccessGroup, NewDoor, NewReader, ReaderFacts,
     ReaderMode,
 };
 pub use error::{ErrorBody, ErrorDetail};

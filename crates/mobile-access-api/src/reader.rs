@@ -24,6 +24,9 @@ pub struct Provisioning {
     pub tx_power: i8,
     /// Tamper protection on.
     pub tamper_protection: bool,
+    /// The door requires owner verification (absent from an older cloud: off).
+    #[serde(default)]
+    pub owner_verification: bool,
     /// Relay open time.
     pub relay_open_ms: u32,
     /// SECRET: the reader's Ed25519 seed (hex, 32 bytes).
@@ -64,4 +67,8 @@ pub struct ReaderSync {
     /// signals these reasons.
     #[serde(default)]
     pub revocation_reasons: std::collections::BTreeMap<String, String>,
+    /// Whether the reader's door requires owner verification now: only credentials bound to
+    /// the phone's owner key open it (absent from an older cloud: off).
+    #[serde(default)]
+    pub owner_verification: bool,
 }

@@ -67,6 +67,7 @@ fn bare_signing_rate(scale: Scale) -> f64 {
         validity: Validity { not_before: Timestamp(1), not_after: Timestamp(86_401) },
         revocation_epoch: 0,
         locks: vec![LockId(1), LockId(2), LockId(3)],
+        owner_verified: false,
     };
     let started = Instant::now();
     let mut n = 0u64;

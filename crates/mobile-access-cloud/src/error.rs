@@ -31,6 +31,9 @@ pub enum Refusal {
     /// The organization requires a proof that the phone is at the door, and there was none or
     /// it was not the door's current advertisement.
     ProximityRequired,
+    /// The door requires owner verification, which only the phone at the reader can prove:
+    /// it never opens over the network.
+    OwnerVerificationRequired,
 }
 
 impl Refusal {
@@ -45,6 +48,7 @@ impl Refusal {
             Self::WalletNotEligible => "wallet_not_eligible",
             Self::RemoteUnlockOff => "remote_unlock_off",
             Self::ProximityRequired => "proximity_required",
+            Self::OwnerVerificationRequired => "owner_verification_required",
         }
     }
 }

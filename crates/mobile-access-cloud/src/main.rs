@@ -414,6 +414,9 @@ enum DoorCommand {
         /// Display name.
         #[arg(long)]
         name: String,
+        /// Opening it requires owner verification (biometric or passcode on the phone).
+        #[arg(long)]
+        owner_verification: bool,
     },
     /// List doors with their readers.
     List {
@@ -655,8 +658,8 @@ async fn run(cli: Cli) -> Result<()> {
                 &serde_json::json!({"id": admin.id, "org_id": admin.org_id, "email": admin.email, "password": password}),
             )
         }
-        Command::Door(DoorCommand::Create { org, name }) => {
-            print(&store.create_door(&org.org, &op, &NewDoor { name }).await?)
+        Command::Door(DoorCommand::Create { org, name, owner_verification }) => {
+            print(&store.create_door(&org.org, &op, &NewDoor { name, owner_verification }).await?)
         }
         Command::Door(DoorCommand::List { org }) => print(&store.doors(&org.org).await?),
         Command::Reader(ReaderCommand::Provision { org, door, model, mode, tamper_protection, tap_rssi_threshold }) => {

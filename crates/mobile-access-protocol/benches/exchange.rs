@@ -62,6 +62,7 @@ fn issue(org: &OrganizationKey, device: &SoftwareDeviceKey, rng: &SystemRandom) 
         validity: Validity { not_before: Timestamp(NOW.0 - 60), not_after: NOW.plus(86_400) },
         revocation_epoch: 0,
         locks: vec![LockId(10)],
+        owner_verified: false,
     })
     .unwrap()
 }

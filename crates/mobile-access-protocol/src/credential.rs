@@ -11,6 +11,11 @@ use crate::{
 /// Most locks one credential may list. Chosen so the largest full-exchange message still fits in
 /// two ATT packets at MTU 185; the cloud issues several credentials for wider scopes.
 pub const MAX_LOCKS: usize = 20;
+/// The lock-count byte's flag for [`CredentialBody::owner_verified`]. The count needs five bits
+/// (at most 20), so the flags share its byte and no credential grows; bits 5 and 6 are reserved
+/// (zero).
+const OWNER_VERIFIED_FLAG: u8 = 0x80;
+const COUNT_MASK: u8 = 0x1F;
 const FIXED_LEN: usize = 1 + 16 + 8 + 4 + 16 + DEVICE_PUBLIC_KEY_LEN + 4 + 4 + 4 + 1;
 const SIGNATURE_LEN: usize = 64;
 /// Size of a credential with one lock.
@@ -47,6 +52,12 @@ pub struct CredentialBody {
     pub revocation_epoch: u32,
     /// The locks this credential opens: 1..=[`MAX_LOCKS`], strictly ascending.
     pub locks: Vec<LockId>,
+    /// True when `device_key` is the phone's *owner key*: a second key its OS releases only just
+    /// after the owner verified themselves (biometric or passcode: Android Keystore user
+    /// authentication, Secure Enclave user presence). A door that requires owner verification
+    /// accepts only such credentials, in full exchanges only, so each opening carries a fresh
+    /// signature the OS gave only to the verified owner.
+    pub owner_verified: bool,
 }
 
 impl CredentialBody {
@@ -61,7 +72,8 @@ impl CredentialBody {
         out.extend_from_slice(&self.validity.not_before.0.to_be_bytes());
         out.extend_from_slice(&self.validity.not_after.0.to_be_bytes());
         out.extend_from_slice(&self.revocation_epoch.to_be_bytes());
-        out.push(self.locks.len() as u8);
+        let flags = if self.owner_verified { OWNER_VERIFIED_FLAG } else { 0 };
+        out.push(self.locks.len() as u8 | flags);
         for lock in &self.locks {
             out.extend_from_slice(&lock.0.to_be_bytes());
         }
@@ -137,7 +149,12 @@ impl Credential {
         let not_before = Timestamp(c.u32()?);
         let not_after = Timestamp(c.u32()?);
         let revocation_epoch = c.u32()?;
-        let count = usize::from(c.u8()?);
+        let count_and_flags = c.u8()?;
+        if count_and_flags & !(OWNER_VERIFIED_FLAG | COUNT_MASK) != 0 {
+            return Err(Error::NonCanonical("reserved credential flags set"));
+        }
+        let owner_verified = count_and_flags & OWNER_VERIFIED_FLAG != 0;
+        let count = usize::from(count_and_flags & COUNT_MASK);
         if count > MAX_LOCKS {
             return Err(Error::TooLarge { what: "credential lock list", got: count, max: MAX_LOCKS });
         }
@@ -153,6 +170,7 @@ impl Credential {
             validity: Validity { not_before, not_after },
             revocation_epoch,
             locks,
+            owner_verified,
         };
         body.check()?;
         let encoded = bytes.get(..used).unwrap_or_default().to_vec();

@@ -168,6 +168,9 @@ reasons! {
     /// A wallet pass presented to a reader that does not take passes (not a Reader Pro 2.1, or
     /// its tamper protection is off).
     PassNotAccepted = 0x13, "this reader does not accept wallet passes";
+    /// The door requires owner verification and the phone did not prove it: unlock the phone or
+    /// verify with biometrics or passcode, then tap again.
+    OwnerNotVerified = 0x14, "verify it's you, then tap again";
 }
 
 impl Reason {

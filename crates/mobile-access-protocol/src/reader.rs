@@ -37,6 +37,11 @@ pub struct ReaderConfig {
     pub min_epoch: u32,
     /// Tap or range.
     pub mode: UnlockMode,
+    /// The door requires owner verification: only credentials bound to an owner key
+    /// ([`CredentialBody::owner_verified`]) open it, and only in a full exchange, whose device
+    /// signature over this exchange's fresh transcript the phone's OS released just after the
+    /// owner verified. No fast exchange here: its secret needs no one's verification.
+    pub owner_verification: bool,
     /// RSSI at tap distance, advertised for phones.
     pub tap_rssi_threshold: i8,
     /// Calibrated TX power at 1 m, advertised for phones.
@@ -69,6 +74,7 @@ impl ReaderConfig {
             trust,
             min_epoch: 0,
             mode: UnlockMode::Tap,
+            owner_verification: false,
             tap_rssi_threshold: -55,
             tx_power: -59,
             session_capacity: 256,
@@ -214,6 +220,15 @@ impl Responder {
     pub fn set_nonce_timing(&mut self, lifetime: Duration, grace: Duration) {
         self.config.nonce_lifetime = lifetime;
         self.config.nonce_grace = grace;
+    }
+
+    /// Turns owner verification on or off (the door's setting, from the cloud): see
+    /// [`ReaderConfig::owner_verification`]. Turning it on ends every fast session at once.
+    pub fn set_owner_verification(&mut self, required: bool) {
+        self.config.owner_verification = required;
+        if required {
+            self.sessions.clear();
+        }
     }
 
     /// Raises (never lowers) the minimum revocation epoch: from now on older credentials are
@@ -467,7 +482,7 @@ impl Responder {
         else {
             return reject(Reason::ReaderError, ExchangeKind::Full);
         };
-        if reason.is_granted() {
+        if reason.is_granted() && !self.config.owner_verification {
             self.remember(Session { secret: keys.persistent, credential: body.clone() });
         }
         let _ = self.rotate_nonce(time.monotonic, time.monotonic, rng);
@@ -493,7 +508,10 @@ impl Responder {
         if !body.device_key.verify(&keys.device_signing_input(credential.encoded()), signature) {
             return Reason::DeviceProofFailed;
         }
-        self.judge_scope(body, now)
+        match self.judge_scope(body, now) {
+            Reason::Granted if self.config.owner_verification && !body.owner_verified => Reason::OwnerNotVerified,
+            reason => reason,
+        }
     }
 
     /// Scope, time and revocation: checked on every exchange, full or fast, so a fast exchange
@@ -535,7 +553,10 @@ impl Responder {
         rng: &dyn SecureRandom,
     ) -> Option<Reply> {
         let now = time.wall;
-        if !self.accepts(reader_nonce, time.monotonic) || self.answered.contains(&(reader_nonce, phone_nonce)) {
+        if self.config.owner_verification
+            || !self.accepts(reader_nonce, time.monotonic)
+            || self.answered.contains(&(reader_nonce, phone_nonce))
+        {
             return None;
         }
         let reader = self.config.certificate.reader;

@@ -26,6 +26,7 @@ prop_compose! {
         span in 1u32..=u32::MAX,
         epoch in any::<u32>(),
         locks in btree_set(any::<u32>(), 1..=MAX_LOCKS),
+        owner_verified in any::<bool>(),
     ) -> CredentialBody {
         use mobile_access_protocol::DeviceSigner;
         CredentialBody {
@@ -37,6 +38,7 @@ prop_compose! {
             validity: Validity { not_before: Timestamp(not_before), not_after: Timestamp(not_before.saturating_add(span).max(not_before + 1)) },
             revocation_epoch: epoch,
             locks: locks.into_iter().map(LockId).collect(),
+            owner_verified,
         }
     }
 }

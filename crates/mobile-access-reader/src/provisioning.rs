@@ -105,6 +105,10 @@ pub struct Provisioning {
     pub tx_power: i8,
     /// Whether the tamper switch blocks unlocking once tripped.
     pub tamper_protection: bool,
+    /// Whether the door requires owner verification (see `Reader::set_owner_verification`).
+    /// Optional in the JSON (`owner_verification`, default off): provisioning made before the
+    /// setting existed keeps loading.
+    pub owner_verification: bool,
     /// How long the relay stays open after a grant, in milliseconds.
     pub relay_open_ms: u32,
     /// The reader's secret key seed.
@@ -155,6 +159,7 @@ impl Provisioning {
             range_rssi_floor: None,
             tx_power: -59,
             tamper_protection: true,
+            owner_verification: false,
             relay_open_ms: 5000,
             reader_key_seed: ReaderSeed(seed),
             certificate: org.certify_reader(reader_id, lock, key.public()),
@@ -209,6 +214,8 @@ mod wire {
         pub(super) range_rssi_floor: Option<i8>,
         pub(super) tx_power: i8,
         pub(super) tamper_protection: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub(super) owner_verification: bool,
         pub(super) relay_open_ms: u32,
         pub(super) reader_key_seed: String,
         pub(super) certificate: String,
@@ -250,6 +257,7 @@ impl TryFrom<wire::Provisioning> for Provisioning {
             range_rssi_floor: w.range_rssi_floor,
             tx_power: w.tx_power,
             tamper_protection: w.tamper_protection,
+            owner_verification: w.owner_verification,
             relay_open_ms: w.relay_open_ms,
             reader_key_seed: ReaderSeed(wire::array("reader_key_seed", &w.reader_key_seed)?),
             certificate: ReaderCertificate::decode(&certificate)?,
@@ -272,6 +280,7 @@ impl From<Provisioning> for wire::Provisioning {
             range_rssi_floor: p.range_rssi_floor,
             tx_power: p.tx_power,
             tamper_protection: p.tamper_protection,
+            owner_verification: p.owner_verification,
             relay_open_ms: p.relay_open_ms,
             reader_key_seed: hex::encode(&p.reader_key_seed.0),
             certificate: hex::encode(&p.certificate.encode()),

@@ -73,6 +73,8 @@ pub struct Reader {
     feedback: Vec<FeedbackEvent>,
     boot: u64,
     revocation_reasons: HashMap<CredentialId, Reason>,
+    /// The door's owner-verification setting as the cloud last said it (`None`: not yet).
+    owner_verification_told: Option<bool>,
     store: Option<Box<dyn ReaderStateStore>>,
     saved_floor: mobile_access_protocol::Timestamp,
     /// The instant the reader started: the origin of the monotonic time nonces rotate on, so
@@ -110,6 +112,7 @@ impl Reader {
             Mode::Range => provisioning.range_rssi_floor.unwrap_or(i8::MIN),
         };
         config.tx_power = provisioning.tx_power;
+        config.owner_verification = provisioning.owner_verification;
         let rng = SystemRandom::new();
         let responder = Responder::new(config, ReaderTime { wall: clock.now(now), monotonic: Duration::ZERO }, &rng)?;
         let mut boot = [0u8; 8];
@@ -132,6 +135,7 @@ impl Reader {
             feedback: Vec::new(),
             boot: u64::from_be_bytes(boot),
             revocation_reasons: HashMap::new(),
+            owner_verification_told: None,
             store: None,
             saved_floor,
             started: now,
@@ -179,6 +183,10 @@ impl Reader {
         self.boot = state.boot;
         self.audit = AuditLog::restore(AuditLog::DEFAULT_CAPACITY, state.events.clone(), state.audit_counters());
         self.revocation_reasons = state.revocation_reasons.into_iter().collect();
+        if let Some(required) = state.owner_verification {
+            self.owner_verification_told = Some(required);
+            self.responder.set_owner_verification(required);
+        }
     }
 
     /// What this reader would persist now.
@@ -205,6 +213,7 @@ impl Reader {
             audit_dropped_authenticated: counters.dropped_authenticated,
             events: self.audit.unacknowledged().map(|(seq, entry)| (seq, entry.clone())).collect(),
             revocation_reasons: reasons,
+            owner_verification: self.owner_verification_told,
         }
     }
 
@@ -472,6 +481,27 @@ impl Reader {
     /// nonce is current, half it is the previous one.
     pub fn set_nonce_window(&mut self, window: Duration) {
         self.responder.set_nonce_timing(window / 2, window - window / 2);
+    }
+
+    /// The door's owner-verification setting, as the cloud says it (each poll): on, only a
+    /// credential bound to the phone's owner key opens, in a full exchange (see
+    /// `ReaderConfig::owner_verification`); a phone without one is refused with
+    /// `OwnerNotVerified`. Kept across restarts.
+    pub fn set_owner_verification(&mut self, required: bool) {
+        if self.owner_verification_told == Some(required) {
+            return;
+        }
+        if self.responder.config().owner_verification != required {
+            tracing::info!(reader = %self.id, required, "owner verification changed");
+        }
+        self.owner_verification_told = Some(required);
+        self.responder.set_owner_verification(required);
+        self.persist_floorless();
+    }
+
+    /// Whether the door requires owner verification now.
+    pub fn owner_verification(&self) -> bool {
+        self.responder.config().owner_verification
     }
 
     /// Raises the minimum revocation epoch (never lowers it).

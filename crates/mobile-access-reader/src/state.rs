@@ -54,7 +54,11 @@ use ring::digest;
 use crate::{AuditEntry, Error, Outcome, Result, audit::AuditCounters};
 
 const MAGIC: &[u8; 4] = b"MARS";
+/// Version 1, and version 2 which adds the door's owner-verification setting as the cloud last
+/// told it; a state without it is still written as version 1, byte for byte what earlier
+/// readers wrote.
 const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION_DOOR_SETTINGS: u8 = 2;
 const CHECKSUM_LEN: usize = 32;
 /// Refuses a state file larger than this before reading it whole (1024 audit entries and 10,000
 /// revoked ids are well under 1 MiB).
@@ -205,6 +209,10 @@ pub struct ReaderState {
     pub events: Vec<(u64, AuditEntry)>,
     /// Why listed credentials were revoked (from the cloud's poll).
     pub revocation_reasons: Vec<(CredentialId, Reason)>,
+    /// Whether the door requires owner verification, as the cloud's poll last said (`None`:
+    /// never told; provisioning decides). Kept so a reader restarting offline does not fall
+    /// back to a laxer setting than the cloud's.
+    pub owner_verification: Option<bool>,
 }
 
 impl ReaderState {
@@ -245,9 +253,16 @@ impl ReaderState {
             body.extend_from_slice(&sequence.to_be_bytes());
             encode_entry(&mut body, entry);
         }
+        let version = match self.owner_verification {
+            None => FORMAT_VERSION,
+            Some(required) => {
+                body.push(u8::from(required));
+                FORMAT_VERSION_DOOR_SETTINGS
+            }
+        };
         let mut out = Vec::with_capacity(MAGIC.len() + 5 + body.len() + CHECKSUM_LEN);
         out.extend_from_slice(MAGIC);
-        out.push(FORMAT_VERSION);
+        out.push(version);
         out.extend_from_slice(&(body.len() as u32).to_be_bytes());
         out.extend_from_slice(&body);
         let checksum = digest::digest(&digest::SHA256, &out);
@@ -267,7 +282,7 @@ impl ReaderState {
             return Err(damaged("not a reader state file (bad magic)"));
         }
         let version = c.u8()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_DOOR_SETTINGS {
             return Err(damaged(format!("unsupported format version {version}")));
         }
         let declared = c.u32()? as usize;
@@ -308,6 +323,14 @@ impl ReaderState {
         if events.last().is_some_and(|(seq, _)| *seq >= audit_next) || audit_acknowledged > audit_next {
             return Err(damaged("audit counters behind their events"));
         }
+        let owner_verification = match version {
+            FORMAT_VERSION_DOOR_SETTINGS => Some(match c.u8()? {
+                0 => false,
+                1 => true,
+                other => return Err(damaged(format!("owner verification flag {other}"))),
+            }),
+            _ => None,
+        };
         if c.remaining() != 0 {
             return Err(damaged(format!("{} trailing bytes", c.remaining())));
         }
@@ -326,6 +349,7 @@ impl ReaderState {
             audit_dropped_authenticated,
             events,
             revocation_reasons,
+            owner_verification,
         })
     }
 }

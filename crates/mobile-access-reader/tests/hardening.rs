@@ -54,6 +54,7 @@ impl Site {
             validity: Validity { not_before: Timestamp(NOW.0 - 86_400), not_after: NOW.plus(30 * 86_400) },
             revocation_epoch: 0,
             locks: vec![LockId(42)],
+            owner_verified: false,
         };
         Phone { trust: self.org.public(), credential: self.org.issue(body).unwrap(), device, secret: None }
     }
@@ -367,9 +368,10 @@ fn state_strategy() -> impl Strategy<Value = ReaderState> {
         proptest::collection::vec(entry_strategy(), 0..20),
         proptest::collection::btree_map(any::<[u8; 16]>(), proptest::sample::select(Reason::ALL.to_vec()), 0..5),
         (any::<u32>(), any::<u32>(), any::<u32>()),
+        proptest::option::of(any::<bool>()),
     )
         .prop_map(
-            |((reader, org, boot, sequence, epoch, floor, tampered), revoked, events, reasons, (gap, ack, drop))| {
+            |((reader, org, boot, sequence, epoch, floor, tampered), revoked, events, reasons, (gap, ack, drop), owner)| {
                 let events: Vec<_> =
                     events.into_iter().enumerate().map(|(i, e)| (u64::from(gap) + i as u64, e)).collect();
                 let next = u64::from(gap) + events.len() as u64 + 1;
@@ -388,6 +390,7 @@ fn state_strategy() -> impl Strategy<Value = ReaderState> {
                     audit_dropped_authenticated: u64::from(drop / 2),
                     events,
                     revocation_reasons: reasons.into_iter().map(|(id, r)| (CredentialId(id), r)).collect(),
+                    owner_verification: owner,
                 }
             },
         )

@@ -279,6 +279,7 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[(409, "conflict: the organization has no lock ids left")],
         ..op("POST", "/v1/admin/doors", ADMIN, "Create a door", Some("NewDoor"), 201, Some("Door"))
     },
+    op("PATCH", "/v1/admin/doors/{door_id}", ADMIN, "Rename a door or change its settings", Some("DoorPatch"), 200, Some("Door")),
     op(
         "POST",
         "/v1/admin/doors/{door_id}/readers",
@@ -437,7 +438,13 @@ pub const OPERATIONS: &[Operation] = &[
         Some("MemberDoors"),
     ),
     Operation {
-        refusals: &["module_disabled", "not_confirmed", "remote_unlock_off", "proximity_required"],
+        refusals: &[
+            "module_disabled",
+            "not_confirmed",
+            "remote_unlock_off",
+            "proximity_required",
+            "owner_verification_required",
+        ],
         errors: &[
             (404, "not_found: not one of the member's doors"),
             (409, "reader_unavailable: the door's reader is offline or did not confirm in time; the door stays shut"),
@@ -596,6 +603,7 @@ pub fn router_for(store: Store, options: &Options, background: Background) -> Ro
         .route("/v1/admin/organization", get(organization))
         .route("/v1/admin/settings", get(settings).patch(patch_settings))
         .route("/v1/admin/doors", get(doors).post(create_door))
+        .route("/v1/admin/doors/{door_id}", axum::routing::patch(update_door))
         .route("/v1/admin/doors/{door_id}/readers", post(provision_reader))
         .route("/v1/admin/access-groups", get(access_groups).post(create_access_group))
         .route("/v1/admin/users", get(users))

@@ -69,6 +69,7 @@ const REQUESTS: &[&str] = &[
     "KeyRequest",
     "SettingsPatch",
     "NewDoor",
+    "DoorPatch",
     "NewReader",
     "NewAccessGroup",
     "MemberSync",
@@ -193,7 +194,13 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "KeyRequest": object(&[("device_public_key", p256_key("the phone's device key"))], &[]),
+        "KeyRequest": object(
+            &[
+                ("device_public_key", p256_key("the phone's device key")),
+                ("owner_public_key", or_null(p256_key("the phone's owner key (released by its OS only after biometric or passcode); doors requiring owner verification get credentials bound to it"))),
+            ],
+            &["owner_public_key"],
+        ),
         "IssuedCredential": object(
             &[
                 ("id", hex(16, "credential id")),
@@ -201,11 +208,18 @@ fn schemas() -> Value {
                 ("not_before", s("integer", "")),
                 ("not_after", s("integer", "")),
                 ("locks", array(s("integer", "lock id"))),
+                ("owner_verified", s("boolean", "bound to the owner key, for doors requiring owner verification")),
             ],
             &[],
         ),
         "Door": object(
-            &[("id", s("string", "")), ("name", s("string", "")), ("lock", s("integer", "protocol lock id")), ("readers", array(r("ReaderFacts")))],
+            &[
+                ("id", s("string", "")),
+                ("name", s("string", "")),
+                ("lock", s("integer", "protocol lock id")),
+                ("readers", array(r("ReaderFacts"))),
+                ("owner_verification", s("boolean", "opening requires owner verification (biometric or passcode) on the phone")),
+            ],
             &[],
         ),
         "KeyBundle": object(
@@ -225,6 +239,7 @@ fn schemas() -> Value {
                 ("server_time", s("integer", "")),
                 ("poll_secs", s("integer", "poll again after this many seconds")),
                 ("revocation_reasons", json!({"type": "object", "additionalProperties": {"type": "string"}, "description": "why listed credentials were revoked, by credential id"})),
+                ("owner_verification", s("boolean", "the door requires owner verification: accept only owner-key credentials")),
             ],
             &[],
         ),
@@ -289,7 +304,10 @@ fn schemas() -> Value {
             ],
             &[],
         ),
-        "NewDoor": object(&[("name", text(input::NAME, ""))], &[]),
+        "NewDoor": object(
+            &[("name", text(input::NAME, "")), ("owner_verification", s("boolean", "opening requires owner verification; default false"))],
+            &["owner_verification"],
+        ),
         "NewReader": object(
             &[
                 ("model", text(input::NAME, "")),
@@ -311,6 +329,7 @@ fn schemas() -> Value {
                 ("tap_rssi_threshold", s("integer", "")),
                 ("tx_power", s("integer", "")),
                 ("tamper_protection", s("boolean", "")),
+                ("owner_verification", s("boolean", "the door requires owner verification")),
                 ("relay_open_ms", s("integer", "")),
                 ("reader_key_seed", hex(32, "SECRET, returned once")),
                 ("certificate", s("string", "hex of the protocol's ReaderCertificate encoding")),
@@ -383,7 +402,14 @@ fn schemas() -> Value {
         "OutboxPage": page("OutboxMail"),
         "AuditPage": page("AuditEntry"),
     });
-    for more in [wallet_schemas(), remote_schemas()] {
+    let door_patch = object(
+        &[
+            ("name", or_null(text(input::NAME, ""))),
+            ("owner_verification", or_null(s("boolean", "opening requires owner verification"))),
+        ],
+        &["name", "owner_verification"],
+    );
+    for more in [wallet_schemas(), remote_schemas(), json!({ "DoorPatch": door_patch })] {
         if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
             all.extend(more);
         }

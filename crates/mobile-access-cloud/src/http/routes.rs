@@ -19,7 +19,7 @@ use super::{
 use crate::{
     Error, Result,
     api::{
-        AcceptInvitation, CommandPollQuery, CommandResult, CredentialStatus, EventUpload, KeyRequest, Login,
+        AcceptInvitation, CommandPollQuery, CommandResult, CredentialStatus, DoorPatch, EventUpload, KeyRequest, Login,
         MemberSync, NewAccessGroup, NewCredential, NewDoor, NewReader, NewWalletPass, Page, PageQuery,
         RemoteUnlockRequest, SettingsPatch, StartSwitch, SwitchPreviewQuery, WalletDevice,
     },
@@ -146,6 +146,15 @@ pub(super) async fn create_door(
     ApiJson(body): ApiJson<NewDoor>,
 ) -> Result<Response> {
     Ok(created(store.create_door(&caller.org_id, &Actor::Admin, &body).await?))
+}
+
+pub(super) async fn update_door(
+    State(store): State<Store>,
+    AdminCaller(caller): AdminCaller,
+    Id(door_id): Id,
+    ApiJson(body): ApiJson<DoorPatch>,
+) -> Result<Response> {
+    Ok(Json(store.update_door(&caller.org_id, &Actor::Admin, &door_id, &body).await?).into_response())
 }
 
 pub(super) async fn provision_reader(

@@ -9,15 +9,16 @@ use super::{Actor, RowExt, Store, audit, flag, now};
 use crate::{
     Error, Result,
     api::{
-        DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode,
+        DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode,
     },
     crypto, hex, input,
 };
 
 /// A door and one of its readers per row (`d` the door, `r` the reader, left-joined), as
 /// [`doors_from_rows`] reads them.
-pub(super) const DOOR_COLUMNS: &str = "d.id AS door_id, d.name AS door_name, d.lock_id, r.id AS reader_id, r.model, \
-    r.mode, r.tamper_protection, r.tap_rssi_threshold, r.tx_power";
+pub(super) const DOOR_COLUMNS: &str = "d.id AS door_id, d.name AS door_name, d.lock_id, \
+    d.owner_verification AS door_owner_verification, r.id AS reader_id, r.model, r.mode, r.tamper_protection, \
+    r.tap_rssi_threshold, r.tx_power";
 /// The order [`doors_from_rows`] expects: by door, each door's readers oldest first.
 pub(super) const DOOR_ORDER: &str = "d.lock_id, r.created_at, r.id";
 /// The ids of the doors a member's access groups open (the member bound as `$2`).
@@ -34,7 +35,13 @@ pub(super) fn doors_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Door>> {
         let door = match doors.entry(lock) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(Door { id, name: row.text("door_name")?, lock, readers: Vec::new() })
+                entry.insert(Door {
+                    id,
+                    name: row.text("door_name")?,
+                    lock,
+                    readers: Vec::new(),
+                    owner_verification: row.flag("door_owner_verification")?,
+                })
             }
         };
         if let Some(reader_id) = row.opt_text("reader_id")? {
@@ -81,17 +88,46 @@ impl Store {
         .await?
         .ok_or(Error::NotFound("organization"))?;
         let lock = u32::try_from(lock).map_err(|_| Error::Conflict("the organization has no lock ids left".into()))?;
-        sqlx::query("INSERT INTO doors (id, org_id, name, lock_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id)
-            .bind(org_id)
-            .bind(&name)
-            .bind(i64::from(lock))
-            .bind(i64::from(now()))
-            .execute(&mut *tx)
-            .await?;
-        audit::record(&mut tx, org_id, actor, "door.created", &id, json!({"name": name, "lock": lock})).await?;
+        sqlx::query(
+            "INSERT INTO doors (id, org_id, name, lock_id, created_at, owner_verification) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(org_id)
+        .bind(&name)
+        .bind(i64::from(lock))
+        .bind(i64::from(now()))
+        .bind(flag(new.owner_verification))
+        .execute(&mut *tx)
+        .await?;
+        let detail = json!({"name": name, "lock": lock, "owner_verification": new.owner_verification});
+        audit::record(&mut tx, org_id, actor, "door.created", &id, detail).await?;
         tx.commit().await?;
-        Ok(Door { id, name, lock, readers: Vec::new() })
+        Ok(Door { id, name, lock, readers: Vec::new(), owner_verification: new.owner_verification })
+    }
+
+    /// Renames a door or changes its settings; what the patch leaves out stays. Its readers learn
+    /// a changed owner verification with their next poll, phones with their next key download
+    /// (a reader that requires it refuses the everyday key at once, whatever the phone holds).
+    pub async fn update_door(&self, org_id: &str, actor: &Actor, door_id: &str, patch: &DoorPatch) -> Result<Door> {
+        let name = patch.name.as_deref().map(|name| check_name("the door name", name)).transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE doors SET name = COALESCE($3, name), owner_verification = COALESCE($4, owner_verification) \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(door_id)
+        .bind(name.clone())
+        .bind(patch.owner_verification.map(flag))
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound("door"));
+        }
+        let detail = json!({"name": name, "owner_verification": patch.owner_verification});
+        audit::record(&mut tx, org_id, actor, "door.updated", door_id, detail).await?;
+        tx.commit().await?;
+        self.door(org_id, door_id).await
     }
 
     /// The organization's doors, by lock id, with their readers.
@@ -186,6 +222,7 @@ impl Store {
             tap_rssi_threshold,
             tx_power,
             tamper_protection: new.tamper_protection,
+            owner_verification: door.owner_verification,
             relay_open_ms,
             reader_key_seed: hex::encode(key.seed()),
             certificate: hex::encode(&certificate.encode()),

@@ -58,6 +58,7 @@ impl Store {
     /// `credential_suspended` (this device's mobile key was suspended by an administrator).
     pub async fn issue_keys(&self, org_id: &str, member_id: &str, request: &KeyRequest) -> Result<KeyBundle> {
         let device_key = self.device_keys.parse(&request.device_public_key)?;
+        let owner_key = request.owner_public_key.as_deref().map(|text| self.owner_key(text, device_key)).transpose()?;
         let facts = self.issuance_facts(org_id, member_id).await?;
         let signer = &facts.signer;
         let settings = &signer.organization.settings;
@@ -91,14 +92,23 @@ impl Store {
             not_before: Timestamp(now.saturating_sub(CLOCK_SKEW_SECS)),
             not_after: Timestamp(now.saturating_add(settings.key_validity_secs)),
         };
-        let locks: Vec<LockId> = doors.iter().map(|d| LockId(d.lock)).collect();
+        // Doors requiring owner verification open only with the owner key's credentials, never
+        // the everyday key's: a phone without an owner key gets none for them.
+        let locks_where = |verified: bool| -> Vec<LockId> {
+            doors.iter().filter(|d| d.owner_verification == verified).map(|d| LockId(d.lock)).collect()
+        };
+        let (locks, verified_locks) = (locks_where(false), locks_where(true));
         let member = member_id_bytes(member_id)?;
         let epoch = signer.organization.revocation_epoch;
-        let credentials = sign_credentials(&signer.key, member, device_key, validity, epoch, &locks)?;
+        let mut credentials = sign_credentials(&signer.key, member, device_key, validity, epoch, &locks, false)?;
+        if let Some(owner_key) = owner_key {
+            credentials.extend(sign_credentials(&signer.key, member, owner_key, validity, epoch, &verified_locks, true)?);
+        }
 
         let detail = json!({
             "credentials": credentials.iter().map(|c| &c.id).collect::<Vec<_>>(),
             "locks": locks.iter().map(|l| l.0).collect::<Vec<_>>(),
+            "owner_verified_locks": credentials.iter().filter(|c| c.owner_verified).flat_map(|c| c.locks.clone()).collect::<Vec<_>>(),
             "not_after": validity.not_after.0,
         });
         let write = IssuanceWrite {
@@ -121,6 +131,19 @@ impl Store {
             server_time: now,
             revocation_list: hex::encode(list.encoded()),
         })
+    }
+
+    /// The phone's owner key: a point on P-256, and not its device key (a second copy of the
+    /// everyday key would prove nobody was verified).
+    fn owner_key(&self, text: &str, device_key: DevicePublicKey) -> Result<DevicePublicKey> {
+        let key = self.device_keys.parse(text).map_err(|error| match error {
+            Error::InvalidKey(_) => Error::InvalidKey("owner_public_key is not a point on P-256"),
+            _ => Error::invalid("owner_public_key must be 130 hex characters: an uncompressed P-256 point (65 bytes)"),
+        })?;
+        if key == device_key {
+            return Err(Error::invalid("owner_public_key must be a key of its own, not the device key"));
+        }
+        Ok(key)
     }
 
     /// Everything issuance reads about the organization and the member, their doors included,
@@ -193,7 +216,8 @@ pub(super) async fn record_issued(
 
 /// Signs one credential per `MAX_LOCKS` locks (the protocol's limit on one credential) for
 /// `device_key`, each valid for `validity` at the organization's epoch `epoch`: what a mobile
-/// key download and a wallet pass both hand out.
+/// key download and a wallet pass both hand out. `owner_verified`: `device_key` is the phone's
+/// owner key (the credentials for doors requiring owner verification).
 pub(super) fn sign_credentials(
     key: &OrganizationKey,
     member: MemberId,
@@ -201,6 +225,7 @@ pub(super) fn sign_credentials(
     validity: Validity,
     epoch: u32,
     locks: &[LockId],
+    owner_verified: bool,
 ) -> Result<Vec<IssuedCredential>> {
     locks
         .chunks(MAX_LOCKS)
@@ -214,6 +239,7 @@ pub(super) fn sign_credentials(
                 validity,
                 revocation_epoch: epoch,
                 locks: chunk.to_vec(),
+                owner_verified,
             })?;
             Ok(IssuedCredential {
                 id: hex::encode(&credential.body().id.0),
@@ -221,6 +247,7 @@ pub(super) fn sign_credentials(
                 not_before: validity.not_before.0,
                 not_after: validity.not_after.0,
                 locks: chunk.iter().map(|l| l.0).collect(),
+                owner_verified,
             })
         })
         .collect()

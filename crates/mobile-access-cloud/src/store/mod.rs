@@ -78,6 +78,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (9, "console", include_str!("../../migrations/sqlite/0009_console.sql")),
     (10, "console_sessions", include_str!("../../migrations/sqlite/0010_console_sessions.sql")),
     (11, "remote_unlock", include_str!("../../migrations/sqlite/0011_remote_unlock.sql")),
+    (12, "owner_verification", include_str!("../../migrations/sqlite/0012_owner_verification.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -91,6 +92,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (9, "console", include_str!("../../migrations/postgres/0009_console.sql")),
     (10, "console_sessions", include_str!("../../migrations/postgres/0010_console_sessions.sql")),
     (11, "remote_unlock", include_str!("../../migrations/postgres/0011_remote_unlock.sql")),
+    (12, "owner_verification", include_str!("../../migrations/postgres/0012_owner_verification.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

@@ -47,7 +47,17 @@ impl Store {
         self.touch_reader(org_id, reader_id).await?;
         let list = self.revocation_list(org_id).await?;
         let revocation_reasons = self.revocation_reasons(org_id).await?;
+        let owner_verification: i64 = sqlx::query_scalar(
+            "SELECT d.owner_verification FROM readers r JOIN doors d ON d.id = r.door_id \
+             WHERE r.org_id = $1 AND r.id = $2",
+        )
+        .bind(org_id)
+        .bind(reader_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("reader"))?;
         Ok(ReaderSync {
+            owner_verification: owner_verification != 0,
             reader_id: reader_id.to_owned(),
             revocation_list: hex::encode(list.encoded()),
             server_time: list.list().issued_at.0,

@@ -180,7 +180,7 @@ impl Store {
     ) -> Result<RemoteUnlockResult> {
         let started = Instant::now();
         let rows = sqlx::query(&format!(
-            "SELECT o.remote_unlock, o.mobile_access_enabled, d.name AS door_name, \
+            "SELECT o.remote_unlock, o.mobile_access_enabled, d.name AS door_name, d.owner_verification, \
              (SELECT status FROM members WHERE org_id = $1 AND id = $2) AS member_status, \
              r.id AS reader_id, r.last_seen_at, r.nonces, r.previous_nonces \
              FROM organizations o JOIN doors d ON d.org_id = o.id AND d.id = $3 AND d.id IN ({MEMBER_DOOR_IDS}) \
@@ -207,6 +207,12 @@ impl Store {
         let status = first.opt_text("member_status")?.ok_or(Error::NotFound("user"))?;
         if MemberStatus::parse(&status)? != MemberStatus::Confirmed {
             return Err(Error::refused(Refusal::NotConfirmed, "only confirmed users can unlock"));
+        }
+        if first.flag("owner_verification")? {
+            return Err(Error::refused(
+                Refusal::OwnerVerificationRequired,
+                "this door asks you to verify it's you at the reader: hold the phone to it",
+            ));
         }
         let now = now();
         let online = |row: &sqlx::any::AnyRow| -> Result<bool> { Ok(is_online(row.opt_int("last_seen_at")?, now)) };

@@ -147,7 +147,7 @@ impl Store {
         // Outside the epoch: an epoch rise never revokes a pass; the list alone does.
         let epoch = revocation::PASS_EPOCH;
         let member = member_id_bytes(member_id)?;
-        let credentials = super::keys::sign_credentials(&signer.key, member, key, validity, epoch, &locks)?;
+        let credentials = super::keys::sign_credentials(&signer.key, member, key, validity, epoch, &locks, false)?;
         let (watch, bound_watch) = match (&watch_id, new.watch_unlocked) {
             (None, _) => (WatchBinding::NoWatch, None),
             (Some(id), true) => (WatchBinding::Bound, Some(id.clone())),

@@ -47,6 +47,7 @@ pub fn body(device: &SoftwareDeviceKey, member: u8, locks: &[u32], validity: Val
         validity,
         revocation_epoch: epoch,
         locks: locks.iter().copied().map(LockId).collect(),
+        owner_verified: false,
     }
 }
 

@@ -189,6 +189,7 @@ impl ReaderLink {
             })
             .collect();
         reader.with_reader(|r, now| {
+            r.set_owner_verification(sync.owner_verification);
             r.set_revocation_reasons(reasons);
             r.apply_revocation_list(&bytes, now)
         })

@@ -66,6 +66,7 @@ impl World {
             validity: Validity { not_before: Timestamp(NOW.0 - 86_400), not_after: NOW.plus(30 * 86_400) },
             revocation_epoch: 0,
             locks: locks.iter().copied().map(LockId).collect(),
+            owner_verified: false,
         };
         let credential = self.org.issue(body).unwrap();
         let sim = self.radio.add_central(position);
