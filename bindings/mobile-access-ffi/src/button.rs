@@ -9,6 +9,7 @@ use mobile_access::{KeyDoor, RemoteDoors, Screen, ble::Central};
 
 use crate::{
     Access, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
+    owner::{ForeignOwnerKey, OwnerKey},
     platform::{
         DeviceSigner, ForeignListener, ForeignRequirementsListener, ForeignSigner, ForeignStorage,
         RequirementsListener, SecureStorage, StateListener,
@@ -41,6 +42,7 @@ impl KeyButton {
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
         transport: Option<Arc<dyn HttpTransport>>,
+        owner_key: Option<Arc<dyn OwnerKey>>,
     ) -> Result<Self, MobileAccessError> {
         // Before anything reaches the radio or the TLS verifier (on Android both need start-up).
         startup::require()?;
@@ -49,8 +51,12 @@ impl KeyButton {
             None => None,
         };
         let storage = Arc::new(ForeignStorage(storage));
-        let inner =
-            mobile_access::KeyButton::new(config.to_core(transport::shared(transport)), central, storage, signer)?;
+        let owner = match owner_key {
+            Some(key) => Some(Arc::new(ForeignOwnerKey::new(key)?) as mobile_access::SharedOwnerKey),
+            None => None,
+        };
+        let config = config.to_core(transport::shared(transport));
+        let inner = mobile_access::KeyButton::with_owner_key(config, central, storage, signer, owner)?;
         Ok(Self { inner: Arc::new(inner) })
     }
 }
@@ -66,20 +72,21 @@ impl KeyButton {
     /// the build carries its own (desktop, the default features), required in a phone build
     /// without it (`NotInitialized` otherwise). On Android, `MobileAccess.initialize(context)`
     /// must have run first, or this fails with `NotInitialized`.
-    #[uniffi::constructor(default(radio = None, transport = None))]
+    #[uniffi::constructor(default(radio = None, transport = None, owner_key = None))]
     pub async fn create(
         config: Arc<KeyButtonConfig>,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
         radio: Option<Arc<dyn BluetoothCentral>>,
         transport: Option<Arc<dyn HttpTransport>>,
+        owner_key: Option<Arc<dyn OwnerKey>>,
     ) -> Result<Arc<Self>, MobileAccessError> {
         runtime::run(async move {
             let central: Arc<dyn Central> = match radio {
                 Some(radio) => Arc::new(ForeignCentral::new(radio)),
                 None => default_central().await?,
             };
-            Ok(Arc::new(Self::with_central(&config, central, storage, signer, transport)?))
+            Ok(Arc::new(Self::with_central(&config, central, storage, signer, transport, owner_key)?))
         })
         .await
     }

@@ -126,6 +126,20 @@ pub enum MobileAccessError {
         /// Detail for logs.
         detail: String,
     },
+    /// The door requires owner verification and the owner did not verify (declined the
+    /// prompt, or the OS withheld the owner key): offer to try again after verifying.
+    #[error("{detail}")]
+    OwnerNotVerified {
+        /// Human message.
+        detail: String,
+    },
+    /// The door requires owner verification, and this app gave the SDK no owner key (or the
+    /// cloud issued none for the door).
+    #[error("{detail}")]
+    OwnerVerificationUnavailable {
+        /// Human message.
+        detail: String,
+    },
     /// The workspace does not let doors be opened over the network.
     #[error("{detail}")]
     RemoteUnlockOff {
@@ -281,6 +295,8 @@ impl MobileAccessError {
             E::NoReaderFound { .. } => CoreError::NoReaderFound,
             E::UnknownDoor { door, .. } => CoreError::UnknownDoor(door),
             E::RemoteUnlockOff { .. } => CoreError::RemoteUnlockOff,
+            E::OwnerNotVerified { .. } => CoreError::OwnerNotVerified,
+            E::OwnerVerificationUnavailable { .. } => CoreError::OwnerVerificationUnavailable,
             E::ProximityRequired { detail } => CoreError::ProximityRequired(detail),
             E::ReaderOffline { detail } => CoreError::ReaderOffline(detail),
             E::ReaderRefused { reason, .. } => CoreError::ReaderRefused(reason),
@@ -319,6 +335,8 @@ impl From<CoreError> for MobileAccessError {
             CoreError::NoReaderFound => E::NoReaderFound { detail },
             CoreError::UnknownDoor(door) => E::UnknownDoor { door, detail },
             CoreError::RemoteUnlockOff => E::RemoteUnlockOff { detail },
+            CoreError::OwnerNotVerified => E::OwnerNotVerified { detail },
+            CoreError::OwnerVerificationUnavailable => E::OwnerVerificationUnavailable { detail },
             CoreError::ProximityRequired(_) => E::ProximityRequired { detail },
             CoreError::ReaderOffline(_) => E::ReaderOffline { detail },
             CoreError::ReaderRefused(reason) => E::ReaderRefused { reason, detail },
@@ -344,6 +362,13 @@ pub enum PlatformError {
     /// The operation failed, and why (no secrets, please: it may be logged).
     #[error("{detail}")]
     Failed {
+        /// Human message.
+        detail: String,
+    },
+    /// The owner did not verify (declined or failed the biometric or passcode prompt), or the
+    /// OS withheld the owner key: what an `OwnerKey` throws.
+    #[error("{detail}")]
+    NotVerified {
         /// Human message.
         detail: String,
     },
@@ -402,6 +427,7 @@ pub enum Reason {
     PassDeleted,
     PassSuperseded,
     PassNotAccepted,
+    OwnerNotVerified,
 }
 
 #[cfg(test)]
@@ -435,6 +461,8 @@ mod tests {
             text.prop_map(CoreError::Bluetooth),
             Just(CoreError::NoReaderFound),
             Just(CoreError::RemoteUnlockOff),
+            Just(CoreError::OwnerNotVerified),
+            Just(CoreError::OwnerVerificationUnavailable),
             text.prop_map(CoreError::ProximityRequired),
             text.prop_map(CoreError::ReaderOffline),
             proptest::sample::select(Reason::ALL).prop_map(CoreError::ReaderRefused),

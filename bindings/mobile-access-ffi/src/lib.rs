@@ -20,6 +20,7 @@ uniffi::setup_scaffolding!("mobile_access");
 mod button;
 mod error;
 mod logging;
+mod owner;
 mod platform;
 mod radio;
 mod runtime;
@@ -33,6 +34,7 @@ mod wallet;
 pub use button::{KeyButton, ListenerHandle};
 pub use error::{MobileAccessError, PlatformError};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
+pub use owner::{OwnerKey, SoftwareOwnerKey};
 pub use platform::{DeviceSigner, RequirementsListener, SecureStorage, StateListener, file_storage, memory_storage};
 pub use radio::{
     AdapterState, BluetoothCentral, BluetoothLink, ConnectedLink, NotificationSink, RadioError, ScanSink, WriteType,

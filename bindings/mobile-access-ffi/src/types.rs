@@ -30,6 +30,7 @@ pub enum MessageKey {
     StateDownloadingKey,
     StateSearching,
     StateTapRequired,
+    StateVerifyingOwner,
     StateUnlocking,
     StateUnlocked,
     DeniedWrongDoor,
@@ -38,6 +39,8 @@ pub enum MessageKey {
     DeniedMoveCloser,
     DeniedReaderOutOfOrder,
     DeniedTryAgain,
+    DeniedVerifyItsYou,
+    OwnerVerificationUnavailable,
     NoAccessGroup,
     NotConfirmed,
     ModuleDisabled,
@@ -75,6 +78,7 @@ pub enum NextStep {
     GrantPermissions,
     TurnOnLocationServices,
     MoveCloser,
+    VerifyItsYou,
     SignInAgain,
     ContactCommunityManager,
     UpdateApp,
@@ -177,6 +181,9 @@ pub enum KeyButtonState {
     Searching,
     /// A tap-mode reader was found but the phone is not close enough.
     TapRequired,
+    /// The door requires owner verification: the phone asks its owner (biometric or passcode)
+    /// through the app's `OwnerKey`.
+    VerifyingOwner,
     /// Connected; exchanging with the reader.
     Unlocking,
     /// The reader proved the door opened.
@@ -223,6 +230,7 @@ impl KeyButtonState {
             KeyButtonState::DownloadingKey => S::DownloadingKey,
             KeyButtonState::Searching => S::Searching,
             KeyButtonState::TapRequired => S::TapRequired,
+            KeyButtonState::VerifyingOwner => S::VerifyingOwner,
             KeyButtonState::Unlocking => S::Unlocking,
             KeyButtonState::Unlocked => S::Unlocked,
             KeyButtonState::Denied { reason } => S::Denied(*reason),
@@ -241,6 +249,7 @@ impl From<mobile_access::KeyButtonState> for KeyButtonState {
             S::DownloadingKey => KeyButtonState::DownloadingKey,
             S::Searching => KeyButtonState::Searching,
             S::TapRequired => KeyButtonState::TapRequired,
+            S::VerifyingOwner => KeyButtonState::VerifyingOwner,
             S::Unlocking => KeyButtonState::Unlocking,
             S::Unlocked => KeyButtonState::Unlocked,
             S::Denied(reason) => KeyButtonState::Denied { reason },
@@ -389,6 +398,7 @@ mod tests {
             Just(S::DownloadingKey),
             Just(S::Searching),
             Just(S::TapRequired),
+            Just(S::VerifyingOwner),
             Just(S::Unlocking),
             Just(S::Unlocked),
             proptest::sample::select(Reason::ALL).prop_map(S::Denied),

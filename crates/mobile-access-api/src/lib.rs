@@ -27,8 +27,8 @@ mod whole;
 
 pub use auth::{AcceptInvitation, Login, Role, TokenResponse};
 pub use doors::{
-    AccessGroup, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewAccessGroup, NewDoor, NewReader, ReaderFacts,
-    ReaderMode,
+    AccessGroup, DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewAccessGroup, NewDoor, NewReader,
+    ReaderFacts, ReaderMode,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::{EventUpload, UploadReport, UploadedEvent};

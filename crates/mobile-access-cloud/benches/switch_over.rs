@@ -31,7 +31,9 @@ async fn measure(backend: Backend, users: usize) -> (f64, f64, u32) {
     let op = Actor::Operator;
     let mut doors = Vec::new();
     for name in ["A", "B", "C"] {
-        doors.push(store.create_door(&org, &op, &NewDoor { name: name.into() }).await.unwrap().id);
+        doors.push(
+            store.create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false }).await.unwrap().id,
+        );
     }
     for (i, name) in ["G0", "G1", "G2"].iter().enumerate() {
         let group = NewAccessGroup { name: (*name).into(), door_ids: vec![doors[i].clone()] };

@@ -96,6 +96,7 @@ fn body_for(schema: Option<&str>, n: usize) -> Option<Value> {
         "CommandResult" => json!({"outcome": "opened"}),
         "RemoteUnlockRequest" => json!({}),
         "NewDoor" => json!({"name": format!("Door {n}")}),
+        "DoorPatch" => json!({"owner_verification": false}),
         "NewReader" => json!({"model": "Reader Pro 2.1", "mode": "range", "tamper_protection": false}),
         "NewAccessGroup" => json!({"name": format!("Group {n}"), "door_ids": []}),
         "NewCredential" => json!({"kind": "card", "number": format!("{n}")}),

@@ -100,7 +100,7 @@ async fn concurrent_phones_each_get_their_own_keys_and_abandoned_requests_leave_
         for (i, member) in members.iter().cycle().take(256).enumerate() {
             let (store, org_id, member) = (store.clone(), org.organization.id.clone(), member.clone());
             abandoned.push(tokio::spawn(async move {
-                let request = KeyRequest { device_public_key: device().1 };
+                let request = KeyRequest { device_public_key: device().1, owner_public_key: None };
                 let patience = Duration::from_micros(50 * (i as u64 % 60));
                 tokio::time::timeout(patience, store.issue_keys(&org_id, &member, &request)).await.is_ok()
             }));

@@ -127,7 +127,10 @@ async fn sigterm_answers_readers_long_polls_at_once() {
     let new = NewOrganization { name: "Org".to_owned(), created_at: Some(BEFORE_DECEMBER_2023), unlock_method: None };
     let org = store.create_organization(new).await.unwrap();
     let org_id = org.organization.id;
-    let door = store.create_door(&org_id, &Actor::Admin, &NewDoor { name: "Lab".to_owned() }).await.unwrap();
+    let door = store
+        .create_door(&org_id, &Actor::Admin, &NewDoor { name: "Lab".to_owned(), owner_verification: false })
+        .await
+        .unwrap();
     let reader = NewReader {
         model: "Reader Pro 2.1".to_owned(),
         mode: ReaderMode::Range,

@@ -63,7 +63,9 @@ async fn world(backend: Backend) -> World {
         .id;
     let mut doors = Vec::new();
     for name in ["Main", "Studio", "Roof"] {
-        doors.push(store.create_door(&org, &op, &NewDoor { name: name.into() }).await.unwrap().id);
+        doors.push(
+            store.create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false }).await.unwrap().id,
+        );
     }
     let new_reader = NewReader {
         model: "Reader Pro 2.1".into(),
@@ -324,8 +326,11 @@ async fn switching_to_the_branded_app_survives_kills_and_loses_nobody() {
         let mut unlocked = 0;
         for user in recreated.iter().filter(|u| !u.access_groups.is_empty()) {
             let (key, public) = device();
-            let bundle =
-                w.store.issue_keys(&w.org, &user.member_id, &KeyRequest { device_public_key: public }).await.unwrap();
+            let bundle = w
+                .store
+                .issue_keys(&w.org, &user.member_id, &KeyRequest { device_public_key: public, owner_public_key: None })
+                .await
+                .unwrap();
             if unlocked < 20 {
                 let anchor = OrganizationPublicKey::new(
                     OrgId(hex::decode_array(&bundle.trust_anchors[0].org).unwrap()),

@@ -24,7 +24,10 @@ fn two_keys(org: &mobile_access_protocol::OrganizationKey, locks: &[u32]) -> Two
     TwoKeys { everyday, owner: Phone { device: owner_key, credential, trust: vec![org.public()] } }
 }
 
-fn verifying_reader(org: &mobile_access_protocol::OrganizationKey, lock: u32) -> mobile_access_protocol::reader::Responder {
+fn verifying_reader(
+    org: &mobile_access_protocol::OrganizationKey,
+    lock: u32,
+) -> mobile_access_protocol::reader::Responder {
     let mut reader = reader(org, 1, lock);
     reader.set_owner_verification(true);
     reader
@@ -92,7 +95,10 @@ fn turning_verification_on_ends_the_fast_sessions_already_held() {
     assert_eq!(reader.session_count(), 0);
     let ends = fast(&secret, &phone.everyday.credential, &mut reader, NOW);
     assert!(matches!(ends.phone, Err(Error::UnexpectedMessage(WENT_FULL))));
-    assert_eq!(full(&phone.everyday, &phone.everyday.device, &mut reader, NOW).phone.unwrap().0, Reason::OwnerNotVerified);
+    assert_eq!(
+        full(&phone.everyday, &phone.everyday.device, &mut reader, NOW).phone.unwrap().0,
+        Reason::OwnerNotVerified
+    );
 
     // And off again: the everyday key opens, and fast taps come back.
     reader.set_owner_verification(false);

@@ -371,7 +371,14 @@ fn state_strategy() -> impl Strategy<Value = ReaderState> {
         proptest::option::of(any::<bool>()),
     )
         .prop_map(
-            |((reader, org, boot, sequence, epoch, floor, tampered), revoked, events, reasons, (gap, ack, drop), owner)| {
+            |(
+                (reader, org, boot, sequence, epoch, floor, tampered),
+                revoked,
+                events,
+                reasons,
+                (gap, ack, drop),
+                owner,
+            )| {
                 let events: Vec<_> =
                     events.into_iter().enumerate().map(|(i, e)| (u64::from(gap) + i as u64, e)).collect();
                 let next = u64::from(gap) + events.len() as u64 + 1;

@@ -14,6 +14,7 @@ use crate::{
     Access, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result, UploadReport,
     journal::{Journal, JournalEntry},
     keyring::{Keyring, Keys, SharedSigner, software_device_key},
+    owner::SharedOwnerKey,
     storage::SecureStorage,
     unlock::{Door, ExchangeKind, Heard, Timeouts},
 };
@@ -171,6 +172,9 @@ pub struct KeyButton {
     storage: Arc<dyn SecureStorage>,
     pub(crate) keyring: Keyring,
     signer: SharedSigner,
+    /// The phone's owner key, for doors that require owner verification (apps without one
+    /// cannot open those).
+    owner: Option<SharedOwnerKey>,
     pub(crate) timeouts: Timeouts,
     state: Mutex<KeyButtonState>,
     listeners: Arc<Registry>,
@@ -213,11 +217,26 @@ impl KeyButton {
         storage: Arc<dyn SecureStorage>,
         signer: Option<SharedSigner>,
     ) -> Result<Self> {
+        Self::with_owner_key(config, central, storage, signer, None)
+    }
+
+    /// [`KeyButton::new`], with the phone's owner key ([`crate::OwnerKey`]): the key its OS
+    /// releases only after biometric or passcode, which doors requiring owner verification
+    /// take. Without one, those doors stay shut to this app
+    /// ([`Error::OwnerVerificationUnavailable`]).
+    pub fn with_owner_key(
+        config: KeyButtonConfig,
+        central: Arc<dyn Central>,
+        storage: Arc<dyn SecureStorage>,
+        signer: Option<SharedSigner>,
+        owner: Option<SharedOwnerKey>,
+    ) -> Result<Self> {
         let signer = match signer {
             Some(signer) => signer,
             None => software_device_key(storage.as_ref())?,
         };
-        let keyring = Keyring::load(Arc::clone(&storage), &signer.public_key())?;
+        let owner_public = owner.as_ref().map(|owner| owner.public_key());
+        let keyring = Keyring::load(Arc::clone(&storage), &signer.public_key(), owner_public.as_ref())?;
         let access = storage.get(ACCESS_INFO)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let journal = Journal::load(storage.as_ref())?;
         let button = Self {
@@ -226,6 +245,7 @@ impl KeyButton {
             storage,
             keyring,
             signer,
+            owner,
             timeouts: config.timeouts,
             state: Mutex::new(KeyButtonState::Hidden),
             listeners: Arc::default(),
@@ -453,8 +473,13 @@ impl KeyButton {
 
     async fn download_keys_reporting(&self, validated: Option<tokio::sync::oneshot::Sender<()>>) -> Result<Keys> {
         let device = self.signer.public_key();
-        let bundle = self.cloud.download_keys(&device.0, validated).instrument(info_span!("download_keys")).await?;
-        let keys = Keys::from_bundle(bundle, &device)?;
+        let owner = self.owner.as_ref().map(|owner| owner.public_key());
+        let bundle = self
+            .cloud
+            .download_keys(&device.0, owner.as_ref().map(|key| &key.0[..]), validated)
+            .instrument(info_span!("download_keys"))
+            .await?;
+        let keys = Keys::from_bundle(bundle, &device, owner.as_ref())?;
         self.keyring.store(keys.clone())?;
         info!(expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
         Ok(keys)
@@ -584,12 +609,25 @@ impl KeyButton {
             let scan_started = tokio::time::Instant::now();
             let target = door.find_reader(&report).instrument(info_span!("scan")).await?;
             timings.scan = scan_started.elapsed();
-            let credential = keys.credential_for(target.reader.lock, now()).ok_or(Error::NoReaderFound)?.clone();
+            let credential = match keys.credential_for(target.reader.lock, now()) {
+                Some(credential) => credential.clone(),
+                // The cloud gives no key for such a door to a phone without an owner key.
+                None if target.reader.owner_verification => return Err(Error::OwnerVerificationUnavailable),
+                None => return Err(Error::NoReaderFound),
+            };
+            let owner = match credential.body().owner_verified {
+                true => Some(self.verify_owner(&target.reader.door).await?),
+                false => None,
+            };
             let (answer, connect, exchange) =
-                door.exchange(&target, &credential, &|| report(KeyButtonState::Unlocking)).await?;
+                door.exchange(&target, &credential, owner.as_deref(), &|| report(KeyButtonState::Unlocking)).await?;
             timings.connect = connect;
             timings.exchange = exchange;
-            if is_stale_key(answer.reason) && !key_refreshed {
+            // A door that came to require owner verification after this key was downloaded
+            // refuses the everyday key: the next key holds the owner key's credential for it.
+            let stale = is_stale_key(answer.reason)
+                || (answer.reason == Reason::OwnerNotVerified && !credential.body().owner_verified);
+            if stale && !key_refreshed {
                 info!(reason = %answer.reason, "reader refused a stale key; refreshing it once");
                 let refresh_started = std::time::Instant::now();
                 keys = self.fetch_keys_for_tap().await?;
@@ -611,6 +649,21 @@ impl KeyButton {
                 key_refreshed,
             });
         }
+    }
+
+    /// Asks the owner to verify (the OS's biometric or passcode prompt) before a door that
+    /// requires it; the state shows [`KeyButtonState::VerifyingOwner`] meanwhile. The prompt
+    /// blocks its thread, so it runs off the async runtime.
+    async fn verify_owner(&self, door: &str) -> Result<SharedOwnerKey> {
+        let owner = self.owner.clone().ok_or(Error::OwnerVerificationUnavailable)?;
+        self.set_state(KeyButtonState::VerifyingOwner);
+        let prompt = format!("{} ({door})", crate::messages::message(crate::messages::MessageKey::StateVerifyingOwner));
+        let asked = Arc::clone(&owner);
+        tokio::task::spawn_blocking(move || asked.verify_owner(&prompt))
+            .await
+            .map_err(|_| Error::OwnerNotVerified)??;
+        info!("owner verified");
+        Ok(owner)
     }
 
     /// Validating and downloading in one request (its time limit is the cloud client's, in real

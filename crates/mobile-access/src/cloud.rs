@@ -179,10 +179,14 @@ impl CloudClient {
     pub async fn download_keys(
         &self,
         device_public_key: &[u8],
+        owner_public_key: Option<&[u8]>,
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<KeyBundle> {
-        let body = serde_json::to_value(KeyRequest { device_public_key: hex::encode(device_public_key) })
-            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        let request = KeyRequest {
+            device_public_key: hex::encode(device_public_key),
+            owner_public_key: owner_public_key.map(hex::encode),
+        };
+        let body = serde_json::to_value(request).map_err(|e| Error::InvalidResponse(e.to_string()))?;
         self.call(HttpMethod::Post, "/v1/me/keys", Some(body), validated).await
     }
 

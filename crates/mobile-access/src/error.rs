@@ -105,6 +105,14 @@ pub enum Error {
     /// The door's reader is offline, or did not confirm in time: the door stayed shut.
     #[error("the door's reader cannot be reached: {0}")]
     ReaderOffline(String),
+    /// The door requires owner verification and the owner did not verify (declined the
+    /// biometric or passcode prompt, or the OS withheld the owner key).
+    #[error("verify it's you to open this door")]
+    OwnerNotVerified,
+    /// The door requires owner verification, and this app has no owner key (or the cloud gave
+    /// none for this door).
+    #[error("this door requires owner verification, which this app cannot provide")]
+    OwnerVerificationUnavailable,
     /// The reader refused without proving it (a clear rejection): a hint, not a verdict.
     #[error("the reader refused: {0}")]
     ReaderRefused(Reason),
@@ -150,6 +158,7 @@ impl Error {
             | Error::Refused { .. }
             | Error::AppUpdateRequired(_)
             | Error::UnknownDoor(_)
+            | Error::OwnerVerificationUnavailable
             | Error::RemoteUnlockOff => ErrorCategory::Access,
             Error::Network(_) | Error::InvalidResponse(_) | Error::RateLimited { .. } => ErrorCategory::Network,
             Error::BluetoothOff
@@ -162,6 +171,7 @@ impl Error {
             | Error::ReaderNotGenuine(_)
             | Error::Exchange(_)
             | Error::ProximityRequired(_)
+            | Error::OwnerNotVerified
             | Error::ReaderOffline(_) => ErrorCategory::Reader,
             Error::Busy | Error::Cancelled | Error::Timeout { .. } => ErrorCategory::Flow,
             Error::Storage(_) | Error::DeviceKey(_) | Error::NoTransport => ErrorCategory::Internal,
@@ -202,6 +212,8 @@ impl Error {
             Error::RemoteUnlockOff => MessageKey::RemoteUnlockOff,
             Error::ProximityRequired(_) => MessageKey::RemoteNeedsProximity,
             Error::ReaderOffline(_) => MessageKey::DoorOffline,
+            Error::OwnerNotVerified => MessageKey::DeniedVerifyItsYou,
+            Error::OwnerVerificationUnavailable => MessageKey::OwnerVerificationUnavailable,
         };
         message(key)
     }
@@ -216,7 +228,9 @@ impl Error {
             | Error::Refused { .. }
             | Error::ReaderNotGenuine(_)
             | Error::UnknownDoor(_)
+            | Error::OwnerVerificationUnavailable
             | Error::RemoteUnlockOff => NextStep::ContactCommunityManager,
+            Error::OwnerNotVerified => NextStep::VerifyItsYou,
             Error::ReaderOffline(_) => NextStep::TryAgain,
             Error::ProximityRequired(_) => NextStep::MoveCloser,
             Error::Unauthorized => NextStep::SignInAgain,
@@ -235,6 +249,7 @@ impl Error {
             Error::NoReaderFound => NextStep::MoveCloser,
             Error::ReaderRefused(reason) => match MessageKey::for_reason(*reason) {
                 MessageKey::DeniedMoveCloser => NextStep::MoveCloser,
+                MessageKey::DeniedVerifyItsYou => NextStep::VerifyItsYou,
                 MessageKey::DeniedWrongDoor | MessageKey::DeniedRevoked | MessageKey::DeniedReaderOutOfOrder => {
                     NextStep::ContactCommunityManager
                 }
@@ -271,6 +286,8 @@ impl Error {
             (_, "credential_suspended") => Error::CredentialSuspended,
             (_, "remote_unlock_off") => Error::RemoteUnlockOff,
             (_, "proximity_required") => Error::ProximityRequired(message),
+            // A door that requires owner verification opens only at its reader.
+            (_, "owner_verification_required") => Error::ProximityRequired(message),
             (409, "reader_unavailable") => Error::ReaderOffline(message),
             _ => Error::Refused { status, code, message },
         }

@@ -50,6 +50,8 @@ pub struct KnownReader {
     pub door_id: String,
     /// Tap-mode (needs the phone on the reader) or range.
     pub tap: bool,
+    /// The door requires owner verification.
+    pub owner_verification: bool,
 }
 
 /// The decoded key bundle: what a tap needs.
@@ -63,8 +65,9 @@ pub struct Keys {
 
 impl Keys {
     /// Decodes and checks a bundle from the cloud: every credential must decode, be bound to
-    /// `device`, and verify under one of the bundle's anchors.
-    pub fn from_bundle(bundle: KeyBundle, device: &DevicePublicKey) -> Result<Self> {
+    /// `device` (an owner-verified one: to `owner`, the phone's owner key), and verify under one
+    /// of the bundle's anchors.
+    pub fn from_bundle(bundle: KeyBundle, device: &DevicePublicKey, owner: Option<&DevicePublicKey>) -> Result<Self> {
         let invalid = |what: &str| Error::InvalidResponse(format!("key bundle: {what}"));
         let trust = bundle
             .trust_anchors
@@ -81,7 +84,9 @@ impl Keys {
             .map(|issued| {
                 let bytes = hex::decode(&issued.credential).map_err(|_| invalid("credential hex"))?;
                 let credential = Credential::decode(&bytes).map_err(|e| invalid(&e.to_string()))?;
-                if credential.body().device_key != *device {
+                let body = credential.body();
+                let bound_to = if body.owner_verified { owner } else { Some(device) };
+                if bound_to != Some(&body.device_key) || body.owner_verified != issued.owner_verified {
                     return Err(invalid("credential bound to another device"));
                 }
                 if !trust.iter().any(|anchor| credential.verify(anchor)) {
@@ -112,6 +117,11 @@ impl Keys {
     /// The reader `id`, if it is one of ours.
     pub fn reader(&self, id: ReaderId) -> Option<&KnownReader> {
         self.readers.iter().find(|r| r.id == id)
+    }
+
+    /// True if the door of `lock` requires owner verification (as of this bundle).
+    pub fn owner_verification(&self, lock: LockId) -> bool {
+        self.bundle.doors.iter().any(|door| door.lock == lock.0 && door.owner_verification)
     }
 
     /// The credential to present at `lock` at `now`: valid then, and listing the lock.
@@ -155,6 +165,7 @@ fn readers_of(door: &Door) -> Vec<Result<KnownReader>> {
                 door: door.name.clone(),
                 door_id: door.id.clone(),
                 tap: reader.mode == ReaderMode::Tap,
+                owner_verification: door.owner_verification,
             })
         })
         .collect()
@@ -188,13 +199,17 @@ fn poisoned() -> Error {
 }
 
 impl Keyring {
-    /// Loads what `storage` holds for `device` (a stored bundle for another device key is
-    /// dropped: the device key was reset).
-    pub fn load(storage: Arc<dyn SecureStorage>, device: &DevicePublicKey) -> Result<Self> {
+    /// Loads what `storage` holds for `device` and `owner` (a stored bundle for other keys is
+    /// dropped: a key was reset).
+    pub fn load(
+        storage: Arc<dyn SecureStorage>,
+        device: &DevicePublicKey,
+        owner: Option<&DevicePublicKey>,
+    ) -> Result<Self> {
         let keys = match storage.get(KEY_BUNDLE)? {
             Some(bytes) => serde_json::from_slice::<KeyBundle>(&bytes)
                 .ok()
-                .and_then(|bundle| Keys::from_bundle(bundle, device).ok()),
+                .and_then(|bundle| Keys::from_bundle(bundle, device, owner).ok()),
             None => None,
         };
         let fast = match storage.get(FAST_SECRETS)? {
@@ -273,7 +288,7 @@ mod tests {
         ) {
             let storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
             let device = SoftwareDeviceKey::generate(&ring::rand::SystemRandom::new()).unwrap().public_key();
-            let keyring = Keyring::load(Arc::clone(&storage), &device).unwrap();
+            let keyring = Keyring::load(Arc::clone(&storage), &device, None).unwrap();
             let mut expected = HashMap::new();
             for (reader, secret) in operations {
                 let id = ReaderId([reader; 8]);
@@ -286,7 +301,7 @@ mod tests {
                     None => expected.remove(&id),
                 };
             }
-            let restarted = Keyring::load(storage, &device).unwrap();
+            let restarted = Keyring::load(storage, &device, None).unwrap();
             for reader in 0u8..6 {
                 let id = ReaderId([reader; 8]);
                 prop_assert_eq!(restarted.fast_secret(id).unwrap(), expected.get(&id).cloned());

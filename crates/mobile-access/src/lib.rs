@@ -13,6 +13,7 @@ pub mod http;
 mod journal;
 mod keyring;
 pub mod messages;
+mod owner;
 mod remote;
 mod revocation;
 mod state;
@@ -36,6 +37,7 @@ pub use mobile_access_api::{
     WalletPassAdded, WalletPassDevices, WalletPrerequisite, WalletProvisioning, WatchBinding,
 };
 pub use mobile_access_ble::Requirement;
+pub use owner::{OwnerKey, SharedOwnerKey, SoftwareOwnerKey};
 pub use remote::{RemoteDoor, RemoteDoors};
 pub use state::{KeyButtonState, Phase, PhaseTimings};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};

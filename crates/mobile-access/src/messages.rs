@@ -26,6 +26,8 @@ pub enum MessageKey {
     StateSearching,
     /// Hint when a tap reader needs the phone held against it.
     StateTapRequired,
+    /// Hint while the phone asks its owner to verify (biometric or passcode).
+    StateVerifyingOwner,
     /// Hint while the exchange runs.
     StateUnlocking,
     /// The door opened.
@@ -42,6 +44,10 @@ pub enum MessageKey {
     DeniedReaderOutOfOrder,
     /// The reader refused for a reason a second try may fix.
     DeniedTryAgain,
+    /// The door requires the owner verified: unlock the phone or verify, then tap again.
+    DeniedVerifyItsYou,
+    /// The door requires owner verification, which this app or phone cannot provide.
+    OwnerVerificationUnavailable,
     /// No access group yet.
     NoAccessGroup,
     /// Not confirmed for the branded app.
@@ -98,12 +104,13 @@ pub enum MessageKey {
 
 impl MessageKey {
     /// Every key, in declaration order (for apps that export their table, and for tests).
-    pub const ALL: [MessageKey; 39] = [
+    pub const ALL: [MessageKey; 42] = [
         MessageKey::StateReady,
         MessageKey::StateValidating,
         MessageKey::StateDownloadingKey,
         MessageKey::StateSearching,
         MessageKey::StateTapRequired,
+        MessageKey::StateVerifyingOwner,
         MessageKey::StateUnlocking,
         MessageKey::StateUnlocked,
         MessageKey::DeniedWrongDoor,
@@ -112,6 +119,8 @@ impl MessageKey {
         MessageKey::DeniedMoveCloser,
         MessageKey::DeniedReaderOutOfOrder,
         MessageKey::DeniedTryAgain,
+        MessageKey::DeniedVerifyItsYou,
+        MessageKey::OwnerVerificationUnavailable,
         MessageKey::NoAccessGroup,
         MessageKey::NotConfirmed,
         MessageKey::ModuleDisabled,
@@ -148,6 +157,7 @@ impl MessageKey {
             MessageKey::StateDownloadingKey => "Getting your key…",
             MessageKey::StateSearching => "Looking for the door…",
             MessageKey::StateTapRequired => "Hold your phone against the reader",
+            MessageKey::StateVerifyingOwner => "Verify it's you to open this door",
             MessageKey::StateUnlocking => "Opening…",
             MessageKey::StateUnlocked => "Door open",
             MessageKey::DeniedWrongDoor => "Your key doesn't open this door.",
@@ -156,6 +166,13 @@ impl MessageKey {
             MessageKey::DeniedMoveCloser => "Hold your phone closer to the reader.",
             MessageKey::DeniedReaderOutOfOrder => "This reader is out of order. Please tell your community manager.",
             MessageKey::DeniedTryAgain => "The door didn't open. Please try again.",
+            MessageKey::DeniedVerifyItsYou => {
+                "This door asks you to verify it's you. Unlock your phone, then try again."
+            }
+            MessageKey::OwnerVerificationUnavailable => {
+                "This door asks you to verify it's you, which this phone can't do. Set up a screen lock, or ask your \
+                 community manager."
+            }
             MessageKey::NoAccessGroup => {
                 "You don't have access to any doors yet. Ask your community manager for access."
             }
@@ -205,6 +222,7 @@ impl MessageKey {
                 MessageKey::DeniedRevoked
             }
             Reason::NotCloseEnough => MessageKey::DeniedMoveCloser,
+            Reason::OwnerNotVerified => MessageKey::DeniedVerifyItsYou,
             Reason::Tampered | Reason::ReaderError => MessageKey::DeniedReaderOutOfOrder,
             _ => MessageKey::DeniedTryAgain,
         }
@@ -245,6 +263,8 @@ pub enum NextStep {
     TurnOnLocationServices,
     /// Move closer to the door, or hold the phone against a tap reader.
     MoveCloser,
+    /// Verify it's you (unlock the phone; biometric or passcode), then tap again.
+    VerifyItsYou,
     /// Sign the member in again.
     SignInAgain,
     /// Only the community manager can fix it.

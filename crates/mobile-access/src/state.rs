@@ -45,6 +45,8 @@ pub enum KeyButtonState {
     Searching,
     /// A tap-mode reader was found but the phone is not close enough.
     TapRequired,
+    /// The door requires owner verification: the phone asks its owner (biometric or passcode).
+    VerifyingOwner,
     /// Connected; exchanging with the reader.
     Unlocking,
     /// The reader proved the door opened.
@@ -66,6 +68,7 @@ impl KeyButtonState {
             KeyButtonState::DownloadingKey => MessageKey::StateDownloadingKey,
             KeyButtonState::Searching => MessageKey::StateSearching,
             KeyButtonState::TapRequired => MessageKey::StateTapRequired,
+            KeyButtonState::VerifyingOwner => MessageKey::StateVerifyingOwner,
             KeyButtonState::Unlocking => MessageKey::StateUnlocking,
             KeyButtonState::Unlocked => MessageKey::StateUnlocked,
             KeyButtonState::Denied(reason) => MessageKey::for_reason(*reason),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mobile_access_ble::{Central, PeripheralId, Rssi, ScanFilter, channel::MessageChannel};
 use mobile_access_protocol::{
-    Advertisement, Credential, ReaderId, Reason,
+    Advertisement, Credential, DeviceSigner, ReaderId, Reason,
     phone::{Exchange, Step},
 };
 use ring::rand::SystemRandom;
@@ -22,6 +22,7 @@ use tracing::{Instrument, debug, info, info_span};
 use crate::{
     Error, KeyButtonState, Phase, Result,
     keyring::{Keyring, Keys, KnownReader, SharedSigner},
+    owner::{OwnerKey, OwnerSigner},
 };
 
 /// How long each radio phase may take.
@@ -186,11 +187,14 @@ impl Door<'_> {
     }
 
     /// Connects to `target` and runs the exchange: one hello, answered fast by a reader that
-    /// holds the phone's secret, with a full exchange on the same connection otherwise.
+    /// holds the phone's secret, with a full exchange on the same connection otherwise. An
+    /// owner-verified credential (a door that requires owner verification) is signed for by
+    /// `owner`, always in a full exchange: such a reader keeps no fast session.
     pub(crate) async fn exchange(
         &self,
         target: &Target,
         credential: &Credential,
+        owner: Option<&dyn OwnerKey>,
         connected: &(dyn Fn() + Send + Sync),
     ) -> Result<(Answer, Duration, Duration)> {
         let Door { central, keyring, timeouts, .. } = *self;
@@ -222,12 +226,21 @@ impl Door<'_> {
         let secret = keyring.fast_secret(reader)?;
         // A secret made with an older credential (the key was renewed) cannot be used: the
         // hello then carries no fast request and the reader runs the full exchange.
-        let fast = secret.as_ref().filter(|secret| secret.credential == credential.body().id);
+        let fast = secret
+            .as_ref()
+            .filter(|secret| secret.credential == credential.body().id && !credential.body().owner_verified);
         let (exchange, hello) =
             Exchange::start(reader, target.advertisement.nonce, fast.map(|s| (s, credential)), &rng)?;
         let answer = within(Phase::Exchange, timeouts.exchange, async {
             let mut channel = MessageChannel::open(link, &hello).await.map_err(ble_error)?;
-            let answer = self.answer(&mut channel, exchange, reader, credential).await;
+            let answer = match owner {
+                Some(owner) => {
+                    let signer = OwnerSigner::new(owner);
+                    let answer = self.answer(&mut channel, exchange, reader, credential, &signer).await;
+                    answer.map_err(|error| signer.explain(error))
+                }
+                None => self.answer(&mut channel, exchange, reader, credential, self.signer.as_ref()).await,
+            };
             let _ = channel.close().await;
             answer
         })
@@ -247,11 +260,12 @@ impl Door<'_> {
         exchange: Exchange,
         reader: ReaderId,
         credential: &Credential,
+        signer: &(dyn DeviceSigner + Send + Sync),
     ) -> Result<Answer> {
-        let Door { keys, keyring, signer, .. } = *self;
+        let Door { keys, keyring, .. } = *self;
         let reply = channel.receive().await.map_err(ble_error)?;
         let list = crate::revocation::carried_list(keys);
-        let outcome = match exchange.on_reply(&reply, keys.trust(), credential, signer.as_ref())? {
+        let outcome = match exchange.on_reply(&reply, keys.trust(), credential, signer)? {
             Step::Done(outcome) => {
                 // After a fast answer: the door's decision never waits for the list, and a
                 // failure here only means the next phone brings it.
@@ -270,7 +284,10 @@ impl Door<'_> {
                 channel.send(&auth).await.map_err(ble_error)?;
                 let result = channel.receive().await.map_err(ble_error)?;
                 let mut outcome = awaiting.on_result(&result)?;
-                if let Some(secret) = outcome.fast_secret.take() {
+                // A reader that requires owner verification never answers fast: no secret to keep.
+                if let Some(secret) = outcome.fast_secret.take()
+                    && !credential.body().owner_verified
+                {
                     keyring.set_fast_secret(reader, Some(secret))?;
                 }
                 outcome

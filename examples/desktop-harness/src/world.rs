@@ -11,7 +11,7 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, KeyButton, KeyButtonConfig, MemoryStorage, SecureStorage, Timeouts,
+    CloudConfig, KeyButton, KeyButtonConfig, MemoryStorage, SecureStorage, SharedOwnerKey, Timeouts,
     ble::sim::{Position, RadioProfile, SimCentral, SimRadio},
 };
 use mobile_access_cloud::demo::{DemoMember, DemoSeed};
@@ -201,6 +201,8 @@ pub const WATCH_ON_MEETING_ROOM: Position = Position::new(12.02, 0.0);
 pub const NEAR_MAIN_ENTRANCE: Position = Position::new(3.0, 0.0);
 /// Phone a metre and a half from the meeting room's range reader.
 pub const AT_MEETING_ROOM: Position = Position::new(10.5, 0.0);
+/// Phone held against the server room's tap reader.
+pub const AT_SERVER_ROOM: Position = Position::new(30.05, 0.0);
 
 /// The site: a simulated radio with one virtual reader per door the cloud provisioned.
 pub struct Site {
@@ -261,10 +263,22 @@ pub fn key_button(
     storage: Arc<dyn SecureStorage>,
     timeouts: Timeouts,
 ) -> Result<KeyButton> {
+    key_button_with_owner(base_url, token, phone, storage, timeouts, None)
+}
+
+/// [`key_button`] with the phone's owner key, for doors that require owner verification.
+pub fn key_button_with_owner(
+    base_url: &str,
+    token: &str,
+    phone: Arc<SimCentral>,
+    storage: Arc<dyn SecureStorage>,
+    timeouts: Timeouts,
+    owner: Option<SharedOwnerKey>,
+) -> Result<KeyButton> {
     let mut cloud = CloudConfig::new(base_url);
     cloud.backoff = Duration::from_millis(50);
     let config = KeyButtonConfig { cloud, member_token: token.to_owned(), timeouts };
-    Ok(KeyButton::new(config, phone, storage, None)?)
+    Ok(KeyButton::with_owner_key(config, phone, storage, None, owner)?)
 }
 
 /// A fresh in-memory key store (a new phone).

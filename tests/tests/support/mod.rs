@@ -14,7 +14,7 @@ use mobile_access::{
     KeyButton, KeyButtonState, ListenerHandle, SecureStorage, StateListener, Timeouts,
     ble::sim::{Position, RadioProfile, SimCentral},
 };
-use mobile_access_harness::world::{EmbeddedCloud, Site, key_button, new_phone_storage};
+use mobile_access_harness::world::{EmbeddedCloud, Site, key_button, key_button_with_owner, new_phone_storage};
 use mobile_access_protocol::Reason;
 use mobile_access_reader::{Feedback, FeedbackEvent, Light};
 use tokio::sync::{Notify, broadcast};
@@ -82,6 +82,32 @@ impl World {
 
     pub async fn build(member: &str, at: Position, timeouts: Timeouts, reader_clock_ahead: Duration) -> Self {
         Self::assemble(member, at, timeouts, reader_clock_ahead, RadioProfile::ios()).await
+    }
+
+    /// `member`'s phone at `at` whose app holds an owner key (for doors that require owner
+    /// verification).
+    pub async fn with_owner_key(member: &str, at: Position, owner: mobile_access::SharedOwnerKey) -> Self {
+        let mut world = Self::assemble(member, at, Timeouts::default(), Duration::ZERO, RadioProfile::ios()).await;
+        world.listening.remove();
+        world.button = key_button_with_owner(
+            world.cloud.base_url(),
+            &world.token,
+            Arc::clone(&world.phone),
+            Arc::clone(&world.storage),
+            world.timeouts,
+            Some(owner),
+        )
+        .unwrap();
+        world.states.take();
+        world.listening = world.button.add_listener(world.states.clone());
+        world
+    }
+
+    /// The id of the demo site's door named `name`, as the administrator lists them.
+    pub fn door_id(&self, name: &str) -> String {
+        let doors = self.admin(reqwest::Method::GET, "/v1/admin/doors", None);
+        let door = doors["items"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap();
+        door["id"].as_str().unwrap().to_owned()
     }
 
     /// `member`'s phone at `at`, on a radio running `profile`.

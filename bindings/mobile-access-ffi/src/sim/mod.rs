@@ -162,14 +162,17 @@ impl SimulatedSite {
         SimulatedAir::new(Arc::clone(&self.phone))
     }
 
-    /// A Key Button on this site's phone.
+    /// A Key Button on this site's phone; `owner_key` for doors that require owner
+    /// verification.
+    #[uniffi::method(default(owner_key = None))]
     pub fn key_button(
         &self,
         config: Arc<KeyButtonConfig>,
         storage: Arc<dyn SecureStorage>,
         signer: Option<Arc<dyn DeviceSigner>>,
+        owner_key: Option<Arc<dyn crate::OwnerKey>>,
     ) -> Result<Arc<KeyButton>, MobileAccessError> {
         let _context = runtime::get()?.enter();
-        Ok(Arc::new(KeyButton::with_central(&config, self.phone.clone(), storage, signer, None)?))
+        Ok(Arc::new(KeyButton::with_central(&config, self.phone.clone(), storage, signer, None, owner_key)?))
     }
 }

@@ -279,7 +279,15 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[(409, "conflict: the organization has no lock ids left")],
         ..op("POST", "/v1/admin/doors", ADMIN, "Create a door", Some("NewDoor"), 201, Some("Door"))
     },
-    op("PATCH", "/v1/admin/doors/{door_id}", ADMIN, "Rename a door or change its settings", Some("DoorPatch"), 200, Some("Door")),
+    op(
+        "PATCH",
+        "/v1/admin/doors/{door_id}",
+        ADMIN,
+        "Rename a door or change its settings",
+        Some("DoorPatch"),
+        200,
+        Some("Door"),
+    ),
     op(
         "POST",
         "/v1/admin/doors/{door_id}/readers",

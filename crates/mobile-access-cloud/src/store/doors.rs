@@ -9,7 +9,8 @@ use super::{Actor, RowExt, Store, audit, flag, now};
 use crate::{
     Error, Result,
     api::{
-        DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewDoor, NewReader, Provisioning, ReaderFacts, ReaderMode,
+        DEFAULT_TAP_RSSI_THRESHOLD, DEFAULT_TX_POWER, Door, DoorPatch, NewDoor, NewReader, Provisioning, ReaderFacts,
+        ReaderMode,
     },
     crypto, hex, input,
 };
@@ -34,15 +35,13 @@ pub(super) fn doors_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Door>> {
         let lock = row.u32("lock_id")?;
         let door = match doors.entry(lock) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(Door {
-                    id,
-                    name: row.text("door_name")?,
-                    lock,
-                    readers: Vec::new(),
-                    owner_verification: row.flag("door_owner_verification")?,
-                })
-            }
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Door {
+                id,
+                name: row.text("door_name")?,
+                lock,
+                readers: Vec::new(),
+                owner_verification: row.flag("door_owner_verification")?,
+            }),
         };
         if let Some(reader_id) = row.opt_text("reader_id")? {
             door.readers.push(ReaderFacts {

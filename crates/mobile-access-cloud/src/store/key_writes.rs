@@ -308,6 +308,7 @@ mod tests {
             not_before: 1,
             not_after: u32::MAX,
             locks: vec![1],
+            owner_verified: false,
         };
         IssuanceWrite {
             org_id: org_id.to_owned(),

@@ -102,7 +102,15 @@ impl Store {
         let epoch = signer.organization.revocation_epoch;
         let mut credentials = sign_credentials(&signer.key, member, device_key, validity, epoch, &locks, false)?;
         if let Some(owner_key) = owner_key {
-            credentials.extend(sign_credentials(&signer.key, member, owner_key, validity, epoch, &verified_locks, true)?);
+            credentials.extend(sign_credentials(
+                &signer.key,
+                member,
+                owner_key,
+                validity,
+                epoch,
+                &verified_locks,
+                true,
+            )?);
         }
 
         let detail = json!({
