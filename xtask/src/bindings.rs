@@ -21,9 +21,11 @@ const FFI_CRATE: &str = "mobile-access-ffi";
 pub(crate) const LIBRARY: &str = "mobile_access_ffi";
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 30] = [
+const SWIFT_API: [&str; 32] = [
     "open class KeyButton",
-    "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil)",
+    "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil, ownerKey: OwnerKey? = nil)",
+    "public protocol OwnerKey",
+    "case verifyingOwner",
     "public protocol BluetoothCentral",
     "public protocol BluetoothLink",
     "public protocol HttpTransport",

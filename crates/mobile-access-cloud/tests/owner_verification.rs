@@ -117,7 +117,7 @@ async fn a_door_patch_changes_only_what_it_names_and_refuses_what_it_cannot_take
         cloud
             .patch(admin, &format!("/v1/admin/doors/{id}"), json!({"colour": "red"}))
             .await
-            .expect(400, "invalid_json");
+            .expect(400, "invalid_request");
         cloud.patch(admin, &format!("/v1/admin/doors/{id}"), json!({"name": ""})).await.expect(400, "invalid_request");
         cloud.patch(admin, "/v1/admin/doors/00000000", json!({"name": "Nowhere"})).await.expect(404, "not_found");
         // Another organization's door is not found either.

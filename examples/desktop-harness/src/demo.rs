@@ -11,8 +11,8 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, Screen, StateListener, TapOutcome,
-    TapReport, Timeouts, UnlockPath, WalletDevice, WalletPasses,
+    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, Screen, SharedOwnerKey,
+    SoftwareOwnerKey, StateListener, TapOutcome, TapReport, Timeouts, UnlockPath, WalletDevice, WalletPasses,
     ble::{
         AdapterState,
         sim::{Position, RadioProfile, SimCentral},
@@ -29,8 +29,8 @@ use tokio::{
 use crate::{
     wallet::Wallet,
     world::{
-        AT_MAIN_ENTRANCE, AT_MEETING_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site, WATCH_ON_MAIN_ENTRANCE,
-        WATCH_ON_MEETING_ROOM, key_button, new_phone_storage,
+        AT_MAIN_ENTRANCE, AT_MEETING_ROOM, AT_SERVER_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site,
+        WATCH_ON_MAIN_ENTRANCE, WATCH_ON_MEETING_ROOM, key_button_with_owner, new_phone_storage,
     },
 };
 
@@ -163,8 +163,19 @@ struct Demo<'o> {
 
 impl Demo<'_> {
     fn button(&self, member: &str, phone: Arc<SimCentral>) -> Result<KeyButton> {
+        self.button_with_owner(member, phone, None)
+    }
+
+    /// A member's button whose app holds `owner`, the phone's owner key.
+    fn button_with_owner(
+        &self,
+        member: &str,
+        phone: Arc<SimCentral>,
+        owner: Option<SharedOwnerKey>,
+    ) -> Result<KeyButton> {
         let token = &self.cloud.member(member)?.token;
-        let button = key_button(self.cloud.base_url(), token, phone, new_phone_storage(), Timeouts::default())?;
+        let storage = new_phone_storage();
+        let button = key_button_with_owner(self.cloud.base_url(), token, phone, storage, Timeouts::default(), owner)?;
         let handle =
             button.add_listener(Arc::new(Recorder { events: self.events_tx.clone(), clock: Arc::clone(&self.clock) }));
         self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle);
@@ -428,8 +439,62 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
         },
     )
     .await;
+
+    let owner = Arc::new(SoftwareOwnerKey::generate(Duration::from_secs(30)).map_err(crate::world::Error::from)?);
+    let grace = demo.button_with_owner("grace_staff", demo.site.phone(AT_SERVER_ROOM), Some(owner.clone()))?;
+    demo.step(
+        "The operator makes the server room require owner verification; Grace taps there, cancels the prompt, then verifies",
+        "the reader learns it from its poll; declined: \"verify it's you\", nothing reaches the door; verified: a full \
+         exchange signed by her owner key, green light, door open",
+        async move |demo| {
+            let (Ok(reader), Some(provisioning)) = (demo.site.reader(SERVER_ROOM), demo.site.provisioning.get(SERVER_ROOM))
+            else {
+                return ("no server room reader".to_owned(), false);
+            };
+            let door = match admin_call(demo, reqwest::Method::GET, "/v1/admin/doors", None) {
+                Ok(doors) => doors.get("items").and_then(serde_json::Value::as_array).and_then(|doors| {
+                    doors.iter().find(|d| d["name"] == "Server room").and_then(|d| d["id"].as_str().map(str::to_owned))
+                }),
+                Err(error) => return (error, false),
+            };
+            let Some(door) = door else { return ("no server room in the cloud".to_owned(), false) };
+            let patch = serde_json::json!({"owner_verification": true});
+            if let Err(error) = admin_call(demo, reqwest::Method::PATCH, &format!("/v1/admin/doors/{door}"), Some(patch)) {
+                return (error, false);
+            }
+            let polled = match ReaderLink::new(demo.cloud.base_url(), provisioning) {
+                Ok(link) => demo.clock.hold(link.poll(reader)).await.map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = polled {
+                return (error, false);
+            }
+            demo.note("reader", "server room: owner verification required (from its poll)");
+            let attempts = reader.audit().len();
+            owner.set_owner_verifies(false);
+            demo.note("phone", "Grace cancels the Face ID prompt");
+            let declined = grace.tap().await;
+            let untouched = reader.audit().len() == attempts;
+            owner.set_owner_verifies(true);
+            demo.note("phone", "Grace taps again and verifies with Face ID");
+            match (declined, grace.tap().await) {
+                (Err(SdkError::OwnerNotVerified), Ok(report)) => {
+                    let ok = untouched
+                        && report.outcome == TapOutcome::Unlocked
+                        && report.exchange == Some(mobile_access::ExchangeKind::Full)
+                        && owner.prompts() == 2;
+                    (format!("declined: \"{}\"; then {}", SdkError::OwnerNotVerified.sentence(), report_line(&report)), ok)
+                }
+                (declined, verified) => (format!("declined: {declined:?}; verified: {verified:?}"), false),
+            }
+        },
+    )
+    .await;
     Ok(())
 }
+
+/// The server room's tap reader in the demo site (Staff only).
+const SERVER_ROOM: usize = 2;
 
 /// The meeting room's range reader in the demo site.
 const MEETING_ROOM: usize = 1;
@@ -452,26 +517,39 @@ async fn online_door(button: &KeyButton, name: &str) -> Option<String> {
     None
 }
 
-/// `PATCH /v1/admin/settings` as the demo organization's administrator, on a thread of its own
-/// (the demo's runtime has no network driver: its clock is the simulation's).
+/// `PATCH /v1/admin/settings` as the demo organization's administrator.
 fn admin_settings(demo: &Demo<'_>, patch: serde_json::Value) -> std::result::Result<(), String> {
-    let url = format!("{}/v1/admin/settings", demo.cloud.base_url());
+    admin_call(demo, reqwest::Method::PATCH, "/v1/admin/settings", Some(patch)).map(drop)
+}
+
+/// A call as the demo organization's administrator, on a thread of its own (the demo's runtime
+/// has no network driver: its clock is the simulation's). Its JSON answer (null when empty).
+fn admin_call(
+    demo: &Demo<'_>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> std::result::Result<serde_json::Value, String> {
+    let url = format!("{}{path}", demo.cloud.base_url());
     let token = demo.cloud.seed().admin_token.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         runtime.block_on(async move {
-            let response = reqwest::Client::new()
-                .patch(url)
-                .bearer_auth(token)
-                .json(&patch)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if response.status().is_success() { Ok(()) } else { Err(format!("settings: {}", response.status())) }
+            let mut request = reqwest::Client::new().request(method, &url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("{url}: {status}"));
+            }
+            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
         })
     })
     .join()
-    .map_err(|_| "the settings call panicked".to_owned())?
+    .map_err(|_| "the administrator's call panicked".to_owned())?
 }
 
 /// Grace adds a wallet pass herself and opens the main entrance with her watch, no app.

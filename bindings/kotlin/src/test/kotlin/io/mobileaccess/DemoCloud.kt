@@ -2,6 +2,10 @@ package io.mobileaccess
 
 import org.json.JSONObject
 import java.io.File
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
 
@@ -25,6 +29,23 @@ class DemoCloud private constructor(
             if (member.getString("external_id") == externalId) return member.getString("token")
         }
         error("no demo member $externalId")
+    }
+
+    /** The demo organization's administrator token. */
+    val adminToken: String
+        get() = seed.getString("admin_token")
+
+    /** An administrator's call ([method] on [path] with a JSON [body]); its JSON answer. */
+    fun admin(method: String, path: String, body: String? = null): JSONObject {
+        val publisher = body?.let { HttpRequest.BodyPublishers.ofString(it) } ?: HttpRequest.BodyPublishers.noBody()
+        val request = HttpRequest.newBuilder(URI.create(baseUrl + path))
+            .header("Authorization", "Bearer $adminToken")
+            .header("Content-Type", "application/json")
+            .method(method, publisher)
+            .build()
+        val response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() in 200..299) { "$method $path: ${response.statusCode()} ${response.body()}" }
+        return JSONObject(response.body())
     }
 
     /** Reader provisioning objects as the cloud returned them: main entrance, meeting room, server room. */

@@ -17,17 +17,29 @@ object Doors {
     const val SERVER_ROOM_X = 30.0
 }
 
-/** A cloud, a site with one virtual reader per door the cloud provisioned, and the phone far away. */
-class World(val cloud: DemoCloud = DemoCloud.start()) : AutoCloseable {
+/**
+ * A cloud, a site with one virtual reader per door the cloud provisioned, and the phone far away.
+ * With [serverRoomVerifiesOwner] the administrator made the server room require owner
+ * verification before its reader was installed (so it was provisioned with the setting).
+ */
+class World(val cloud: DemoCloud = DemoCloud.start(), serverRoomVerifiesOwner: Boolean = false) : AutoCloseable {
     val site = SimulatedSite(SimulatedPhone.ANDROID, 60.0, 0.0, 7uL)
     val mainEntrance: String
     val meetingRoom: String
+    val serverRoom: String
 
     init {
         val (main, meeting, server) = cloud.readers
         mainEntrance = site.addReader(main, Doors.MAIN_ENTRANCE_X, 0.0)
         meetingRoom = site.addReader(meeting, Doors.MEETING_ROOM_X, 0.0)
-        site.addReader(server, Doors.SERVER_ROOM_X, 0.0)
+        var serverProvisioning = server
+        if (serverRoomVerifiesOwner) {
+            val doors = cloud.admin("GET", "/v1/admin/doors").getJSONArray("items")
+            val door = (0 until doors.length()).map { doors.getJSONObject(it) }.first { it.getString("name") == "Server room" }
+            cloud.admin("PATCH", "/v1/admin/doors/${door.getString("id")}", "{\"owner_verification\": true}")
+            serverProvisioning = org.json.JSONObject(server).put("owner_verification", true).toString()
+        }
+        serverRoom = site.addReader(serverProvisioning, Doors.SERVER_ROOM_X, 0.0)
     }
 
     /** A Key Button for the demo member [externalId] on the site's phone. */
@@ -35,7 +47,11 @@ class World(val cloud: DemoCloud = DemoCloud.start()) : AutoCloseable {
         externalId: String,
         storage: SecureStorage = memoryStorage(),
         signer: DeviceSigner? = null,
-    ): KeyButton = site.keyButton(KeyButtonConfig(cloud.baseUrl, cloud.token(externalId)), storage, signer)
+        ownerKey: OwnerKey? = null,
+    ): KeyButton = site.keyButton(KeyButtonConfig(cloud.baseUrl, cloud.token(externalId)), storage, signer, ownerKey)
+
+    /** The phone held against the server room's tap-mode reader. */
+    fun holdAtServerRoom() = site.movePhone(Doors.SERVER_ROOM_X + 0.05, 0.0)
 
     /** The phone held against the main entrance's tap-mode reader. */
     fun holdAtMainEntrance() = site.movePhone(Doors.MAIN_ENTRANCE_X + 0.05, 0.0)
@@ -90,6 +106,37 @@ class BrokenStorage : SecureStorage {
     override fun set(key: String, value: ByteArray) = throw IllegalStateException("keystore unavailable")
 
     override fun delete(key: String) = throw IllegalStateException("keystore unavailable")
+}
+
+/**
+ * The phone's owner key as an app implements it over the platform: a P-256 key the platform
+ * releases only for [window] after its owner verified (Android Keystore with user
+ * authentication, Secure Enclave with user presence). [ownerVerifies] is the owner's answer to
+ * the next prompt.
+ */
+class PlatformOwnerKey(private val window: java.time.Duration = java.time.Duration.ofSeconds(30)) : OwnerKey {
+    private val key = PlatformSigner()
+
+    @Volatile var ownerVerifies = true
+
+    @Volatile private var verifiedAt: java.time.Instant? = null
+    val prompts = AtomicInteger()
+
+    private fun released() = verifiedAt?.let { java.time.Instant.now() < it.plus(window) } ?: false
+
+    override fun publicKey(): ByteArray = key.publicKey()
+
+    override fun verifyOwner(reason: String) {
+        if (released()) return
+        prompts.incrementAndGet()
+        if (!ownerVerifies) throw PlatformException.NotVerified("the owner cancelled: $reason")
+        verifiedAt = java.time.Instant.now()
+    }
+
+    override fun sign(message: ByteArray): ByteArray {
+        if (!released()) throw PlatformException.NotVerified("user not authenticated")
+        return key.sign(message)
+    }
 }
 
 /**

@@ -40,6 +40,13 @@ class MemberFacingTest {
         Triple(MobileAccessException.RemoteUnlockOff("off"), MessageKey.REMOTE_UNLOCK_OFF, NextStep.ContactCommunityManager),
         Triple(MobileAccessException.ProximityRequired("no proof"), MessageKey.REMOTE_NEEDS_PROXIMITY, NextStep.MoveCloser),
         Triple(MobileAccessException.ReaderOffline("did not answer"), MessageKey.DOOR_OFFLINE, NextStep.TryAgain),
+        Triple(MobileAccessException.OwnerNotVerified("declined"), MessageKey.DENIED_VERIFY_ITS_YOU, NextStep.VerifyItsYou),
+        Triple(
+            MobileAccessException.OwnerVerificationUnavailable("no owner key"),
+            MessageKey.OWNER_VERIFICATION_UNAVAILABLE,
+            NextStep.ContactCommunityManager,
+        ),
+        Triple(MobileAccessException.ReaderRefused(Reason.OWNER_NOT_VERIFIED, "owner"), MessageKey.DENIED_VERIFY_ITS_YOU, NextStep.VerifyItsYou),
         Triple(MobileAccessException.ReaderRefused(Reason.NOT_CLOSE_ENOUGH, "far"), MessageKey.DENIED_MOVE_CLOSER, NextStep.MoveCloser),
         Triple(MobileAccessException.ReaderRefused(Reason.REVOKED, "revoked"), MessageKey.DENIED_REVOKED, NextStep.ContactCommunityManager),
         Triple(MobileAccessException.ReaderNotGenuine("bad cert"), MessageKey.READER_NOT_GENUINE, NextStep.ContactCommunityManager),
