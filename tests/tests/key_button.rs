@@ -581,3 +581,14 @@ async fn the_member_sees_their_doors_and_opens_the_one_they_choose_not_the_neare
     assert_eq!(error, Error::UnknownDoor("no-such-door".to_owned()));
     assert_eq!(error.sentence(), "Your key doesn't open this door.");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tap_whose_future_is_dropped_midway_leaves_the_button_free() {
+    let world = World::new("ada_member", AT_MAIN_ENTRANCE).await;
+    world.button.tap().await.unwrap();
+    // Dropped after a few milliseconds of the exchange (an aborted task, a caller that gave up).
+    let abandoned = tokio::time::timeout(Duration::from_millis(5), world.button.tap()).await;
+    assert!(abandoned.is_err(), "the tap was still running when dropped");
+    let report = world.button.tap().await.unwrap();
+    assert_eq!(report.outcome, TapOutcome::Unlocked, "not Busy: the dropped tap released the button");
+}

@@ -25,6 +25,8 @@ use crate::{
 #[derive(uniffi::Object)]
 pub struct KeyButton {
     inner: Arc<mobile_access::KeyButton>,
+    /// Hands-free unlocking while it runs (`start_hands_free`).
+    hands_free: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for KeyButton {
@@ -57,7 +59,7 @@ impl KeyButton {
         };
         let config = config.to_core(transport::shared(transport));
         let inner = mobile_access::KeyButton::with_owner_key(config, central, storage, signer, owner)?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self { inner: Arc::new(inner), hands_free: std::sync::Mutex::new(None) })
     }
 }
 
@@ -229,6 +231,70 @@ impl KeyButton {
     /// HTTP requests sent since this button was created.
     pub fn http_requests(&self) -> u64 {
         self.inner.http_requests()
+    }
+
+    /// Turns hands-free unlocking on or off for this member (kept across restarts): the phone
+    /// opens a door it stays at for a moment, without a tap, where the workspace and the door
+    /// allow it, at range readers only. Turning it off ends a running `start_hands_free`.
+    pub fn set_hands_free(&self, enabled: bool) -> Result<(), MobileAccessError> {
+        Ok(self.inner.set_hands_free(enabled)?)
+    }
+
+    /// Whether the member turned hands-free unlocking on.
+    pub fn hands_free_enabled(&self) -> bool {
+        self.inner.hands_free_enabled()
+    }
+
+    /// The doors the cached key opens hands-free (for the settings screen).
+    pub fn hands_free_doors(&self) -> Vec<KeyDoor> {
+        self.inner.hands_free_doors()
+    }
+
+    /// Tells the SDK whether the phone is unlocked: hands-free opens doors only while it is
+    /// (assumed locked until told). Android: on `ACTION_USER_PRESENT` and `ACTION_SCREEN_OFF`;
+    /// iOS: on protected data becoming available or unavailable.
+    pub fn set_phone_unlocked(&self, unlocked: bool) {
+        self.inner.set_phone_unlocked(unlocked);
+    }
+
+    /// Starts hands-free unlocking on the SDK's runtime, until `stop_hands_free`, the member
+    /// turns it off, or no door allows it (Android: from a foreground service of type
+    /// `connectedDevice`; iOS: with the `bluetooth-central` background mode). Openings reach the
+    /// state listeners like taps. Starting it again while it runs changes nothing.
+    pub fn start_hands_free(&self) -> Result<(), MobileAccessError> {
+        let mut running = self.hands_free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Ok(());
+        }
+        let button = Arc::clone(&self.inner);
+        *running = Some(runtime::get()?.spawn(async move {
+            if let Err(error) = button.run_hands_free(mobile_access::HandsFreeConfig::default()).await {
+                tracing::warn!(%error, "hands-free stopped");
+            }
+        }));
+        Ok(())
+    }
+
+    /// Stops hands-free unlocking (an opening under way is abandoned; the button is free at once).
+    pub fn stop_hands_free(&self) {
+        if let Some(task) = self.hands_free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            task.abort();
+        }
+    }
+
+    /// Whether hands-free unlocking is running.
+    pub fn is_hands_free_running(&self) -> bool {
+        self.hands_free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+}
+
+impl Drop for KeyButton {
+    fn drop(&mut self) {
+        self.stop_hands_free();
     }
 }
 

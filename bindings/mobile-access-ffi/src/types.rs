@@ -138,6 +138,7 @@ pub struct Access {
     pub unlock_method: UnlockMethod,
     pub key_validity_secs: u32,
     pub remote_unlock: RemoteUnlock,
+    pub hands_free: bool,
 }
 
 #[uniffi::remote(Enum)]

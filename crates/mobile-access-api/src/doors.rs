@@ -26,6 +26,9 @@ pub struct NewDoor {
     /// [`Door::owner_verification`].
     #[serde(default)]
     pub owner_verification: bool,
+    /// Whether members may open it hands-free (default off): see [`Door::hands_free`].
+    #[serde(default)]
+    pub hands_free: bool,
 }
 
 /// `PATCH /v1/admin/doors/{door_id}`: what is absent stays as it is.
@@ -39,6 +42,9 @@ pub struct DoorPatch {
     /// phones with their next key download.
     #[serde(default)]
     pub owner_verification: Option<bool>,
+    /// See [`Door::hands_free`].
+    #[serde(default)]
+    pub hands_free: Option<bool>,
 }
 
 /// A door and the public facts of its readers.
@@ -58,6 +64,12 @@ pub struct Door {
     /// Absent from an older cloud, and in key bundles stored by older SDKs: off.
     #[serde(default)]
     pub owner_verification: bool,
+    /// Members may open it hands-free where the organization allows it (`Settings::hands_free`)
+    /// and they turned it on: the phone opens it when it stays within the door's distance of a
+    /// range reader for a moment, without a tap. Never at tap readers, never with a wallet pass.
+    /// Absent from an older cloud: off.
+    #[serde(default)]
+    pub hands_free: bool,
 }
 
 /// A tap reader's RSSI threshold when its installer gives none (dBm).

@@ -31,6 +31,10 @@ pub struct Access {
     /// back to it only where this allows (absent from an older cloud: off).
     #[serde(default)]
     pub remote_unlock: RemoteUnlock,
+    /// Whether the organization lets members unlock hands-free at doors that allow it (absent
+    /// from an older cloud: off).
+    #[serde(default)]
+    pub hands_free: bool,
 }
 
 impl std::fmt::Debug for Access {
@@ -45,6 +49,7 @@ impl std::fmt::Debug for Access {
             .field("unlock_method", &self.unlock_method)
             .field("key_validity_secs", &self.key_validity_secs)
             .field("remote_unlock", &self.remote_unlock)
+            .field("hands_free", &self.hands_free)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +152,7 @@ mod tests {
             unlock_method: UnlockMethod::BrandedApp,
             key_validity_secs: 86_400,
             remote_unlock: crate::RemoteUnlock::Allowed,
+            hands_free: false,
         };
         let printed = format!("{access:?}");
         assert!(!printed.contains("Ada") && !printed.contains("4d656d6265722d6964") && !printed.contains("Staff"));

@@ -39,6 +39,10 @@ pub struct Settings {
     /// Whether members may unlock over the network (see [`crate::RemoteUnlock`]).
     #[serde(default)]
     pub remote_unlock: crate::RemoteUnlock,
+    /// Whether members may unlock hands-free (the phone opens a door it stays near, without a
+    /// tap) at doors that allow it, with range readers only (absent from an older cloud: off).
+    #[serde(default)]
+    pub hands_free: bool,
 }
 
 /// `PATCH /v1/admin/settings`: only the fields present change. Changing `unlock_method` without
@@ -63,6 +67,8 @@ pub struct SettingsPatch {
     pub wallet_pass_subscription: Option<bool>,
     /// New remote unlock policy.
     pub remote_unlock: Option<crate::RemoteUnlock>,
+    /// Hands-free unlocking allowed or not.
+    pub hands_free: Option<bool>,
 }
 
 /// An organization's public key, which readers and phones trust.

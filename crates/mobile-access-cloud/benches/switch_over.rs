@@ -32,7 +32,11 @@ async fn measure(backend: Backend, users: usize) -> (f64, f64, u32) {
     let mut doors = Vec::new();
     for name in ["A", "B", "C"] {
         doors.push(
-            store.create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false }).await.unwrap().id,
+            store
+                .create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false, hands_free: false })
+                .await
+                .unwrap()
+                .id,
         );
     }
     for (i, name) in ["G0", "G1", "G2"].iter().enumerate() {

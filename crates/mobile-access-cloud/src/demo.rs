@@ -115,7 +115,7 @@ pub async fn seed(store: &Store, mut progress: impl FnMut(&str)) -> Result<DemoS
     let org = created.organization.id.clone();
 
     progress("creating doors and provisioning readers");
-    let door = |name: &str| NewDoor { name: name.to_owned(), owner_verification: false };
+    let door = |name: &str| NewDoor { name: name.to_owned(), owner_verification: false, hands_free: false };
     let main = store.create_door(&org, &op, &door("Main entrance")).await?;
     let meeting = store.create_door(&org, &op, &door("Meeting room")).await?;
     let server = store.create_door(&org, &op, &door("Server room")).await?;

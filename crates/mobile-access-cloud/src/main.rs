@@ -659,7 +659,7 @@ async fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Door(DoorCommand::Create { org, name, owner_verification }) => {
-            print(&store.create_door(&org.org, &op, &NewDoor { name, owner_verification }).await?)
+            print(&store.create_door(&org.org, &op, &NewDoor { name, owner_verification, hands_free: false }).await?)
         }
         Command::Door(DoorCommand::List { org }) => print(&store.doors(&org.org).await?),
         Command::Reader(ReaderCommand::Provision { org, door, model, mode, tamper_protection, tap_rssi_threshold }) => {

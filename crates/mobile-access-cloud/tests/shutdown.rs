@@ -128,7 +128,11 @@ async fn sigterm_answers_readers_long_polls_at_once() {
     let org = store.create_organization(new).await.unwrap();
     let org_id = org.organization.id;
     let door = store
-        .create_door(&org_id, &Actor::Admin, &NewDoor { name: "Lab".to_owned(), owner_verification: false })
+        .create_door(
+            &org_id,
+            &Actor::Admin,
+            &NewDoor { name: "Lab".to_owned(), owner_verification: false, hands_free: false },
+        )
         .await
         .unwrap();
     let reader = NewReader {

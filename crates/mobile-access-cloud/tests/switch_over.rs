@@ -64,7 +64,11 @@ async fn world(backend: Backend) -> World {
     let mut doors = Vec::new();
     for name in ["Main", "Studio", "Roof"] {
         doors.push(
-            store.create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false }).await.unwrap().id,
+            store
+                .create_door(&org, &op, &NewDoor { name: name.into(), owner_verification: false, hands_free: false })
+                .await
+                .unwrap()
+                .id,
         );
     }
     let new_reader = NewReader {

@@ -169,7 +169,7 @@ pub struct KeyButtonConfig {
 pub struct KeyButton {
     pub(crate) cloud: CloudClient,
     pub(crate) central: Arc<dyn Central>,
-    storage: Arc<dyn SecureStorage>,
+    pub(crate) storage: Arc<dyn SecureStorage>,
     pub(crate) keyring: Keyring,
     signer: SharedSigner,
     /// The phone's owner key, for doors that require owner verification (apps without one
@@ -189,6 +189,8 @@ pub struct KeyButton {
     journal: Journal,
     /// The last of the member's readers heard over the air (a remote unlock's proof).
     pub(crate) heard: Mutex<Option<Heard>>,
+    /// Whether the phone is unlocked, as the app last said (hands-free needs it).
+    pub(crate) phone_unlocked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for KeyButton {
@@ -202,7 +204,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Now, on the phone's wall clock, as the protocol counts time.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     Timestamp(u32::try_from(secs).unwrap_or(u32::MAX))
 }
@@ -257,6 +259,7 @@ impl KeyButton {
             running: Mutex::new(None),
             journal,
             heard: Mutex::new(None),
+            phone_unlocked: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(button)
     }
@@ -547,11 +550,19 @@ impl KeyButton {
             *running = Some(sender);
             receiver
         };
+        // Frees the button however the flow ends, dropped midway included (an aborted task).
+        struct Release<'a>(&'a Mutex<Option<watch::Sender<bool>>>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *lock(self.0) = None;
+            }
+        }
+        let release = Release(&self.running);
         let result = tokio::select! {
             result = flow => result,
             _ = cancelled.wait_for(|cancel| *cancel) => Err(Error::Cancelled),
         };
-        *lock(&self.running) = None;
+        drop(release);
         if let Err(error) = &result
             && error.category() == crate::ErrorCategory::Bluetooth
         {
@@ -575,7 +586,7 @@ impl KeyButton {
         result
     }
 
-    async fn run_tap(&self, only: Option<&str>) -> Result<TapReport> {
+    pub(crate) async fn run_tap(&self, only: Option<&str>) -> Result<TapReport> {
         // Before the network: a member with Bluetooth off is told so at once, not after a
         // key download. A change during the tap still fails the scan with the radio's error.
         if let Some(error) = self.check_requirements().await.iter().find_map(unmet_error) {

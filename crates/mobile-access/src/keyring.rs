@@ -52,6 +52,8 @@ pub struct KnownReader {
     pub tap: bool,
     /// The door requires owner verification.
     pub owner_verification: bool,
+    /// The door allows hands-free unlocking (the organization must too).
+    pub hands_free: bool,
 }
 
 /// The decoded key bundle: what a tap needs.
@@ -166,6 +168,7 @@ fn readers_of(door: &Door) -> Vec<Result<KnownReader>> {
                 door_id: door.id.clone(),
                 tap: reader.mode == ReaderMode::Tap,
                 owner_verification: door.owner_verification,
+                hands_free: door.hands_free,
             })
         })
         .collect()

@@ -9,6 +9,7 @@
 mod button;
 mod cloud;
 mod error;
+mod hands_free;
 pub mod http;
 mod journal;
 mod keyring;
@@ -27,6 +28,7 @@ pub use button::{
 };
 pub use cloud::{CloudClient, CloudConfig};
 pub use error::{Error, ErrorCategory, Result};
+pub use hands_free::HandsFreeConfig;
 pub use journal::{JOURNAL_CAPACITY, JournalEntry};
 pub use keyring::{Keyring, Keys, KnownReader, SharedSigner, software_device_key};
 pub use messages::{MessageKey, NextStep, set_messages};

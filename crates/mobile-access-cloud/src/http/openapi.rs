@@ -140,6 +140,7 @@ fn schemas() -> Value {
             s("boolean", "the wallet pass subscription is active (a wallet pass prerequisite)"),
         ),
         ("remote_unlock", one_of(RemoteUnlock::TEXTS, "whether members may unlock over the network (default off)")),
+        ("hands_free", s("boolean", "whether members may unlock hands-free at doors that allow it (default off)")),
     ];
     let (shortest, longest) = input::KEY_VALIDITY_SECS;
     let settings_patch: Vec<(&str, Value)> = settings_fields
@@ -191,6 +192,7 @@ fn schemas() -> Value {
                 ("unlock_method", unlock.clone()),
                 ("key_validity_secs", s("integer", "")),
                 ("remote_unlock", one_of(RemoteUnlock::TEXTS, "whether doors open over the network: off, allowed, proximity_required")),
+                ("hands_free", s("boolean", "whether doors that allow it open hands-free")),
             ],
             &[],
         ),
@@ -219,6 +221,7 @@ fn schemas() -> Value {
                 ("lock", s("integer", "protocol lock id")),
                 ("readers", array(r("ReaderFacts"))),
                 ("owner_verification", s("boolean", "opening requires owner verification (biometric or passcode) on the phone")),
+                ("hands_free", s("boolean", "members may open it hands-free where the organization allows it")),
             ],
             &[],
         ),
@@ -305,8 +308,12 @@ fn schemas() -> Value {
             &[],
         ),
         "NewDoor": object(
-            &[("name", text(input::NAME, "")), ("owner_verification", s("boolean", "opening requires owner verification; default false"))],
-            &["owner_verification"],
+            &[
+                ("name", text(input::NAME, "")),
+                ("owner_verification", s("boolean", "opening requires owner verification; default false")),
+                ("hands_free", s("boolean", "members may open it hands-free; default false")),
+            ],
+            &["owner_verification", "hands_free"],
         ),
         "NewReader": object(
             &[
@@ -406,8 +413,9 @@ fn schemas() -> Value {
         &[
             ("name", or_null(text(input::NAME, ""))),
             ("owner_verification", or_null(s("boolean", "opening requires owner verification"))),
+            ("hands_free", or_null(s("boolean", "members may open it hands-free"))),
         ],
-        &["name", "owner_verification"],
+        &["name", "owner_verification", "hands_free"],
     );
     for more in [wallet_schemas(), remote_schemas(), json!({ "DoorPatch": door_patch })] {
         if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {

@@ -18,8 +18,8 @@ use crate::{
 /// A door and one of its readers per row (`d` the door, `r` the reader, left-joined), as
 /// [`doors_from_rows`] reads them.
 pub(super) const DOOR_COLUMNS: &str = "d.id AS door_id, d.name AS door_name, d.lock_id, \
-    d.owner_verification AS door_owner_verification, r.id AS reader_id, r.model, r.mode, r.tamper_protection, \
-    r.tap_rssi_threshold, r.tx_power";
+    d.owner_verification AS door_owner_verification, d.hands_free AS door_hands_free, r.id AS reader_id, r.model, \
+    r.mode, r.tamper_protection, r.tap_rssi_threshold, r.tx_power";
 /// The order [`doors_from_rows`] expects: by door, each door's readers oldest first.
 pub(super) const DOOR_ORDER: &str = "d.lock_id, r.created_at, r.id";
 /// The ids of the doors a member's access groups open (the member bound as `$2`).
@@ -41,6 +41,7 @@ pub(super) fn doors_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Door>> {
                 lock,
                 readers: Vec::new(),
                 owner_verification: row.flag("door_owner_verification")?,
+                hands_free: row.flag("door_hands_free")?,
             }),
         };
         if let Some(reader_id) = row.opt_text("reader_id")? {
@@ -88,7 +89,8 @@ impl Store {
         .ok_or(Error::NotFound("organization"))?;
         let lock = u32::try_from(lock).map_err(|_| Error::Conflict("the organization has no lock ids left".into()))?;
         sqlx::query(
-            "INSERT INTO doors (id, org_id, name, lock_id, created_at, owner_verification) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO doors (id, org_id, name, lock_id, created_at, owner_verification, hands_free) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(org_id)
@@ -96,12 +98,25 @@ impl Store {
         .bind(i64::from(lock))
         .bind(i64::from(now()))
         .bind(flag(new.owner_verification))
+        .bind(flag(new.hands_free))
         .execute(&mut *tx)
         .await?;
-        let detail = json!({"name": name, "lock": lock, "owner_verification": new.owner_verification});
+        let detail = json!({
+            "name": name,
+            "lock": lock,
+            "owner_verification": new.owner_verification,
+            "hands_free": new.hands_free,
+        });
         audit::record(&mut tx, org_id, actor, "door.created", &id, detail).await?;
         tx.commit().await?;
-        Ok(Door { id, name, lock, readers: Vec::new(), owner_verification: new.owner_verification })
+        Ok(Door {
+            id,
+            name,
+            lock,
+            readers: Vec::new(),
+            owner_verification: new.owner_verification,
+            hands_free: new.hands_free,
+        })
     }
 
     /// Renames a door or changes its settings; what the patch leaves out stays. Its readers learn
@@ -111,19 +126,21 @@ impl Store {
         let name = patch.name.as_deref().map(|name| check_name("the door name", name)).transpose()?;
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
-            "UPDATE doors SET name = COALESCE($3, name), owner_verification = COALESCE($4, owner_verification) \
-             WHERE org_id = $1 AND id = $2",
+            "UPDATE doors SET name = COALESCE($3, name), owner_verification = COALESCE($4, owner_verification), \
+             hands_free = COALESCE($5, hands_free) WHERE org_id = $1 AND id = $2",
         )
         .bind(org_id)
         .bind(door_id)
         .bind(name.clone())
         .bind(patch.owner_verification.map(flag))
+        .bind(patch.hands_free.map(flag))
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(Error::NotFound("door"));
         }
-        let detail = json!({"name": name, "owner_verification": patch.owner_verification});
+        let detail =
+            json!({"name": name, "owner_verification": patch.owner_verification, "hands_free": patch.hands_free});
         audit::record(&mut tx, org_id, actor, "door.updated", door_id, detail).await?;
         tx.commit().await?;
         self.door(org_id, door_id).await

@@ -269,7 +269,7 @@ impl Store {
     async fn organization_in(&self, conn: &mut AnyConnection, org_id: &str) -> Result<crate::api::Settings> {
         let row = sqlx::query(
             "SELECT unlock_method, invitation_mail, welcome_email, mobile_access_enabled, key_validity_secs, \
-             sso_mfa, wallet_pass_subscription, remote_unlock FROM organizations WHERE id = $1",
+             sso_mfa, wallet_pass_subscription, remote_unlock, hands_free FROM organizations WHERE id = $1",
         )
         .bind(org_id)
         .fetch_optional(conn)
@@ -284,6 +284,7 @@ impl Store {
             sso_mfa: row.flag("sso_mfa")?,
             wallet_pass_subscription: row.flag("wallet_pass_subscription")?,
             remote_unlock: crate::api::RemoteUnlock::parse(&row.text("remote_unlock")?)?,
+            hands_free: row.flag("hands_free")?,
         })
     }
 
@@ -390,6 +391,7 @@ impl Store {
             unlock_method: organization.settings.unlock_method,
             key_validity_secs: organization.settings.key_validity_secs,
             remote_unlock: organization.settings.remote_unlock,
+            hands_free: organization.settings.hands_free,
         })
     }
 

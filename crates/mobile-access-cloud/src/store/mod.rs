@@ -79,6 +79,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (10, "console_sessions", include_str!("../../migrations/sqlite/0010_console_sessions.sql")),
     (11, "remote_unlock", include_str!("../../migrations/sqlite/0011_remote_unlock.sql")),
     (12, "owner_verification", include_str!("../../migrations/sqlite/0012_owner_verification.sql")),
+    (13, "hands_free", include_str!("../../migrations/sqlite/0013_hands_free.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -93,6 +94,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (10, "console_sessions", include_str!("../../migrations/postgres/0010_console_sessions.sql")),
     (11, "remote_unlock", include_str!("../../migrations/postgres/0011_remote_unlock.sql")),
     (12, "owner_verification", include_str!("../../migrations/postgres/0012_owner_verification.sql")),
+    (13, "hands_free", include_str!("../../migrations/postgres/0013_hands_free.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {

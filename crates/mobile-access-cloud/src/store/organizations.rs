@@ -25,7 +25,7 @@ pub const DEFAULT_KEY_VALIDITY_SECS: u32 = 86_400;
 /// and `signing_key_sealed`.
 pub(super) const ORG_COLUMNS: &str = "id, name, created_at, unlock_method, invitation_mail, welcome_email, \
     mobile_access_enabled, key_validity_secs, revocation_epoch, signing_public_key, sso_mfa, \
-    wallet_pass_subscription, remote_unlock";
+    wallet_pass_subscription, remote_unlock, hands_free";
 
 /// The product's rules for each unlock method (the method itself is part of the HTTP contract;
 /// what it implies is the cloud's to decide).
@@ -82,6 +82,7 @@ fn organization_from_row(row: &AnyRow) -> Result<Organization> {
             sso_mfa: row.flag("sso_mfa")?,
             wallet_pass_subscription: row.flag("wallet_pass_subscription")?,
             remote_unlock: RemoteUnlock::parse(&row.text("remote_unlock")?)?,
+            hands_free: row.flag("hands_free")?,
         },
         revocation_epoch: row.u32("revocation_epoch")?,
     })
@@ -167,12 +168,13 @@ impl Store {
         settings.sso_mfa = patch.sso_mfa.unwrap_or(settings.sso_mfa);
         settings.wallet_pass_subscription = patch.wallet_pass_subscription.unwrap_or(settings.wallet_pass_subscription);
         settings.remote_unlock = patch.remote_unlock.unwrap_or(settings.remote_unlock);
+        settings.hands_free = patch.hands_free.unwrap_or(settings.hands_free);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE organizations SET unlock_method = $1, invitation_mail = $2, welcome_email = $3, \
              mobile_access_enabled = $4, key_validity_secs = $5, \
              unlock_method_changed_at = CASE WHEN $6 = 1 THEN $7 ELSE unlock_method_changed_at END, \
-             sso_mfa = $9, wallet_pass_subscription = $10, remote_unlock = $11 WHERE id = $8",
+             sso_mfa = $9, wallet_pass_subscription = $10, remote_unlock = $11, hands_free = $12 WHERE id = $8",
         )
         .bind(settings.unlock_method.as_str())
         .bind(flag(settings.invitation_mail))
@@ -185,6 +187,7 @@ impl Store {
         .bind(flag(settings.sso_mfa))
         .bind(flag(settings.wallet_pass_subscription))
         .bind(settings.remote_unlock.as_str())
+        .bind(flag(settings.hands_free))
         .execute(&mut *tx)
         .await?;
         let detail = serde_json::to_value(&settings).unwrap_or_default();
