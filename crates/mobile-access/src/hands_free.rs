@@ -280,7 +280,7 @@ impl KeyButton {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use mobile_access_protocol::{Nonce, UnlockMode};
     use proptest::prelude::*;
