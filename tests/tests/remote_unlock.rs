@@ -97,6 +97,10 @@ async fn a_member_at_home_opens_the_door_remotely_within_a_second_where_allowed(
         assert_eq!(report.door, "Meeting room");
         assert_eq!(report.reader, world.site.provisioning[MEETING_ROOM].reader_id);
         assert!(world.button.pending_journal().iter().any(|e| e.exchange.as_deref() == Some("remote")));
+        // And it locks again after its open time, as after a tap: nobody was there to tap.
+        let open_for = Duration::from_millis(u64::from(world.site.provisioning[MEETING_ROOM].relay_open_ms));
+        tokio::time::sleep(open_for + Duration::from_millis(500)).await;
+        assert!(!world.site.reader(MEETING_ROOM).unwrap().relay_is_open(), "the door locked again");
     })
     .await;
     assert_eq!(audit_count(&world, "door.remote_unlock"), 2, "the refusal and the opening");

@@ -43,6 +43,8 @@ impl VirtualReaderOptions {
 struct Shared {
     reader: Mutex<Reader>,
     feedback: broadcast::Sender<FeedbackEvent>,
+    /// When the relay is due to close, as last scheduled.
+    closing: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -50,14 +52,41 @@ impl Shared {
         self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `f` on the reader and publishes the feedback it produced.
-    fn act<R>(&self, f: impl FnOnce(&mut Reader, Instant) -> R) -> R {
-        let mut reader = self.reader();
-        let result = f(&mut reader, now());
-        for event in reader.drain_feedback() {
-            let _ = self.feedback.send(event);
+    /// Runs `f` on the reader, publishes the feedback it produced and, whenever it left the
+    /// relay open, makes sure it closes on time: whatever opened it (a tap, an NFC pass, the
+    /// cloud's remote unlock through the link), the door never stays unlocked.
+    fn act<R>(self: &Arc<Self>, f: impl FnOnce(&mut Reader, Instant) -> R) -> R {
+        let (result, closes_at) = {
+            let mut reader = self.reader();
+            let result = f(&mut reader, now());
+            for event in reader.drain_feedback() {
+                let _ = self.feedback.send(event);
+            }
+            (result, reader.relay_closes_at())
+        };
+        if let Some(at) = closes_at {
+            self.close_relay_at(at);
         }
         result
+    }
+
+    /// Ticks the reader at `at` (once per closing time), so the open relay closes then.
+    fn close_relay_at(self: &Arc<Self>, at: Instant) {
+        let mut closing = self.closing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *closing == Some(at) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        *closing = Some(at);
+        let shared = Arc::clone(self);
+        runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            shared.tick();
+        });
+    }
+
+    fn tick(self: &Arc<Self>) {
+        self.act(|reader, now| reader.tick(now));
     }
 }
 
@@ -109,7 +138,7 @@ impl VirtualReader {
         let clock = DriftingClock::new(start, options.time, options.drift_ppm);
         let reader = Reader::new(provisioning, clock, start)?;
         let (feedback, _) = broadcast::channel(256);
-        let shared = Arc::new(Shared { reader: Mutex::new(reader), feedback });
+        let shared = Arc::new(Shared { reader: Mutex::new(reader), feedback, closing: Mutex::new(None) });
         let config = PeripheralConfig {
             id: id.clone(),
             position: options.position,
@@ -153,19 +182,7 @@ impl VirtualReader {
     /// no BLE). `None` if the device is out of the NFC field (the reader never noticed it).
     pub fn nfc_tap(&self, pass: &mut dyn PassPresenter, device: Position) -> Option<TapResult> {
         let distance = device.distance(&self.position());
-        let result = self.shared.act(|reader, now| {
-            let result = reader.nfc_tap(pass, distance, now);
-            result.map(|r| (r, reader.relay_closes_at()))
-        });
-        let (result, closes_at) = result?;
-        if let Some(at) = closes_at {
-            let shared = self.shared.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-                shared.act(|reader, now| reader.tick(now));
-            });
-        }
-        Some(result)
+        self.shared.act(|reader, now| reader.nfc_tap(pass, distance, now))
     }
 
     /// Applies a signed revocation list (what the reader's cloud connection does when it polls).
@@ -262,13 +279,6 @@ fn answer_phone(shared: &Arc<Shared>, handle: &SimConnection, answer: crate::Ans
                 Err(_) => false,
             };
         }
-        let closes_at = shared.act(|reader, now| {
-            reader.conclude(pending, delivered, now);
-            reader.relay_closes_at()
-        });
-        if let Some(at) = closes_at {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            shared.act(|reader, now| reader.tick(now));
-        }
+        shared.act(|reader, now| reader.conclude(pending, delivered, now));
     });
 }

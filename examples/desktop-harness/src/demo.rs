@@ -11,7 +11,7 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, Error as SdkError, KeyButton, KeyButtonState, ListenerHandle, Screen, SharedOwnerKey,
+    CloudConfig, Error as SdkError, HandsFreeConfig, KeyButton, KeyButtonState, ListenerHandle, Screen, SharedOwnerKey,
     SoftwareOwnerKey, StateListener, TapOutcome, TapReport, Timeouts, UnlockPath, WalletDevice, WalletPasses,
     ble::{
         AdapterState,
@@ -490,8 +490,77 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
         },
     )
     .await;
+
+    let far = Position::new(MEETING_ROOM_X - 10.0, 0.8);
+    let phone = demo.site.phone(far);
+    let ada = demo.button("ada_member", Arc::clone(&phone))?;
+    demo.step(
+        "Hands-free: the operator allows it at the meeting room and Ada turns it on; she walks past the door, then walks up to it and waits",
+        "walking past opens nothing; stopping at the door opens it once, with no tap, however long she stays",
+        async move |demo| {
+            let opened = |demo: &Demo<'_>| {
+                demo.site.reader(MEETING_ROOM).map(|r| r.audit().entries().filter(|e| e.outcome == mobile_access_reader::Outcome::Granted).count()).unwrap_or(0)
+            };
+            let before = opened(demo);
+            let door = match admin_call(demo, reqwest::Method::GET, "/v1/admin/doors", None) {
+                Ok(doors) => doors.get("items").and_then(serde_json::Value::as_array).and_then(|doors| {
+                    doors.iter().find(|d| d["name"] == "Meeting room").and_then(|d| d["id"].as_str().map(str::to_owned))
+                }),
+                Err(error) => return (error, false),
+            };
+            let Some(door) = door else { return ("no meeting room in the cloud".to_owned(), false) };
+            let allowed = admin_settings(demo, serde_json::json!({"hands_free": true})).and_then(|()| {
+                let patch = serde_json::json!({"hands_free": true});
+                admin_call(demo, reqwest::Method::PATCH, &format!("/v1/admin/doors/{door}"), Some(patch)).map(drop)
+            });
+            if let Err(error) = allowed {
+                return (error, false);
+            }
+            if let Err(error) = demo.clock.hold(ada.refresh()).await {
+                return (error.to_string(), false);
+            }
+            if let Err(error) = ada.set_hands_free(true) {
+                return (error.to_string(), false);
+            }
+            ada.set_phone_unlocked(true);
+            demo.note("phone", "hands-free on; the phone is unlocked in Ada's hand");
+            let walks = async {
+                let past = Position::new(MEETING_ROOM_X + 10.0, 0.8);
+                demo.note("phone", "Ada walks past the meeting room door, 0.8 m from its reader");
+                walk(&phone, far, past, 1.4).await;
+                let after_walk_past = opened(demo);
+                demo.note("phone", "Ada walks up to the door and waits there");
+                walk(&phone, past, Position::new(MEETING_ROOM_X + 1.0, 0.0), 1.4).await;
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                after_walk_past
+            };
+            let after_walk_past = tokio::select! {
+                result = ada.run_hands_free(HandsFreeConfig::default()) => {
+                    return (format!("hands-free ended early: {result:?}"), false);
+                }
+                after = walks => after,
+            };
+            let total = opened(demo) - before;
+            let ok = after_walk_past == before && total == 1;
+            (format!("openings after walking past: {}; after stopping at the door for 15 s: {total}", after_walk_past - before), ok)
+        },
+    )
+    .await;
     Ok(())
 }
+
+/// Moves `phone` from `from` to `to` at `speed` m/s, a step every 100 ms of simulated time.
+async fn walk(phone: &SimCentral, from: Position, to: Position, speed: f64) {
+    let steps = ((from.distance(&to) / speed) * 10.0).ceil().max(1.0) as u32;
+    for step in 1..=steps {
+        let f = f64::from(step) / f64::from(steps);
+        phone.move_to(Position::new(from.x + (to.x - from.x) * f, from.y + (to.y - from.y) * f));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Where the meeting room's reader hangs, along the demo's corridor (metres).
+const MEETING_ROOM_X: f64 = 12.0;
 
 /// The server room's tap reader in the demo site (Staff only).
 const SERVER_ROOM: usize = 2;

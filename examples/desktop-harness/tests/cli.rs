@@ -21,7 +21,7 @@ fn the_demo_shows_every_step_and_exits_zero() {
     let texts = |i: usize| -> Vec<String> {
         steps[i]["events"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(steps.len(), 12);
+    assert_eq!(steps.len(), 13);
     for step in steps {
         assert_eq!(step["ok"], true, "{step}");
     }
@@ -60,20 +60,29 @@ fn the_demo_shows_every_step_and_exits_zero() {
     // Remote unlock from home, Bluetooth off: the reader opens, the report says which path.
     assert!(steps[7]["observed"].as_str().unwrap().contains("remote unlock over the network"));
     assert!(texts(7).iter().any(|t| t.contains("relay opened")));
+    assert!(texts(7).iter().any(|t| t.contains("relay closed")), "a remotely opened door locks again");
     // Owner verification at the server room: the prompt shows, a cancel keeps the door shut
     // with "verify it's you", a verified tap opens it with a full exchange.
     assert!(steps[8]["observed"].as_str().unwrap().contains("declined: \"This door asks you to verify it's you"));
     assert!(steps[8]["observed"].as_str().unwrap().contains("then Unlocked at Server room (Full exchange"));
     assert!(texts(8).iter().any(|t| t.contains("VerifyingOwner")));
     assert!(texts(8).iter().any(|t| t.contains("relay opened")));
+    // Hands-free: a walk past opens nothing, stopping at the door opens it once.
+    assert!(
+        steps[9]["observed"]
+            .as_str()
+            .unwrap()
+            .contains("openings after walking past: 0; after stopping at the door for 15 s: 1")
+    );
+    assert_eq!(texts(9).iter().filter(|t| t.contains("green light")).count(), 1);
     // Wallet pass: eligible, added on iPhone and watch; the watch's NFC tap opens the Reader Pro
     // 2.1 with no app, and the Reader Pro 2 refuses the pass.
-    assert!(texts(9).iter().any(|t| t.contains("eligible: true")));
-    assert!(steps[9]["observed"].as_str().unwrap().contains("on the watch: true; watch bound"));
-    assert!(steps[10]["observed"].as_str().unwrap().contains("NFC tap: unlocked"));
-    assert!(texts(10).iter().any(|t| t.contains("relay opened")));
-    assert!(!texts(10).iter().any(|t| t.contains("Validating") || t.contains("Searching")), "no app involved");
-    assert!(texts(11).iter().any(|t| t.contains("red light, error sound (this reader does not accept wallet passes)")));
+    assert!(texts(10).iter().any(|t| t.contains("eligible: true")));
+    assert!(steps[10]["observed"].as_str().unwrap().contains("on the watch: true; watch bound"));
+    assert!(steps[11]["observed"].as_str().unwrap().contains("NFC tap: unlocked"));
+    assert!(texts(11).iter().any(|t| t.contains("relay opened")));
+    assert!(!texts(11).iter().any(|t| t.contains("Validating") || t.contains("Searching")), "no app involved");
+    assert!(texts(12).iter().any(|t| t.contains("red light, error sound (this reader does not accept wallet passes)")));
     // Simulated time is deterministic and small: the network never shows up in it.
     let first_tap_ms = steps[1]["sim_ms"].as_f64().unwrap();
     assert!(first_tap_ms < 10_000.0, "{first_tap_ms}");
@@ -85,7 +94,7 @@ fn the_demo_prints_plain_text_when_piped() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(!text.contains('\x1b'), "no colour codes in a pipe");
-    assert!(text.contains("12/12 steps behaved as shown"));
+    assert!(text.contains("13/13 steps behaved as shown"));
 }
 
 #[test]
