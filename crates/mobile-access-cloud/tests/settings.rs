@@ -32,7 +32,8 @@ async fn the_default_unlock_method_depends_on_when_the_integration_was_created()
                 settings,
                 json!({"unlock_method": method, "invitation_mail": false, "welcome_email": welcome,
                        "mobile_access_enabled": true, "key_validity_secs": 86400,
-                       "sso_mfa": false, "wallet_pass_subscription": false, "remote_unlock": "off"}),
+                       "sso_mfa": false, "wallet_pass_subscription": false, "remote_unlock": "off",
+                       "hands_free": false}),
                 "created at {created_at}"
             );
         }
@@ -109,7 +110,8 @@ async fn branded_app_users_are_confirmed_and_managed_and_cannot_log_in_with_a_pa
             access,
             json!({"member_id": listed["member_id"], "name": "bra", "mobile_access_enabled": true,
                    "access_groups": ["Members"], "has_access_group": true, "status": "confirmed", "managed": true,
-                   "unlock_method": "branded_app", "key_validity_secs": 86400, "remote_unlock": "off"})
+                   "unlock_method": "branded_app", "key_validity_secs": 86400, "remote_unlock": "off",
+                   "hands_free": false})
         );
         let (_, public) = device();
         cloud.post(&session, "/v1/me/keys", json!({"device_public_key": public})).await.ok();
