@@ -42,6 +42,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if json_has_nul(&bytes) {
             return Err(Error::invalid(NUL_REFUSED));
         }
+        // Every request body of the API is an object: serde would also read a struct from an
+        // array of its fields in order (`[null, null]` as a patch that changes nothing), which
+        // no schema documents.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|first| *first == b'[') {
+            return Err(Error::invalid("the request body must be a JSON object"));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(Error::InvalidRequest(e.body_text())),
