@@ -38,6 +38,7 @@ fn fixture() -> &'static Fixture {
                 validity: Validity { not_before: Timestamp(0), not_after: Timestamp(u32::MAX) },
                 revocation_epoch: 0,
                 locks: vec![LockId(1)],
+                owner_verified: false,
             })
             .expect("credential");
         Fixture { org, reader_seed: [9; 32], device, credential }
