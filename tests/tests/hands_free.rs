@@ -20,14 +20,9 @@ const MEETING_ROOM_X: f64 = 12.0;
 /// Walking pace, metres per second.
 const WALK: f64 = 1.4;
 
-/// Moves the phone from `from` to `to` at `speed` m/s, a step every 100 ms of (virtual) time.
+/// Moves the phone from `from` to `to` at `speed` m/s.
 async fn walk(world: &World, from: Position, to: Position, speed: f64) {
-    let steps = ((from.distance(&to) / speed) * 10.0).ceil().max(1.0) as u32;
-    for step in 1..=steps {
-        let f = f64::from(step) / f64::from(steps);
-        world.phone.move_to(Position::new(from.x + (to.x - from.x) * f, from.y + (to.y - from.y) * f));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    mobile_access_harness::world::walk(&world.phone, from, to, speed).await;
 }
 
 async fn stay(seconds: u64) {

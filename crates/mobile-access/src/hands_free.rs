@@ -203,20 +203,27 @@ impl KeyButton {
     /// The doors the cached key opens hands-free now (for the app's settings screen).
     pub fn hands_free_doors(&self) -> Vec<crate::KeyDoor> {
         let Ok(Some(keys)) = self.keyring.keys() else { return Vec::new() };
-        let allowed: Vec<String> =
-            keys.readers().iter().filter(|r| self.opens_hands_free(&keys, r)).map(|r| r.door_id.clone()).collect();
-        self.doors().into_iter().filter(|door| allowed.contains(&door.id)).collect()
+        let allowed = self.hands_free_readers(&keys);
+        self.doors().into_iter().filter(|door| allowed.iter().any(|r| r.door_id == door.id)).collect()
     }
 
-    /// Whether `reader` may open hands-free: the organization, the door and the reader allow
-    /// it, and the key opens it without the owner's prompt.
-    fn opens_hands_free(&self, keys: &Keys, reader: &KnownReader) -> bool {
-        let organization = self.access().is_some_and(|access| access.hands_free && access.allows_key_button());
-        organization
-            && reader.hands_free
-            && !reader.tap
-            && !reader.owner_verification
-            && keys.credential_for(reader.lock, crate::button::now()).is_some_and(|c| !c.body().owner_verified)
+    /// The readers that may open hands-free now: the organization, the door and the reader
+    /// allow it, and the key opens it without the owner's prompt. Decided once per scan, not
+    /// per advertisement heard.
+    fn hands_free_readers<'k>(&self, keys: &'k Keys) -> Vec<&'k KnownReader> {
+        if !self.access().is_some_and(|access| access.hands_free && access.allows_key_button()) {
+            return Vec::new();
+        }
+        let now = crate::button::now();
+        keys.readers()
+            .iter()
+            .filter(|reader| {
+                reader.hands_free
+                    && !reader.tap
+                    && !reader.owner_verification
+                    && keys.credential_for(reader.lock, now).is_some_and(|c| !c.body().owner_verified)
+            })
+            .collect()
     }
 
     /// Runs hands-free unlocking until the member turns it off or no door of theirs allows it
@@ -235,7 +242,8 @@ impl KeyButton {
                 info!("hands-free: no valid key on the phone");
                 return Ok(());
             };
-            if !keys.readers().iter().any(|reader| self.opens_hands_free(&keys, reader)) {
+            let eligible: Vec<ReaderId> = self.hands_free_readers(&keys).iter().map(|reader| reader.id).collect();
+            if eligible.is_empty() {
                 info!("hands-free: no door of this member allows it");
                 return Ok(());
             }
@@ -254,7 +262,7 @@ impl KeyButton {
                     Ok(Some(event)) => event,
                 };
                 let Some(target) = ours(&keys, &event) else { continue };
-                if !self.opens_hands_free(&keys, &target.reader) {
+                if !eligible.contains(&target.reader.id) {
                     continue;
                 }
                 let now = Instant::now();

@@ -30,7 +30,7 @@ use crate::{
     wallet::Wallet,
     world::{
         AT_MAIN_ENTRANCE, AT_MEETING_ROOM, AT_SERVER_ROOM, EmbeddedCloud, NEAR_MAIN_ENTRANCE, Result, Site,
-        WATCH_ON_MAIN_ENTRANCE, WATCH_ON_MEETING_ROOM, key_button_with_owner, new_phone_storage,
+        WATCH_ON_MAIN_ENTRANCE, WATCH_ON_MEETING_ROOM, key_button_with_owner, new_phone_storage, walk,
     },
 };
 
@@ -451,13 +451,10 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
             else {
                 return ("no server room reader".to_owned(), false);
             };
-            let door = match admin_call(demo, reqwest::Method::GET, "/v1/admin/doors", None) {
-                Ok(doors) => doors.get("items").and_then(serde_json::Value::as_array).and_then(|doors| {
-                    doors.iter().find(|d| d["name"] == "Server room").and_then(|d| d["id"].as_str().map(str::to_owned))
-                }),
+            let door = match door_id(demo, "Server room") {
+                Ok(door) => door,
                 Err(error) => return (error, false),
             };
-            let Some(door) = door else { return ("no server room in the cloud".to_owned(), false) };
             let patch = serde_json::json!({"owner_verification": true});
             if let Err(error) = admin_call(demo, reqwest::Method::PATCH, &format!("/v1/admin/doors/{door}"), Some(patch)) {
                 return (error, false);
@@ -502,13 +499,10 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
                 demo.site.reader(MEETING_ROOM).map(|r| r.audit().entries().filter(|e| e.outcome == mobile_access_reader::Outcome::Granted).count()).unwrap_or(0)
             };
             let before = opened(demo);
-            let door = match admin_call(demo, reqwest::Method::GET, "/v1/admin/doors", None) {
-                Ok(doors) => doors.get("items").and_then(serde_json::Value::as_array).and_then(|doors| {
-                    doors.iter().find(|d| d["name"] == "Meeting room").and_then(|d| d["id"].as_str().map(str::to_owned))
-                }),
+            let door = match door_id(demo, "Meeting room") {
+                Ok(door) => door,
                 Err(error) => return (error, false),
             };
-            let Some(door) = door else { return ("no meeting room in the cloud".to_owned(), false) };
             let allowed = admin_settings(demo, serde_json::json!({"hands_free": true})).and_then(|()| {
                 let patch = serde_json::json!({"hands_free": true});
                 admin_call(demo, reqwest::Method::PATCH, &format!("/v1/admin/doors/{door}"), Some(patch)).map(drop)
@@ -549,16 +543,6 @@ async fn script(demo: &mut Demo<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Moves `phone` from `from` to `to` at `speed` m/s, a step every 100 ms of simulated time.
-async fn walk(phone: &SimCentral, from: Position, to: Position, speed: f64) {
-    let steps = ((from.distance(&to) / speed) * 10.0).ceil().max(1.0) as u32;
-    for step in 1..=steps {
-        let f = f64::from(step) / f64::from(steps);
-        phone.move_to(Position::new(from.x + (to.x - from.x) * f, from.y + (to.y - from.y) * f));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Where the meeting room's reader hangs, along the demo's corridor (metres).
 const MEETING_ROOM_X: f64 = 12.0;
 
@@ -584,6 +568,16 @@ async fn online_door(button: &KeyButton, name: &str) -> Option<String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// The id of the demo organization's door named `name`, as its administrator lists them.
+fn door_id(demo: &Demo<'_>, name: &str) -> std::result::Result<String, String> {
+    let doors = admin_call(demo, reqwest::Method::GET, "/v1/admin/doors", None)?;
+    let items = doors.get("items").and_then(serde_json::Value::as_array);
+    items
+        .and_then(|doors| doors.iter().find(|d| d["name"] == name))
+        .and_then(|door| door["id"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("no door named {name} in the cloud"))
 }
 
 /// `PATCH /v1/admin/settings` as the demo organization's administrator.

@@ -204,6 +204,17 @@ pub const AT_MEETING_ROOM: Position = Position::new(10.5, 0.0);
 /// Phone held against the server room's tap reader.
 pub const AT_SERVER_ROOM: Position = Position::new(30.05, 0.0);
 
+/// Moves `phone` in a straight line from `from` to `to` at `speed` m/s, a step every 100 ms of
+/// the runtime's (simulated) time: a member walking.
+pub async fn walk(phone: &SimCentral, from: Position, to: Position, speed: f64) {
+    let steps = ((from.distance(&to) / speed) * 10.0).ceil().max(1.0) as u32;
+    for step in 1..=steps {
+        let f = f64::from(step) / f64::from(steps);
+        phone.move_to(Position::new(from.x + (to.x - from.x) * f, from.y + (to.y - from.y) * f));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The site: a simulated radio with one virtual reader per door the cloud provisioned.
 pub struct Site {
     /// The radio.
