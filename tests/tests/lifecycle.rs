@@ -5,52 +5,19 @@
 //! attempts afterwards, each kept once.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::unreachable, clippy::indexing_slicing, missing_docs)]
 
+mod support;
+
 use std::{collections::HashMap, time::Duration};
 
 use mobile_access::{KeyButton, Screen, TapOutcome, Timeouts, ble::sim::RadioProfile};
 use mobile_access_harness::world::{AT_MEETING_ROOM, EmbeddedCloud, Site, key_button, new_phone_storage, wall_clock};
 use mobile_access_protocol::{Reason, Timestamp, reader::ListOutcome};
 use mobile_access_reader::{Outcome, ReaderLink};
-use serde_json::{Value, json};
+use serde_json::Value;
+use support::{http, remove_groups};
 
 /// The meeting room's range reader: members tap it from where they stand.
 const MEETING_ROOM: usize = 1;
-
-/// One HTTP call on a runtime of its own (the test's clock is paused).
-fn http(method: &str, url: String, token: &str, body: Option<Value>) -> Value {
-    let token = token.to_owned();
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    std::thread::spawn(move || {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
-            let mut request = client.request(method, url).bearer_auth(token);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
-            response.json::<Value>().await.unwrap()
-        })
-    })
-    .join()
-    .unwrap()
-}
-
-/// The workspace platform removes `external_id`'s last access group.
-fn remove_groups(cloud: &EmbeddedCloud, external_id: &str) {
-    let member = cloud.member(external_id).unwrap();
-    let body = json!({"members": [{"external_id": external_id, "name": member.name,
-        "email": format!("{}@demo.example", external_id.replace('_', ".")), "access_groups": []}]});
-    let report = http(
-        "PUT",
-        format!("{}/v1/integration/members", cloud.base_url()),
-        &cloud.seed().integration_token,
-        Some(body),
-    );
-    assert_eq!(report["updated"], 1);
-}
 
 fn button(cloud: &EmbeddedCloud, site: &Site, external_id: &str) -> KeyButton {
     let token = &cloud.member(external_id).unwrap().token;

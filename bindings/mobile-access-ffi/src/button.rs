@@ -5,7 +5,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use mobile_access::{KeyDoor, RemoteDoors, Screen, ble::Central};
+use mobile_access::{AccountSummary, KeyDoor, RemoteDoors, Screen, ble::Central};
 
 use crate::{
     Access, KeyButtonConfig, KeyButtonState, MobileAccessError, TapReport,
@@ -25,6 +25,8 @@ use crate::{
 #[derive(uniffi::Object)]
 pub struct KeyButton {
     inner: Arc<mobile_access::KeyButton>,
+    /// The app's HTTP stack, for the accounts added later too.
+    transport: Option<mobile_access::http::SharedTransport>,
     /// Hands-free unlocking while it runs (`start_hands_free`).
     hands_free: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -57,9 +59,10 @@ impl KeyButton {
             Some(key) => Some(Arc::new(ForeignOwnerKey::new(key)?) as mobile_access::SharedOwnerKey),
             None => None,
         };
-        let config = config.to_core(transport::shared(transport));
+        let transport = transport::shared(transport);
+        let config = config.to_core(transport.clone());
         let inner = mobile_access::KeyButton::with_owner_key(config, central, storage, signer, owner)?;
-        Ok(Self { inner: Arc::new(inner), hands_free: std::sync::Mutex::new(None) })
+        Ok(Self { inner: Arc::new(inner), transport, hands_free: std::sync::Mutex::new(None) })
     }
 }
 
@@ -213,9 +216,42 @@ impl KeyButton {
         self.run_flow(Flow::Remote(door_id)).await
     }
 
-    /// The member's access as last fetched (kept across restarts), if any.
+    /// The member's access as last fetched (kept across restarts), if any: in the account the
+    /// button was created with (every account's: [`KeyButton::accounts`]).
     pub fn access(&self) -> Option<Access> {
         self.inner.access()
+    }
+
+    /// Signs the member in to another organization (its cloud and the member's token there in
+    /// `config`; time limits stay the button's) as `id` (1–64 ASCII letters, digits, `-`, `_`),
+    /// or again to one already added, with a new token. One button then holds every account's
+    /// keys, is shown when any grants access, and opens the nearest door of any; nothing of one
+    /// organization reaches another's cloud or readers. Keys cached under `id` by an earlier run
+    /// load at once; `refresh` fetches the rest. Add the accounts each time the button is
+    /// created: the SDK keeps no session tokens.
+    pub fn add_account(&self, id: String, config: Arc<KeyButtonConfig>) -> Result<(), MobileAccessError> {
+        let core = config.to_core(self.transport.clone());
+        let account = mobile_access::AccountConfig { cloud: core.cloud, member_token: core.member_token };
+        Ok(self.inner.add_account(&id, account)?)
+    }
+
+    /// Signs the member out of account `id`: its keys and access are forgotten. False for an
+    /// unknown id and for `"primary"`, which lives as long as the button.
+    pub fn remove_account(&self, id: String) -> Result<bool, MobileAccessError> {
+        Ok(self.inner.remove_account(&id)?)
+    }
+
+    /// The member's accounts, `"primary"` first, each with its access and how many doors its
+    /// cached key opens.
+    pub fn accounts(&self) -> Vec<AccountSummary> {
+        self.inner.accounts()
+    }
+
+    /// Refreshes account `id` alone and returns its access (null: no such account); `refresh`
+    /// does every account and returns the first's.
+    pub async fn refresh_account(&self, id: String) -> Result<Option<Access>, MobileAccessError> {
+        let button = Arc::clone(&self.inner);
+        runtime::run(async move { Ok(button.refresh_account(&id).await.transpose()?) }).await
     }
 
     /// When the cached key stops being valid; until then taps need no network.

@@ -6,8 +6,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mobile_access::{
-    Access, ErrorCategory, ExchangeKind, KeyDoor, MemberStatus, MessageKey, NextStep, PhaseTimings, RemoteDoor,
-    RemoteDoors, RemoteUnlock, Screen, TapOutcome as CoreOutcome, UnlockMethod, UnlockPath,
+    Access, AccountSummary, ErrorCategory, ExchangeKind, KeyDoor, MemberStatus, MessageKey, NextStep, PhaseTimings,
+    RemoteDoor, RemoteDoors, RemoteUnlock, Screen, TapOutcome as CoreOutcome, UnlockMethod, UnlockPath,
 };
 use mobile_access_protocol::Reason;
 
@@ -102,6 +102,7 @@ pub fn english_message(key: MessageKey) -> String {
 #[uniffi::remote(Record)]
 pub struct KeyDoor {
     pub id: String,
+    pub account: String,
     pub name: String,
     pub needs_tap: bool,
 }
@@ -157,8 +158,16 @@ pub enum UnlockPath {
 #[uniffi::remote(Record)]
 pub struct RemoteDoor {
     pub id: String,
+    pub account: String,
     pub name: String,
     pub reader_online: bool,
+}
+
+#[uniffi::remote(Record)]
+pub struct AccountSummary {
+    pub id: String,
+    pub access: Option<Access>,
+    pub doors: u32,
 }
 
 #[uniffi::remote(Record)]
@@ -282,6 +291,9 @@ pub struct TapReport {
     pub outcome: TapOutcome,
     /// The door's name.
     pub door: String,
+    /// The account (organization) whose door it was: `"primary"` for the one the button was
+    /// created with, otherwise the id given to `KeyButton.addAccount`.
+    pub account: String,
     /// The reader that answered (hex).
     pub reader_id: String,
     /// How the door was reached: over Bluetooth, or over the network (remote unlock).
@@ -304,6 +316,7 @@ impl From<mobile_access::TapReport> for TapReport {
                 CoreOutcome::Denied(reason) => TapOutcome::Denied { reason },
             },
             door: report.door,
+            account: report.account,
             reader_id: report.reader.to_string(),
             path: report.path,
             exchange: report.exchange,

@@ -11,15 +11,14 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
-    Access, CloudClient, CloudConfig, Error, KeyButtonState, PhaseTimings, Result, UploadReport,
-    journal::{Journal, JournalEntry},
-    keyring::{Keyring, Keys, SharedSigner, software_device_key},
+    Access, CloudConfig, Error, KeyButtonState, PhaseTimings, Result, UploadReport,
+    account::{Account, AccountConfig, AccountSummary, PRIMARY_ACCOUNT},
+    journal::JournalEntry,
+    keyring::{Keys, SharedSigner, software_device_key},
     owner::SharedOwnerKey,
     storage::SecureStorage,
-    unlock::{Door, ExchangeKind, Heard, Timeouts},
+    unlock::{Door, ExchangeKind, Heard, Held, Timeouts, held_for},
 };
-
-const ACCESS_INFO: &str = "access-info";
 
 /// Receives every state change of the Key Button, in order, on the task that made it. Keep it
 /// quick: hand the state to the UI thread and return.
@@ -98,6 +97,9 @@ impl std::fmt::Debug for ListenerHandle {
 pub struct KeyDoor {
     /// The door's id (for [`KeyButton::tap_door`]).
     pub id: String,
+    /// The account (organization) whose key opens it ([`crate::PRIMARY_ACCOUNT`] for the one
+    /// the button was created with).
+    pub account: String,
     /// Its name, to show.
     pub name: String,
     /// True if every reader on it is a tap reader: the phone must be held against it.
@@ -138,6 +140,8 @@ pub struct TapReport {
     pub outcome: TapOutcome,
     /// The door's name.
     pub door: String,
+    /// The account (organization) whose door it was.
+    pub account: String,
     /// The reader that answered (over the network: the one the cloud commanded).
     pub reader: ReaderId,
     /// How the door was reached: over Bluetooth, or over the network (remote unlock).
@@ -165,12 +169,16 @@ pub struct KeyButtonConfig {
     pub timeouts: Timeouts,
 }
 
-/// The Key Button. One per signed-in member; cheap to share behind an `Arc`.
+/// The Key Button. One per signed-in member, however many organizations they belong to
+/// ([`KeyButton::add_account`]); cheap to share behind an `Arc`.
 pub struct KeyButton {
-    pub(crate) cloud: CloudClient,
     pub(crate) central: Arc<dyn Central>,
+    /// The app's storage: the phone's own settings here, each account's under its namespace.
     pub(crate) storage: Arc<dyn SecureStorage>,
-    pub(crate) keyring: Keyring,
+    /// The member's accounts, the one the button was created with first.
+    accounts: Mutex<Vec<Arc<Account>>>,
+    /// The account the running flow is for, once known: its result goes to that journal only.
+    flow_account: Mutex<Option<Arc<Account>>>,
     signer: SharedSigner,
     /// The phone's owner key, for doors that require owner verification (apps without one
     /// cannot open those).
@@ -183,10 +191,8 @@ pub struct KeyButton {
     requirements: Mutex<Vec<Requirement>>,
     /// The list the requirements listeners last heard.
     told_requirements: Mutex<Vec<Requirement>>,
-    access: Mutex<Option<Access>>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
-    journal: Journal,
     /// The last of the member's readers heard over the air (a remote unlock's proof).
     pub(crate) heard: Mutex<Option<Heard>>,
     /// Whether the phone is unlocked, as the app last said (hands-free needs it).
@@ -238,14 +244,19 @@ impl KeyButton {
             None => software_device_key(storage.as_ref())?,
         };
         let owner_public = owner.as_ref().map(|owner| owner.public_key());
-        let keyring = Keyring::load(Arc::clone(&storage), &signer.public_key(), owner_public.as_ref())?;
-        let access = storage.get(ACCESS_INFO)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let journal = Journal::load(storage.as_ref())?;
+        let primary = Account::load(
+            PRIMARY_ACCOUNT,
+            config.cloud,
+            config.member_token,
+            &storage,
+            &signer.public_key(),
+            owner_public.as_ref(),
+        )?;
         let button = Self {
-            cloud: CloudClient::new(config.cloud, config.member_token)?,
             central,
             storage,
-            keyring,
+            accounts: Mutex::new(vec![Arc::new(primary)]),
+            flow_account: Mutex::new(None),
             signer,
             owner,
             timeouts: config.timeouts,
@@ -254,14 +265,85 @@ impl KeyButton {
             next_listener: std::sync::atomic::AtomicU64::new(0),
             requirements: Mutex::new(Vec::new()),
             told_requirements: Mutex::new(Vec::new()),
-            access: Mutex::new(access),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
-            journal,
             heard: Mutex::new(None),
             phone_unlocked: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(button)
+    }
+
+    /// Signs the member in to another organization's cloud (or again to one already added,
+    /// with a new token), as `id` (1–64 ASCII letters, digits, `-`, `_`): its keys sit beside
+    /// the others', and a tap opens the nearest door of any account. Keys cached by an earlier
+    /// run under this id load at once (they open doors with no network); call
+    /// [`KeyButton::refresh`] for the rest. The app adds its accounts each time it creates the
+    /// button, as it gives the first one's token: the SDK keeps no session tokens.
+    pub fn add_account(&self, id: &str, config: AccountConfig) -> Result<()> {
+        let owner = self.owner.as_ref().map(|owner| owner.public_key());
+        let account = Account::load(
+            id,
+            config.cloud,
+            config.member_token,
+            &self.storage,
+            &self.signer.public_key(),
+            owner.as_ref(),
+        )?;
+        {
+            let mut accounts = lock(&self.accounts);
+            match accounts.iter_mut().find(|held| held.id == id) {
+                Some(held) => *held = Arc::new(account),
+                None => accounts.push(Arc::new(account)),
+            }
+        }
+        info!(account = id, "account added");
+        self.update_visibility();
+        Ok(())
+    }
+
+    /// Signs the member out of account `id`: its keys, fast secrets and access are forgotten
+    /// (tap results not yet uploaded stay, for a later sign-in). Returns false for an unknown id
+    /// and for [`PRIMARY_ACCOUNT`], which lives as long as the button.
+    pub fn remove_account(&self, id: &str) -> Result<bool> {
+        if id == PRIMARY_ACCOUNT {
+            return Ok(false);
+        }
+        let removed = {
+            let mut accounts = lock(&self.accounts);
+            let position = accounts.iter().position(|held| held.id == id);
+            position.map(|index| accounts.remove(index))
+        };
+        let Some(account) = removed else { return Ok(false) };
+        account.forget()?;
+        info!(account = id, "account removed");
+        self.update_visibility();
+        Ok(true)
+    }
+
+    /// The member's accounts, the one the button was created with first.
+    pub fn accounts(&self) -> Vec<AccountSummary> {
+        self.all_accounts().iter().map(|account| account.summary()).collect()
+    }
+
+    pub(crate) fn all_accounts(&self) -> Vec<Arc<Account>> {
+        lock(&self.accounts).clone()
+    }
+
+    fn primary(&self) -> Arc<Account> {
+        // The first account is never removed.
+        lock(&self.accounts).first().cloned().unwrap_or_else(|| unreachable!("the primary account is never removed"))
+    }
+
+    /// The account holding door `door_id` in its cached key, if any.
+    pub(crate) fn account_of_door(&self, door_id: &str) -> Option<Arc<Account>> {
+        self.all_accounts().into_iter().find(|account| {
+            account
+                .keyring
+                .keys()
+                .ok()
+                .flatten()
+                .is_some_and(|keys| keys.readers().iter().any(|r| r.door_id == door_id))
+        })
     }
 
     /// Adds a listener; it receives the current state at once, then every change, for as long
@@ -302,7 +384,7 @@ impl KeyButton {
     /// stops only what needs the cloud: a key on the phone still opens doors.
     pub fn requirements(&self) -> Vec<Requirement> {
         let mut requirements = lock(&self.requirements).clone();
-        if self.cloud.update_required() {
+        if self.all_accounts().iter().any(|account| account.cloud.update_required()) {
             requirements.push(Requirement::UpdateApp);
         }
         requirements
@@ -363,9 +445,14 @@ impl KeyButton {
     }
 
     /// True if the button should be shown now: on the home screen, with the module on and at
-    /// least one access group (as of the last [`KeyButton::refresh`], kept across restarts).
+    /// least one access group in any of the member's organizations (as of the last
+    /// [`KeyButton::refresh`], kept across restarts).
     pub fn is_visible(&self) -> bool {
-        *lock(&self.screen) == Screen::Home && lock(&self.access).as_ref().is_some_and(Access::allows_key_button)
+        *lock(&self.screen) == Screen::Home
+            && self
+                .all_accounts()
+                .iter()
+                .any(|account| account.access().as_ref().is_some_and(Access::allows_key_button))
     }
 
     fn update_visibility(&self) {
@@ -378,20 +465,23 @@ impl KeyButton {
         }
     }
 
-    /// The member's access as last fetched.
+    /// The member's access in the account the button was created with, as last fetched (each
+    /// account's: [`KeyButton::accounts`]).
     pub fn access(&self) -> Option<Access> {
-        lock(&self.access).clone()
+        self.primary().access()
     }
 
-    /// HTTP requests sent since this button was created.
+    /// HTTP requests sent since this button was created, to every account's cloud.
     pub fn http_requests(&self) -> u64 {
-        self.cloud.requests_sent()
+        self.all_accounts().iter().map(|account| account.cloud.requests_sent()).sum()
     }
 
-    /// When the cached key stops being valid: until then the phone unlocks with no network.
+    /// When the first cached key stops being valid: until then the phone unlocks every door with
+    /// no network.
     pub fn key_expires_at(&self) -> Option<SystemTime> {
-        let keys = self.keyring.keys().ok()??;
-        Some(UNIX_EPOCH + Duration::from_secs(u64::from(keys.expires_at()?.0)))
+        let expiry =
+            self.all_accounts().iter().filter_map(|account| account.keyring.keys().ok()??.expires_at()).min()?;
+        Some(UNIX_EPOCH + Duration::from_secs(u64::from(expiry.0)))
     }
 
     /// How much longer the phone can unlock without network (zero if no valid key).
@@ -399,60 +489,95 @@ impl KeyButton {
         self.key_expires_at().and_then(|expiry| expiry.duration_since(SystemTime::now()).ok()).unwrap_or_default()
     }
 
-    /// Refreshes what the button knows, off the tap's critical path: the member's access (which
-    /// decides visibility) and, when it is missing or due, the key. Apps call it on coming to the
+    /// Refreshes what the button knows, off the tap's critical path, in every account at once
+    /// (each asks only its own cloud): the member's access (which decides visibility), the
+    /// journal's upload and, when missing or due, the key. Apps call it on coming to the
     /// foreground; [`KeyButton::spawn_background_refresh`] calls it periodically.
+    ///
+    /// Returns the access of the account the button was created with. Another account's failure
+    /// is logged and leaves its cached keys as they were; [`KeyButton::refresh_account`] returns
+    /// it.
     pub async fn refresh(&self) -> Result<Access> {
-        let access = self.refresh_access().await?;
-        if let Err(error) = self.upload_journal().await {
-            warn!(%error, "tap results not uploaded yet; kept for the next refresh");
+        let accounts = self.all_accounts();
+        let results = futures_util::future::join_all(accounts.iter().map(|account| self.refresh_one(account))).await;
+        self.update_visibility();
+        let mut results = accounts.iter().zip(results).map(|(account, result)| {
+            if let Err(error) = &result {
+                warn!(account = %account.id, %error, "account not refreshed; its cached keys stay");
+            }
+            result
+        });
+        let primary = results.next().unwrap_or(Err(Error::NoAccessGroup));
+        results.for_each(drop);
+        primary
+    }
+
+    /// [`KeyButton::refresh`] for account `id` alone, with its own result (`None`: no such
+    /// account).
+    pub async fn refresh_account(&self, id: &str) -> Option<Result<Access>> {
+        let account = self.all_accounts().into_iter().find(|account| account.id == id)?;
+        let result = self.refresh_one(&account).await;
+        self.update_visibility();
+        Some(result)
+    }
+
+    async fn refresh_one(&self, account: &Account) -> Result<Access> {
+        let access = self.refresh_access_of(account).await?;
+        if let Err(error) = upload_journal_of(account).await {
+            warn!(account = %account.id, %error, "tap results not uploaded yet; kept for the next refresh");
         }
         if access.allows_key_button() {
-            let due = self.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
+            let due = account.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
             if due {
-                self.download_keys().await?;
+                self.download_keys(account, None).await?;
             }
         } else {
-            info!("member has no usable access; forgetting keys");
-            self.keyring.clear()?;
+            info!(account = %account.id, "member has no usable access there; forgetting its keys");
+            account.keyring.clear()?;
         }
-        self.update_visibility();
         Ok(access)
     }
 
-    /// Uploads the tap results recorded since the last upload (offline taps included) and forgets
-    /// those the cloud acknowledged. [`KeyButton::refresh`] calls it; failures keep them.
+    /// Uploads the tap results recorded since the last upload (offline taps included), each
+    /// account's to its own cloud, and forgets those acknowledged. [`KeyButton::refresh`] calls
+    /// it; failures keep them (the first failure is returned, after every account was tried).
     pub async fn upload_journal(&self) -> Result<UploadReport> {
-        let pending = self.journal.pending();
-        if pending.is_empty() {
-            return Ok(UploadReport::default());
-        }
         let mut report = UploadReport::default();
-        for batch in pending.chunks(500) {
-            let answer = self.cloud.upload_events(batch).await?;
-            self.journal.acknowledge(self.storage.as_ref(), batch)?;
-            report.accepted += answer.accepted;
-            report.duplicates += answer.duplicates;
+        let mut failed = None;
+        for account in self.all_accounts() {
+            match upload_journal_of(&account).await {
+                Ok(uploaded) => {
+                    report.accepted += uploaded.accepted;
+                    report.duplicates += uploaded.duplicates;
+                }
+                Err(error) => {
+                    failed.get_or_insert(error);
+                }
+            }
         }
-        info!(accepted = report.accepted, duplicates = report.duplicates, "tap results uploaded");
-        Ok(report)
+        failed.map_or(Ok(report), Err)
     }
 
-    /// Tap results waiting for the cloud.
+    /// Tap results waiting for the cloud, every account's.
     pub fn pending_journal(&self) -> Vec<JournalEntry> {
-        self.journal.pending()
+        self.all_accounts().iter().flat_map(|account| account.journal.pending()).collect()
     }
 
-    /// Refreshes only what decides visibility (`GET /v1/me/access`), keeping it across restarts.
+    /// Refreshes only what decides visibility (`GET /v1/me/access`) in every account, keeping it
+    /// across restarts; returns the first account's, as [`KeyButton::refresh`] does.
     pub async fn refresh_access(&self) -> Result<Access> {
-        let access = self.cloud.access().instrument(info_span!("refresh_access")).await;
+        let accounts = self.all_accounts();
+        let results =
+            futures_util::future::join_all(accounts.iter().map(|account| self.refresh_access_of(account))).await;
+        self.update_visibility();
+        results.into_iter().next().unwrap_or(Err(Error::NoAccessGroup))
+    }
+
+    async fn refresh_access_of(&self, account: &Account) -> Result<Access> {
+        let access = account.cloud.access().instrument(info_span!("refresh_access", account = %account.id)).await;
         self.publish_requirements(); // a 426 asks for an update, a success clears it
         let access = access?;
-        if let Ok(bytes) = serde_json::to_vec(&access) {
-            self.storage.set(ACCESS_INFO, &bytes)?;
-        }
-        *lock(&self.access) = Some(access.clone());
-        self.update_visibility();
+        account.set_access(&access)?;
         Ok(access)
     }
 
@@ -470,21 +595,23 @@ impl KeyButton {
         })
     }
 
-    async fn download_keys(&self) -> Result<Keys> {
-        self.download_keys_reporting(None).await
-    }
-
-    async fn download_keys_reporting(&self, validated: Option<tokio::sync::oneshot::Sender<()>>) -> Result<Keys> {
+    /// Validates the member's rights and downloads `account`'s keys in one request; `validated`
+    /// hears when the cloud accepted the member (the tap shows "downloading" from then).
+    async fn download_keys(
+        &self,
+        account: &Account,
+        validated: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<Keys> {
         let device = self.signer.public_key();
         let owner = self.owner.as_ref().map(|owner| owner.public_key());
-        let bundle = self
+        let bundle = account
             .cloud
             .download_keys(&device.0, owner.as_ref().map(|key| &key.0[..]), validated)
-            .instrument(info_span!("download_keys"))
+            .instrument(info_span!("download_keys", account = %account.id))
             .await?;
         let keys = Keys::from_bundle(bundle, &device, owner.as_ref())?;
-        self.keyring.store(keys.clone())?;
-        info!(expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
+        account.keyring.store(keys.clone())?;
+        info!(account = %account.id, expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
         Ok(keys)
     }
 
@@ -495,18 +622,24 @@ impl KeyButton {
         }
     }
 
-    /// The doors the cached key opens now, each once, in the key's order. Empty before the
-    /// first key download (call [`KeyButton::refresh`]).
+    /// The doors the cached keys open now, each once: account by account (the one the button
+    /// was created with first), each in its key's order. Empty before the first key download
+    /// (call [`KeyButton::refresh`]).
     pub fn doors(&self) -> Vec<KeyDoor> {
-        let Ok(Some(keys)) = self.keyring.keys() else { return Vec::new() };
         let now = now();
         let mut doors: Vec<KeyDoor> = Vec::new();
-        for reader in keys.readers().iter().filter(|r| keys.credential_for(r.lock, now).is_some()) {
-            match doors.iter_mut().find(|door| door.id == reader.door_id) {
-                // Any range reader opens the door without a touch.
-                Some(door) => door.needs_tap &= reader.tap,
-                None => {
-                    doors.push(KeyDoor { id: reader.door_id.clone(), name: reader.door.clone(), needs_tap: reader.tap })
+        for account in self.all_accounts() {
+            let Ok(Some(keys)) = account.keyring.keys() else { continue };
+            for reader in keys.readers().iter().filter(|r| keys.credential_for(r.lock, now).is_some()) {
+                match doors.iter_mut().find(|door| door.id == reader.door_id && door.account == account.id) {
+                    // Any range reader opens the door without a touch.
+                    Some(door) => door.needs_tap &= reader.tap,
+                    None => doors.push(KeyDoor {
+                        id: reader.door_id.clone(),
+                        account: account.id.clone(),
+                        name: reader.door.clone(),
+                        needs_tap: reader.tap,
+                    }),
                 }
             }
         }
@@ -550,6 +683,7 @@ impl KeyButton {
             *running = Some(sender);
             receiver
         };
+        *lock(&self.flow_account) = None;
         // Frees the button however the flow ends, dropped midway included (an aborted task).
         struct Release<'a>(&'a Mutex<Option<watch::Sender<bool>>>);
         impl Drop for Release<'_> {
@@ -570,8 +704,17 @@ impl KeyButton {
             self.check_requirements().await;
         }
         self.publish_requirements(); // the cloud may have asked for an update
-        if let Err(error) = self.journal.record(self.storage.as_ref(), journal_entry(&result)) {
-            warn!(%error, "tap result not recorded");
+        // The result goes to the journal of the organization whose door it was, and only there;
+        // one that never got as far as a door (Bluetooth off, no reader found) to each account's.
+        let journals = match lock(&self.flow_account).take() {
+            Some(account) => vec![account],
+            None => self.all_accounts(),
+        };
+        let entry = journal_entry(&result);
+        for account in journals {
+            if let Err(error) = account.journal.record(account.storage.as_ref(), entry.clone()) {
+                warn!(account = %account.id, %error, "tap result not recorded");
+            }
         }
         self.set_state(match &result {
             Ok(report) => match report.outcome {
@@ -595,13 +738,10 @@ impl KeyButton {
         let requests_before = self.http_requests();
         let mut timings = PhaseTimings::default();
         let key_started = std::time::Instant::now();
-        let mut keys = match self.keyring.keys()?.filter(|keys| keys.valid_at(now())) {
-            Some(keys) => keys,
-            None => self.fetch_keys_for_tap().await?,
-        };
+        let mut held = self.keys_for_tap().await?;
         timings.key = key_started.elapsed();
         if let Some(door) = only
-            && !keys.readers().iter().any(|r| r.door_id == door)
+            && !held.iter().any(|held| held.keys.readers().iter().any(|r| r.door_id == door))
         {
             return Err(Error::UnknownDoor(door.to_owned()));
         }
@@ -610,8 +750,7 @@ impl KeyButton {
         loop {
             let door = Door {
                 central: self.central.as_ref(),
-                keys: &keys,
-                keyring: &self.keyring,
+                held: &held,
                 signer: &self.signer,
                 timeouts: &self.timeouts,
                 only,
@@ -620,6 +759,9 @@ impl KeyButton {
             let scan_started = tokio::time::Instant::now();
             let target = door.find_reader(&report).instrument(info_span!("scan")).await?;
             timings.scan = scan_started.elapsed();
+            let Held { account, keys } = held_for(&held, &target)?;
+            let account = Arc::clone(account);
+            self.set_flow_account(&account);
             let credential = match keys.credential_for(target.reader.lock, now()) {
                 Some(credential) => credential.clone(),
                 // The cloud gives no key for such a door to a phone without an owner key.
@@ -639,9 +781,12 @@ impl KeyButton {
             let stale = is_stale_key(answer.reason)
                 || (answer.reason == Reason::OwnerNotVerified && !credential.body().owner_verified);
             if stale && !key_refreshed {
-                info!(reason = %answer.reason, "reader refused a stale key; refreshing it once");
+                info!(account = %account.id, reason = %answer.reason, "reader refused a stale key; refreshing it once");
                 let refresh_started = std::time::Instant::now();
-                keys = self.fetch_keys_for_tap().await?;
+                let keys = self.fetch_keys(&account).await?;
+                if let Some(refreshed) = held.get_mut(target.held) {
+                    refreshed.keys = keys;
+                }
                 timings.key += refresh_started.elapsed();
                 key_refreshed = true;
                 continue;
@@ -652,6 +797,7 @@ impl KeyButton {
             return Ok(TapReport {
                 outcome,
                 door: target.reader.door.clone(),
+                account: account.id.clone(),
                 reader: target.reader.id,
                 path: UnlockPath::Bluetooth,
                 exchange: Some(answer.kind),
@@ -677,18 +823,89 @@ impl KeyButton {
         Ok(owner)
     }
 
-    /// Validating and downloading in one request (its time limit is the cloud client's, in real
-    /// time: see [`crate::CloudConfig::call_timeout`]).
-    async fn fetch_keys_for_tap(&self) -> Result<Keys> {
-        self.set_state(KeyButtonState::Validating);
+    /// Says which account the running flow is for (its result goes to that journal only).
+    pub(crate) fn set_flow_account(&self, account: &Arc<Account>) {
+        *lock(&self.flow_account) = Some(Arc::clone(account));
+    }
+
+    /// The keys a tap works with: every account's valid cached keys, and for the accounts that
+    /// have none (and may hold some), validating and downloading in one request each, all at once
+    /// (time limits are the cloud clients', in real time: see
+    /// [`crate::CloudConfig::call_timeout`]). An account whose download fails is left out while
+    /// another has keys (one organization's cloud being down never keeps another's door shut);
+    /// with none left, the first failure is the tap's.
+    async fn keys_for_tap(&self) -> Result<Vec<Held>> {
+        let accounts = self.all_accounts();
+        let mut held = Vec::new();
+        let mut missing = Vec::new();
+        for account in &accounts {
+            match account.valid_keys()? {
+                Some(keys) => held.push(Held { account: Arc::clone(account), keys }),
+                None if account.may_hold_keys() => missing.push(Arc::clone(account)),
+                None => {}
+            }
+        }
+        if held.is_empty() && missing.is_empty() {
+            // No account says it grants access: ask them all, for the cloud's own refusal.
+            missing = accounts;
+        }
+        if missing.is_empty() {
+            return Ok(held);
+        }
+        let fetched = futures_util::future::join_all(missing.iter().map(|account| self.fetch_keys(account))).await;
+        let mut failed = None;
+        for (account, result) in missing.into_iter().zip(fetched) {
+            match result {
+                Ok(keys) => held.push(Held { account, keys }),
+                Err(error) => {
+                    warn!(account = %account.id, %error, "no key from this account for the tap");
+                    failed.get_or_insert((account, error));
+                }
+            }
+        }
+        match failed {
+            Some((account, error)) if held.is_empty() => {
+                self.set_flow_account(&account);
+                Err(error)
+            }
+            _ => Ok(held),
+        }
+    }
+
+    /// Validating and downloading `account`'s keys in one request, shown as the tap's states.
+    /// Several accounts downloading at once show each state once.
+    async fn fetch_keys(&self, account: &Account) -> Result<Keys> {
+        let show = |state: KeyButtonState| {
+            if self.state() != state {
+                self.set_state(state);
+            }
+        };
+        show(KeyButtonState::Validating);
         let (validated, accepted) = tokio::sync::oneshot::channel();
-        let (keys, ()) = tokio::join!(self.download_keys_reporting(Some(validated)), async {
+        let (keys, ()) = tokio::join!(self.download_keys(account, Some(validated)), async {
             if accepted.await.is_ok() {
-                self.set_state(KeyButtonState::DownloadingKey);
+                show(KeyButtonState::DownloadingKey);
             }
         });
         keys
     }
+}
+
+/// Uploads `account`'s pending tap results to its own cloud, in batches, forgetting each batch
+/// once acknowledged.
+async fn upload_journal_of(account: &Account) -> Result<UploadReport> {
+    let pending = account.journal.pending();
+    let mut report = UploadReport::default();
+    for batch in pending.chunks(500) {
+        let answer = account.cloud.upload_events(batch).await?;
+        account.journal.acknowledge(account.storage.as_ref(), batch)?;
+        report.accepted += answer.accepted;
+        report.duplicates += answer.duplicates;
+    }
+    if !pending.is_empty() {
+        info!(account = %account.id, accepted = report.accepted, duplicates = report.duplicates, "tap results uploaded");
+    }
+    Ok(report)
 }
 
 fn journal_entry(result: &Result<TapReport>) -> JournalEntry {

@@ -30,8 +30,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     Error, KeyButton, Result,
-    keyring::{Keys, KnownReader},
-    unlock::{ble_error, ours},
+    keyring::KnownReader,
+    unlock::{Held, ble_error, ours},
 };
 
 /// How hands-free decides.
@@ -200,32 +200,43 @@ impl KeyButton {
         self.phone_unlocked.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The doors the cached key opens hands-free now (for the app's settings screen).
+    /// The doors the cached keys open hands-free now (for the app's settings screen).
     pub fn hands_free_doors(&self) -> Vec<crate::KeyDoor> {
-        let Ok(Some(keys)) = self.keyring.keys() else { return Vec::new() };
-        let allowed = self.hands_free_readers(&keys);
+        let held = self.held_keys();
+        let allowed: Vec<&KnownReader> = held.iter().flat_map(hands_free_readers).collect();
         self.doors().into_iter().filter(|door| allowed.iter().any(|r| r.door_id == door.id)).collect()
     }
 
-    /// The readers that may open hands-free now: the organization, the door and the reader
-    /// allow it, and the key opens it without the owner's prompt. Decided once per scan, not
-    /// per advertisement heard.
-    fn hands_free_readers<'k>(&self, keys: &'k Keys) -> Vec<&'k KnownReader> {
-        if !self.access().is_some_and(|access| access.hands_free && access.allows_key_button()) {
-            return Vec::new();
-        }
-        let now = crate::button::now();
-        keys.readers()
-            .iter()
-            .filter(|reader| {
-                reader.hands_free
-                    && !reader.tap
-                    && !reader.owner_verification
-                    && keys.credential_for(reader.lock, now).is_some_and(|c| !c.body().owner_verified)
-            })
+    /// Every account's valid cached keys.
+    fn held_keys(&self) -> Vec<Held> {
+        self.all_accounts()
+            .into_iter()
+            .filter_map(|account| Some(Held { keys: account.valid_keys().ok()??, account }))
             .collect()
     }
+}
 
+/// The readers of `held` that may open hands-free now: its organization, the door and the
+/// reader allow it, and the key opens it without the owner's prompt. Decided once per scan, not
+/// per advertisement heard.
+fn hands_free_readers(held: &Held) -> Vec<&KnownReader> {
+    let Held { account, keys } = held;
+    if !account.access().is_some_and(|access| access.hands_free && access.allows_key_button()) {
+        return Vec::new();
+    }
+    let now = crate::button::now();
+    keys.readers()
+        .iter()
+        .filter(|reader| {
+            reader.hands_free
+                && !reader.tap
+                && !reader.owner_verification
+                && keys.credential_for(reader.lock, now).is_some_and(|c| !c.body().owner_verified)
+        })
+        .collect()
+}
+
+impl KeyButton {
     /// Runs hands-free unlocking until the member turns it off or no door of theirs allows it
     /// (then it returns `Ok`), or the radio fails. Each door opens at most once per approach,
     /// through the same flow as a tap (states to listeners, journal, report); a tap by the
@@ -238,11 +249,12 @@ impl KeyButton {
                 info!("hands-free is off");
                 return Ok(());
             }
-            let Some(keys) = self.keyring.keys()?.filter(|keys| keys.valid_at(crate::button::now())) else {
+            let held = self.held_keys();
+            if held.is_empty() {
                 info!("hands-free: no valid key on the phone");
                 return Ok(());
-            };
-            let eligible: Vec<ReaderId> = self.hands_free_readers(&keys).iter().map(|reader| reader.id).collect();
+            }
+            let eligible: Vec<ReaderId> = held.iter().flat_map(hands_free_readers).map(|reader| reader.id).collect();
             if eligible.is_empty() {
                 info!("hands-free: no door of this member allows it");
                 return Ok(());
@@ -261,7 +273,7 @@ impl KeyButton {
                     Ok(None) => break None,
                     Ok(Some(event)) => event,
                 };
-                let Some(target) = ours(&keys, &event) else { continue };
+                let Some(target) = ours(&held, &event) else { continue };
                 if !eligible.contains(&target.reader.id) {
                     continue;
                 }

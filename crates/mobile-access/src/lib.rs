@@ -6,6 +6,7 @@
 //! be tapped on readers that need it, runs the unlock exchange and reports every step as a
 //! [`KeyButtonState`]. Later taps need no network at all.
 
+mod account;
 mod button;
 mod cloud;
 mod error;
@@ -22,6 +23,7 @@ mod storage;
 mod unlock;
 mod wallet;
 
+pub use account::{AccountConfig, AccountSummary, PRIMARY_ACCOUNT};
 pub use button::{
     KeyButton, KeyButtonConfig, KeyDoor, ListenerHandle, RequirementsListener, Screen, StateListener, TapOutcome,
     TapReport, UnlockPath,

@@ -17,8 +17,9 @@ use tracing::{info, warn};
 
 use crate::{
     Error, KeyButton, KeyButtonState, Phase, PhaseTimings, Result, TapOutcome, TapReport,
+    account::Account,
     button::UnlockPath,
-    unlock::{Heard, ours},
+    unlock::{Heard, Held, ours},
 };
 
 /// How long a heard advertisement serves as proof. The cloud accepts nonces the reader announced
@@ -31,6 +32,8 @@ const HEARD_FRESH: Duration = Duration::from_secs(5);
 pub struct RemoteDoor {
     /// The door's id (for [`KeyButton::unlock_remotely`]).
     pub id: String,
+    /// The account (organization) it belongs to.
+    pub account: String,
     /// Its name, to show.
     pub name: String,
     /// True if one of its readers is online: a remote unlock can reach it now.
@@ -40,9 +43,10 @@ pub struct RemoteDoor {
 /// The member's doors and the organization's remote unlock policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteDoors {
-    /// Whether, and how, doors open over the network.
+    /// Whether, and how, doors open over the network, in the account the button was created
+    /// with (each account's is in its access: [`KeyButton::accounts`]).
     pub policy: RemoteUnlock,
-    /// By name.
+    /// Account by account, each by name.
     pub doors: Vec<RemoteDoor>,
 }
 
@@ -62,18 +66,34 @@ pub(crate) fn may_fall_back(error: &Error) -> bool {
 }
 
 impl KeyButton {
-    /// The member's doors as the cloud lists them (one request), each with whether a remote
-    /// unlock can reach it now, and the organization's policy.
+    /// The member's doors as each account's cloud lists them (one request each), each with
+    /// whether a remote unlock can reach it now, and the first account's policy. Fails when the
+    /// first account's listing does; another account's failure leaves its doors out (logged).
     pub async fn remote_doors(&self) -> Result<RemoteDoors> {
-        let listed = self.cloud.doors().await?;
-        Ok(RemoteDoors {
-            policy: listed.remote_unlock,
-            doors: listed
-                .doors
-                .into_iter()
-                .map(|door| RemoteDoor { id: door.door_id, name: door.name, reader_online: door.reader_online })
-                .collect(),
-        })
+        let accounts = self.all_accounts();
+        let listings = futures_util::future::join_all(accounts.iter().map(|account| account.cloud.doors())).await;
+        let mut policy = RemoteUnlock::Off;
+        let mut doors = Vec::new();
+        for (index, (account, listed)) in accounts.iter().zip(listings).enumerate() {
+            let listed = match listed {
+                Ok(listed) => listed,
+                Err(error) if index == 0 => return Err(error),
+                Err(error) => {
+                    warn!(account = %account.id, %error, "doors not listed");
+                    continue;
+                }
+            };
+            if index == 0 {
+                policy = listed.remote_unlock;
+            }
+            doors.extend(listed.doors.into_iter().map(|door| RemoteDoor {
+                id: door.door_id,
+                account: account.id.clone(),
+                name: door.name,
+                reader_online: door.reader_online,
+            }));
+        }
+        Ok(RemoteDoors { policy, doors })
     }
 
     /// Opens `door_id` over the network, because the member chose it (Bluetooth off, or the
@@ -92,7 +112,6 @@ impl KeyButton {
     /// key's only door), with the heard reader as proof where required. Otherwise, or if that
     /// fails too, the tap's own error stands: it says what the member can fix.
     pub(crate) async fn fall_back(&self, only: Option<&str>, error: Error) -> Result<TapReport> {
-        let policy = self.access().map_or(RemoteUnlock::Off, |access| access.remote_unlock);
         let heard = self.fresh_heard(only);
         let door = match (only, &heard) {
             (Some(door), _) => Some(door.to_owned()),
@@ -100,6 +119,11 @@ impl KeyButton {
             (None, None) => self.only_door(),
         };
         let Some(door) = door else { return Err(error) };
+        // The policy of the organization whose door it is.
+        let policy = self
+            .account_of_door(&door)
+            .and_then(|account| account.access())
+            .map_or(RemoteUnlock::Off, |access| access.remote_unlock);
         match policy {
             RemoteUnlock::Off => return Err(error),
             RemoteUnlock::ProximityRequired if heard.is_none() => return Err(error),
@@ -119,11 +143,15 @@ impl KeyButton {
         let requests_before = self.http_requests();
         // Real time: this flow is the network's, whatever clock the radio runs on.
         let started = std::time::Instant::now();
-        let policy = self.access().map(|access| access.remote_unlock);
+        // The organization whose door it is: asked, and told, alone. A door no cached key
+        // lists is asked of the first account (its cloud knows the member's doors).
+        let account = self.account_of_door(door_id).unwrap_or_else(|| self.all_accounts().swap_remove(0));
+        self.set_flow_account(&account);
+        let policy = account.access().map(|access| access.remote_unlock);
         let mut heard = self.fresh_heard(Some(door_id));
         if heard.is_none() && policy == Some(RemoteUnlock::ProximityRequired) {
             self.set_state(KeyButtonState::Searching);
-            heard = self.hear(door_id).await;
+            heard = self.hear(&account, door_id).await;
         }
         let scan = started.elapsed();
         self.set_state(KeyButtonState::Unlocking);
@@ -131,7 +159,7 @@ impl KeyButton {
             reader_id: heard.reader.id.to_string(),
             nonce: heard.advertisement.nonce.to_string(),
         });
-        let opened = self.cloud.unlock_door(door_id, proximity).await?;
+        let opened = account.cloud.unlock_door(door_id, proximity).await?;
         let reader = hex::decode(&opened.reader_id)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
@@ -142,6 +170,7 @@ impl KeyButton {
         Ok(TapReport {
             outcome: TapOutcome::Unlocked,
             door,
+            account: account.id.clone(),
             reader,
             path: UnlockPath::Remote,
             exchange: None,
@@ -157,13 +186,14 @@ impl KeyButton {
         (heard.at.elapsed() < HEARD_FRESH && door.is_none_or(|door| heard.reader.door_id == door)).then_some(heard)
     }
 
-    /// Listens for a reader of `door_id` (one the cached key knows) for up to the scan timeout.
-    async fn hear(&self, door_id: &str) -> Option<Heard> {
-        let keys = self.keyring.keys().ok().flatten()?;
+    /// Listens for a reader of `door_id` (one `account`'s cached key knows) for up to the scan
+    /// timeout.
+    async fn hear(&self, account: &std::sync::Arc<Account>, door_id: &str) -> Option<Heard> {
+        let held = [Held { account: std::sync::Arc::clone(account), keys: account.keyring.keys().ok().flatten()? }];
         let mut scan = self.central.scan(ScanFilter::readers()).await.ok()?;
         let heard = tokio::time::timeout(self.timeouts.scan, async {
             while let Some(event) = scan.next().await {
-                if let Some(target) = ours(&keys, &event).filter(|t| t.reader.door_id == door_id) {
+                if let Some(target) = ours(&held, &event).filter(|t| t.reader.door_id == door_id) {
                     return Some(Heard::now(&target));
                 }
             }
@@ -179,10 +209,11 @@ impl KeyButton {
         heard
     }
 
-    /// The key's only door, if it opens exactly one.
+    /// The member's only door, if the cached keys of all accounts open exactly one.
     fn only_door(&self) -> Option<String> {
-        let keys = self.keyring.keys().ok().flatten()?;
-        let mut doors = keys.readers().iter().map(|r| r.door_id.as_str());
+        let keys: Vec<_> =
+            self.all_accounts().iter().filter_map(|account| account.keyring.keys().ok().flatten()).collect();
+        let mut doors = keys.iter().flat_map(|keys| keys.readers()).map(|r| r.door_id.as_str());
         let first = doors.next()?;
         doors.all(|door| door == first).then(|| first.to_owned())
     }

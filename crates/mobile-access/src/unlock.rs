@@ -21,7 +21,8 @@ use tracing::{Instrument, debug, info, info_span};
 
 use crate::{
     Error, KeyButtonState, Phase, Result,
-    keyring::{Keyring, Keys, KnownReader, SharedSigner},
+    account::Account,
+    keyring::{Keys, KnownReader, SharedSigner},
     owner::{OwnerKey, OwnerSigner},
 };
 
@@ -57,6 +58,8 @@ impl Default for Timeouts {
 /// The reader chosen for a tap.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
+    /// Whose reader: an index into the tap's [`Held`] keys.
+    pub held: usize,
     pub reader: KnownReader,
     pub peripheral: PeripheralId,
     pub advertisement: Advertisement,
@@ -94,11 +97,17 @@ async fn within<T>(phase: Phase, limit: Duration, work: impl Future<Output = Res
     tokio::time::timeout(limit, work).await.unwrap_or(Err(Error::Timeout { phase }))
 }
 
+/// One account's valid keys, as a tap holds them.
+pub(crate) struct Held {
+    pub account: std::sync::Arc<Account>,
+    pub keys: Keys,
+}
+
 /// What one tap works with at the door.
 pub(crate) struct Door<'a> {
     pub central: &'a dyn Central,
-    pub keys: &'a Keys,
-    pub keyring: &'a Keyring,
+    /// The keys of every account the tap may open a door of: the nearest reader of any wins.
+    pub held: &'a [Held],
     pub signer: &'a SharedSigner,
     pub timeouts: &'a Timeouts,
     /// The door the member chose (its cloud id); `None`: the nearest of theirs.
@@ -127,13 +136,17 @@ impl Door<'_> {
     /// Scans for the member's readers and returns the nearest, once the phone is close enough for
     /// it. `report` receives `Searching` and `TapRequired` as they happen.
     pub(crate) async fn find_reader(&self, report: &(dyn Fn(KeyButtonState) + Send + Sync)) -> Result<Target> {
-        let Door { central, keys, timeouts, only, heard, .. } = *self;
+        let Door { central, held, timeouts, only, heard, .. } = *self;
         let ours = |event: &mobile_access_ble::ScanEvent| {
-            let target = ours(keys, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))?;
+            let target = ours(held, event).filter(|target| only.is_none_or(|door| target.reader.door_id == door))?;
             *heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Heard::now(&target));
             Some(target)
         };
-        let candidates = keys.readers().iter().filter(|r| only.is_none_or(|door| r.door_id == door)).count();
+        let candidates = held
+            .iter()
+            .flat_map(|held| held.keys.readers())
+            .filter(|r| only.is_none_or(|door| r.door_id == door))
+            .count();
         report(KeyButtonState::Searching);
         let mut scan = central.scan(ScanFilter::readers()).await.map_err(ble_error)?;
         let result = async {
@@ -197,7 +210,8 @@ impl Door<'_> {
         owner: Option<&dyn OwnerKey>,
         connected: &(dyn Fn() + Send + Sync),
     ) -> Result<(Answer, Duration, Duration)> {
-        let Door { central, keyring, timeouts, .. } = *self;
+        let Door { central, timeouts, .. } = *self;
+        let keyring = &held_for(self.held, target)?.account.keyring;
         let rng = SystemRandom::new();
         let started = Instant::now();
         let link = within(Phase::Connect, timeouts.connect, async {
@@ -236,10 +250,10 @@ impl Door<'_> {
             let answer = match owner {
                 Some(owner) => {
                     let signer = OwnerSigner::new(owner);
-                    let answer = self.answer(&mut channel, exchange, reader, credential, &signer).await;
+                    let answer = self.answer(&mut channel, exchange, target, credential, &signer).await;
                     answer.map_err(|error| signer.explain(error))
                 }
-                None => self.answer(&mut channel, exchange, reader, credential, self.signer.as_ref()).await,
+                None => self.answer(&mut channel, exchange, target, credential, self.signer.as_ref()).await,
             };
             let _ = channel.close().await;
             answer
@@ -258,11 +272,14 @@ impl Door<'_> {
         &self,
         channel: &mut MessageChannel,
         exchange: Exchange,
-        reader: ReaderId,
+        target: &Target,
         credential: &Credential,
         signer: &(dyn DeviceSigner + Send + Sync),
     ) -> Result<Answer> {
-        let Door { keys, keyring, .. } = *self;
+        // Only this reader's organization's: its anchors, its revocation list, its secrets.
+        let Held { account, keys } = held_for(self.held, target)?;
+        let keyring = &account.keyring;
+        let reader = target.reader.id;
         let reply = channel.receive().await.map_err(ble_error)?;
         let list = crate::revocation::carried_list(keys);
         let outcome = match exchange.on_reply(&reply, keys.trust(), credential, signer)? {
@@ -321,11 +338,19 @@ async fn hand_over(
     }
 }
 
-/// The reader behind a scan event, if it is one of the member's and its advertisement decodes.
-pub(crate) fn ours(keys: &Keys, event: &mobile_access_ble::ScanEvent) -> Option<Target> {
+/// The keys `target` was found with (a target always comes from these keys).
+pub(crate) fn held_for<'h>(held: &'h [Held], target: &Target) -> Result<&'h Held> {
+    held.get(target.held).ok_or(Error::NoReaderFound)
+}
+
+/// The reader behind a scan event, if it is one of a door of the member's in any account, and
+/// its advertisement decodes.
+pub(crate) fn ours(held: &[Held], event: &mobile_access_ble::ScanEvent) -> Option<Target> {
     let advertisement = event.advertisement().ok()?;
-    let reader = keys.reader(advertisement.reader)?.clone();
-    Some(Target { reader, peripheral: event.peripheral.clone(), advertisement })
+    held.iter().enumerate().find_map(|(index, held)| {
+        let reader = held.keys.reader(advertisement.reader)?.clone();
+        Some(Target { held: index, reader, peripheral: event.peripheral.clone(), advertisement })
+    })
 }
 
 /// Estimated path loss (dB): lower is nearer, whatever each reader's transmit power. `None`

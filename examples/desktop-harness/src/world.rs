@@ -236,23 +236,37 @@ impl Site {
     /// runtime: the readers advertise on its clock). `reader_clock_ahead` sets how far the
     /// readers' clocks run ahead of the wall clock (a drifted installation).
     pub fn new(seed: &DemoSeed, profile: RadioProfile, radio_seed: u64, reader_clock_ahead: Duration) -> Result<Self> {
-        let radio = SimRadio::new(profile, radio_seed);
+        let mut site =
+            Self { radio: SimRadio::new(profile, radio_seed), readers: Vec::new(), provisioning: Vec::new() };
+        site.add_organization(seed, Position::new(0.0, 0.0), reader_clock_ahead)?;
+        Ok(site)
+    }
+
+    /// Provisions a virtual reader for every reader of another organization's seed (another
+    /// cloud's), its doors laid out as the first's but from `origin`: a building where two
+    /// operators have floors. Returns the index of its first reader in [`Site::readers`].
+    pub fn add_organization(
+        &mut self,
+        seed: &DemoSeed,
+        origin: Position,
+        reader_clock_ahead: Duration,
+    ) -> Result<usize> {
+        let first = self.readers.len();
         let time = wall_clock().plus(u32::try_from(reader_clock_ahead.as_secs()).unwrap_or(u32::MAX));
-        let mut readers = Vec::new();
-        let mut provisioning = Vec::new();
         for (index, issued) in seed.readers.iter().enumerate() {
             let json = serde_json::to_string(issued).map_err(|e| Error::Reader(e.to_string()))?;
             let parsed = Provisioning::from_json(&json).map_err(|e| Error::Reader(e.to_string()))?;
-            let position = DOOR_POSITIONS.get(index).copied().unwrap_or(Position::new(50.0 + index as f64, 0.0));
-            let reader = VirtualReader::spawn(&radio, &parsed, VirtualReaderOptions::at(position, time))
+            let at = DOOR_POSITIONS.get(index).copied().unwrap_or(Position::new(50.0 + index as f64, 0.0));
+            let position = Position::new(origin.x + at.x, origin.y + at.y);
+            let reader = VirtualReader::spawn(&self.radio, &parsed, VirtualReaderOptions::at(position, time))
                 .map_err(|e| Error::Reader(e.to_string()))?;
-            readers.push(reader);
-            provisioning.push(parsed);
+            self.readers.push(reader);
+            self.provisioning.push(parsed);
         }
-        if readers.is_empty() {
+        if self.readers.len() == first {
             return Err(Error::Demo("the demo provisioned no reader".to_owned()));
         }
-        Ok(Self { radio, readers, provisioning })
+        Ok(first)
     }
 
     /// The reader at `index` (0 main entrance, 1 meeting room, 2 server room).

@@ -17,6 +17,7 @@ use mobile_access::{
 use mobile_access_harness::world::{EmbeddedCloud, Site, key_button, key_button_with_owner, new_phone_storage};
 use mobile_access_protocol::Reason;
 use mobile_access_reader::{Feedback, FeedbackEvent, Light};
+use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
 /// Index of the main entrance's reader (tap mode) in the demo site.
@@ -169,6 +170,42 @@ impl World {
         assert!(status.is_success(), "admin call: {status} {text}");
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// One HTTP call on a runtime of its own (the test's clock is paused).
+pub fn http(method: &str, url: String, token: &str, body: Option<Value>) -> Value {
+    let token = token.to_owned();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    std::thread::spawn(move || {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let mut request = client.request(method, url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+            response.json::<Value>().await.unwrap()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// The workspace platform removes `external_id`'s last access group.
+pub fn remove_groups(cloud: &EmbeddedCloud, external_id: &str) {
+    let member = cloud.member(external_id).unwrap();
+    let body = json!({"members": [{"external_id": external_id, "name": member.name,
+        "email": format!("{}@demo.example", external_id.replace('_', ".")), "access_groups": []}]});
+    let report = http(
+        "PUT",
+        format!("{}/v1/integration/members", cloud.base_url()),
+        &cloud.seed().integration_token,
+        Some(body),
+    );
+    assert_eq!(report["updated"], 1);
 }
 
 fn http_client() -> reqwest::Client {
