@@ -11,8 +11,9 @@ use std::{
 };
 
 use mobile_access::{
-    CloudConfig, Error as SdkError, HandsFreeConfig, KeyButton, KeyButtonState, ListenerHandle, Screen, SharedOwnerKey,
-    SoftwareOwnerKey, StateListener, TapOutcome, TapReport, Timeouts, UnlockPath, WalletDevice, WalletPasses,
+    AccountConfig, CloudConfig, Error as SdkError, HandsFreeConfig, KeyButton, KeyButtonState, ListenerHandle,
+    PRIMARY_ACCOUNT, Screen, SharedOwnerKey, SoftwareOwnerKey, StateListener, TapOutcome, TapReport, Timeouts,
+    UnlockPath, WalletDevice, WalletPasses,
     ble::{
         AdapterState,
         sim::{Position, RadioProfile, SimCentral},
@@ -238,13 +239,7 @@ pub fn run(profile: RadioProfile, output: &mut dyn Output) -> Result<Vec<Step>> 
         let site = Site::new(cloud.seed(), profile, 2026, Duration::ZERO)?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         for reader in &site.readers {
-            let mut feedback = reader.feedback();
-            let events = events_tx.clone();
-            tokio::spawn(async move {
-                while let Ok(event) = feedback.recv().await {
-                    let _ = events.send((Instant::now(), "reader", describe(event.feedback)));
-                }
-            });
+            show_feedback(reader, &events_tx);
         }
         let clock = Arc::new(ClockHold::default());
         tokio::spawn(Arc::clone(&clock).run());
@@ -252,8 +247,81 @@ pub fn run(profile: RadioProfile, output: &mut dyn Output) -> Result<Vec<Step>> 
             Demo { cloud, clock, site, events_tx, events_rx, listening: Default::default(), output, steps: Vec::new() };
         script(&mut demo).await?;
         wallet_script(&mut demo).await?;
+        organizations_script(&mut demo).await?;
         Ok(demo.steps)
     })
+}
+
+/// Shows `reader`'s lights, sounds and relay as the demo's events.
+fn show_feedback(
+    reader: &mobile_access_reader::VirtualReader,
+    events: &mpsc::UnboundedSender<(Instant, &'static str, String)>,
+) {
+    let mut feedback = reader.feedback();
+    let events = events.clone();
+    tokio::spawn(async move {
+        while let Ok(event) = feedback.recv().await {
+            let _ = events.send((Instant::now(), "reader", describe(event.feedback)));
+        }
+    });
+}
+
+/// Where the second operator's floor starts: its doors laid out as the first's, one floor up.
+const UPSTAIRS: Position = Position::new(0.0, 40.0);
+
+/// Ada also rents a desk from a second operator upstairs, with its own access cloud: the app
+/// signs her in there too, and one Key Button opens the nearest door of either.
+async fn organizations_script(demo: &mut Demo<'_>) -> Result<()> {
+    let upstairs = EmbeddedCloud::start()?;
+    let first = demo.site.add_organization(upstairs.seed(), UPSTAIRS, Duration::ZERO)?;
+    for reader in demo.site.readers.iter().skip(first) {
+        show_feedback(reader, &demo.events_tx);
+    }
+    let phone = demo.site.phone(Position::new(UPSTAIRS.x + MEETING_ROOM_X - 1.5, UPSTAIRS.y));
+    let ada = demo.button("ada_member", Arc::clone(&phone))?;
+    let member_token = upstairs.member("ada_member")?.token.clone();
+    ada.add_account("upstairs", AccountConfig { cloud: CloudConfig::new(upstairs.base_url()), member_token })?;
+    demo.step(
+        "Ada also rents a desk from a second operator upstairs, with its own cloud: the app signs her in there too; she taps at its meeting room, then downstairs at the first's",
+        "one Key Button opens the nearest door each time, with that operator's key; each cloud hears only of its own door",
+        async move |demo| {
+            if let Err(error) = demo.clock.hold(ada.refresh()).await {
+                return (error.to_string(), false);
+            }
+            let accounts: Vec<String> =
+                ada.accounts().iter().map(|a| format!("{} ({} doors)", a.id, a.doors)).collect();
+            demo.note("phone", format!("accounts: {}", accounts.join(", ")));
+            let upstairs_tap = ada.tap().await;
+            demo.note("phone", "Ada goes downstairs to the first operator's meeting room");
+            phone.move_to(AT_MEETING_ROOM);
+            let downstairs_tap = ada.tap().await;
+            let uploaded = demo.clock.hold(ada.upload_journal()).await;
+            match (upstairs_tap, downstairs_tap, uploaded) {
+                (Ok(up), Ok(down), Ok(uploaded)) => {
+                    let ok = up.outcome == TapOutcome::Unlocked
+                        && down.outcome == TapOutcome::Unlocked
+                        && up.account == "upstairs"
+                        && down.account == PRIMARY_ACCOUNT
+                        && uploaded.accepted == 2;
+                    (
+                        format!(
+                            "upstairs: {} with the {} key; downstairs: {} with the {} key; {} results uploaded, each to its own cloud",
+                            report_line(&up),
+                            up.account,
+                            report_line(&down),
+                            down.account,
+                            uploaded.accepted
+                        ),
+                        ok,
+                    )
+                }
+                (up, down, uploaded) => (format!("{up:?}; {down:?}; {uploaded:?}"), false),
+            }
+        },
+    )
+    .await;
+    drop(upstairs);
+    Ok(())
 }
 
 async fn script(demo: &mut Demo<'_>) -> Result<()> {

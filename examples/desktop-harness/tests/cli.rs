@@ -21,7 +21,7 @@ fn the_demo_shows_every_step_and_exits_zero() {
     let texts = |i: usize| -> Vec<String> {
         steps[i]["events"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(steps.len(), 13);
+    assert_eq!(steps.len(), 14);
     for step in steps {
         assert_eq!(step["ok"], true, "{step}");
     }
@@ -83,6 +83,15 @@ fn the_demo_shows_every_step_and_exits_zero() {
     assert!(texts(11).iter().any(|t| t.contains("relay opened")));
     assert!(!texts(11).iter().any(|t| t.contains("Validating") || t.contains("Searching")), "no app involved");
     assert!(texts(12).iter().any(|t| t.contains("red light, error sound (this reader does not accept wallet passes)")));
+    // Two organizations: one button opens the nearest door of either, each with its own key,
+    // and each cloud hears only of its own door.
+    let organizations = steps[13]["observed"].as_str().unwrap();
+    assert!(organizations.contains("with the upstairs key; downstairs: Unlocked at Meeting room"), "{organizations}");
+    assert!(
+        organizations.contains("with the primary key; 2 results uploaded, each to its own cloud"),
+        "{organizations}"
+    );
+    assert_eq!(texts(13).iter().filter(|t| t.contains("green light")).count(), 2);
     // Simulated time is deterministic and small: the network never shows up in it.
     let first_tap_ms = steps[1]["sim_ms"].as_f64().unwrap();
     assert!(first_tap_ms < 10_000.0, "{first_tap_ms}");
@@ -94,7 +103,7 @@ fn the_demo_prints_plain_text_when_piped() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(!text.contains('\x1b'), "no colour codes in a pipe");
-    assert!(text.contains("13/13 steps behaved as shown"));
+    assert!(text.contains("14/14 steps behaved as shown"));
 }
 
 #[test]
