@@ -184,10 +184,14 @@ async fn shown_when_only_the_second_organization_grants_access_and_opening_offli
     let button = building.button("nick_nogroup", building.beta.base_url());
     let report = button.tap().await.unwrap();
     assert_eq!((report.outcome, report.account.as_str()), (TapOutcome::Unlocked, BETA));
-    assert_eq!(report.http_requests, 2, "one key request to each cloud, at once");
+    assert_eq!(report.http_requests, 3, "a key request to each cloud at once, then the refusing one's access");
     assert_eq!(report.exchange, Some(ExchangeKind::Full));
-    button.refresh().await.unwrap();
     assert!(!button.access().unwrap().has_access_group, "nothing from the first organization");
+    // Later taps ask no cloud at all, not even the one that refused.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let report = button.tap().await.unwrap();
+    assert_eq!((report.outcome, report.http_requests), (TapOutcome::Unlocked, 0));
+    button.refresh().await.unwrap();
     assert!(button.is_visible(), "shown: the second organization grants access");
 
     // Both clouds go away and the app restarts: the second account's cached key still opens.
@@ -219,4 +223,20 @@ async fn one_organization_s_cloud_down_never_keeps_the_other_s_door_shut() {
     assert!(!button.remove_account(PRIMARY_ACCOUNT).unwrap(), "the first account lives as long as the button");
     assert!(button.doors().is_empty());
     assert_eq!(button.accounts().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cloud_that_never_answers_holds_up_a_door_the_phone_can_open_by_seconds_not_the_call_timeout() {
+    let building = Building::new(AT_MEETING_ROOM);
+    // The second operator's address accepts connections and never answers (a black hole).
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let button = building.button("ada_member", &format!("http://{}", black_hole.local_addr().unwrap()));
+    assert!(button.refresh_account(PRIMARY_ACCOUNT).await.unwrap().is_ok());
+    // The phone holds the first operator's keys, none of the second's yet: the tap asks the
+    // second's cloud for a moment only, then opens the first's door.
+    let started = std::time::Instant::now();
+    let report = button.tap().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!((report.outcome, report.account.as_str()), (TapOutcome::Unlocked, PRIMARY_ACCOUNT));
+    assert!(waited < Duration::from_secs(10), "held up {waited:?}: the call timeout is 30 s");
 }

@@ -21,7 +21,7 @@ const FFI_CRATE: &str = "mobile-access-ffi";
 pub(crate) const LIBRARY: &str = "mobile_access_ffi";
 
 /// What the Swift bindings must offer an app; `cargo xtask test` fails if one is missing.
-const SWIFT_API: [&str; 32] = [
+const SWIFT_API: [&str; 35] = [
     "open class KeyButton",
     "public static func create(config: KeyButtonConfig, storage: SecureStorage, signer: DeviceSigner?, radio: BluetoothCentral? = nil, transport: HttpTransport? = nil, ownerKey: OwnerKey? = nil)",
     "public protocol OwnerKey",
@@ -42,6 +42,9 @@ const SWIFT_API: [&str; 32] = [
     "open func checkRequirements()async  -> [Requirement]",
     "open func addRequirementsListener(listener: RequirementsListener) -> ListenerHandle",
     "open func tapDoor(doorId: String)async throws  -> TapReport",
+    "open func addAccount(id: String, config: KeyButtonConfig)throws",
+    "open func accounts() -> [AccountSummary]",
+    "open func removeAccount(id: String)throws  -> Bool",
     "public func setMessages(messages: [MessageKey: String])",
     "public func sentence() -> String",
     "public func nextStep() -> NextStep",

@@ -46,6 +46,11 @@ fn unmet_error(requirement: &Requirement) -> Option<Error> {
     })
 }
 
+/// How long a tap waits for an account's first keys while another account's keys are on the
+/// phone (real time): long enough for a cloud that answers, short enough that one that does not
+/// never holds up a door the phone can already open.
+const BESIDE_HELD_KEYS: Duration = Duration::from_secs(3);
+
 /// Listeners of one kind, each by number, held weakly.
 type Weakly<L> = Vec<(u64, Weak<L>)>;
 
@@ -501,14 +506,13 @@ impl KeyButton {
         let accounts = self.all_accounts();
         let results = futures_util::future::join_all(accounts.iter().map(|account| self.refresh_one(account))).await;
         self.update_visibility();
-        let mut results = accounts.iter().zip(results).map(|(account, result)| {
-            if let Err(error) = &result {
+        let mut results = accounts.iter().zip(results);
+        let primary = results.next().map_or(Err(Error::NoAccessGroup), |(_, result)| result);
+        for (account, result) in results {
+            if let Err(error) = result {
                 warn!(account = %account.id, %error, "account not refreshed; its cached keys stay");
             }
-            result
-        });
-        let primary = results.next().unwrap_or(Err(Error::NoAccessGroup));
-        results.for_each(drop);
+        }
         primary
     }
 
@@ -529,7 +533,7 @@ impl KeyButton {
         if access.allows_key_button() {
             let due = account.keyring.keys()?.is_none_or(|keys| keys.wants_refresh(now()));
             if due {
-                self.download_keys(account, None).await?;
+                self.download_keys(account, None, None).await?;
             }
         } else {
             info!(account = %account.id, "member has no usable access there; forgetting its keys");
@@ -596,20 +600,26 @@ impl KeyButton {
     }
 
     /// Validates the member's rights and downloads `account`'s keys in one request; `validated`
-    /// hears when the cloud accepted the member (the tap shows "downloading" from then).
+    /// hears when the cloud accepted the member (the tap shows "downloading" from then). Within
+    /// `limit` (real time) when given, else the cloud client's call timeout.
     async fn download_keys(
         &self,
         account: &Account,
         validated: Option<tokio::sync::oneshot::Sender<()>>,
+        limit: Option<Duration>,
     ) -> Result<Keys> {
         let device = self.signer.public_key();
         let owner = self.owner.as_ref().map(|owner| owner.public_key());
-        let bundle = account
-            .cloud
-            .download_keys(&device.0, owner.as_ref().map(|key| &key.0[..]), validated)
-            .instrument(info_span!("download_keys", account = %account.id))
-            .await?;
-        let keys = Keys::from_bundle(bundle, &device, owner.as_ref())?;
+        let owner = owner.as_ref();
+        let download = async {
+            let owner_bytes = owner.map(|key| &key.0[..]);
+            match limit {
+                Some(limit) => account.cloud.download_keys_within(&device.0, owner_bytes, validated, limit).await,
+                None => account.cloud.download_keys(&device.0, owner_bytes, validated).await,
+            }
+        };
+        let bundle = download.instrument(info_span!("download_keys", account = %account.id)).await?;
+        let keys = Keys::from_bundle(bundle, &device, owner)?;
         account.keyring.store(keys.clone())?;
         info!(account = %account.id, expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
         Ok(keys)
@@ -783,7 +793,7 @@ impl KeyButton {
             if stale && !key_refreshed {
                 info!(account = %account.id, reason = %answer.reason, "reader refused a stale key; refreshing it once");
                 let refresh_started = std::time::Instant::now();
-                let keys = self.fetch_keys(&account).await?;
+                let keys = self.fetch_keys(&account, None).await?;
                 if let Some(refreshed) = held.get_mut(target.held) {
                     refreshed.keys = keys;
                 }
@@ -833,7 +843,10 @@ impl KeyButton {
     /// (time limits are the cloud clients', in real time: see
     /// [`crate::CloudConfig::call_timeout`]). An account whose download fails is left out while
     /// another has keys (one organization's cloud being down never keeps another's door shut);
-    /// with none left, the first failure is the tap's.
+    /// with none left, the first failure is the tap's. While another account has keys, a
+    /// missing one's download gets [`BESIDE_HELD_KEYS`] at most: the member may well be at a door
+    /// the keys on the phone open. An account whose cloud refuses the member for their rights
+    /// has its access fetched, so later taps stop asking it (they need no network).
     async fn keys_for_tap(&self) -> Result<Vec<Held>> {
         let accounts = self.all_accounts();
         let mut held = Vec::new();
@@ -852,13 +865,20 @@ impl KeyButton {
         if missing.is_empty() {
             return Ok(held);
         }
-        let fetched = futures_util::future::join_all(missing.iter().map(|account| self.fetch_keys(account))).await;
+        let limit = (!held.is_empty()).then_some(BESIDE_HELD_KEYS);
+        let fetched =
+            futures_util::future::join_all(missing.iter().map(|account| self.fetch_keys(account, limit))).await;
         let mut failed = None;
         for (account, result) in missing.into_iter().zip(fetched) {
             match result {
                 Ok(keys) => held.push(Held { account, keys }),
                 Err(error) => {
                     warn!(account = %account.id, %error, "no key from this account for the tap");
+                    if error.category() == crate::ErrorCategory::Access
+                        && let Err(error) = self.refresh_access_of(&account).await
+                    {
+                        info!(account = %account.id, %error, "access not fetched after a refusal");
+                    }
                     failed.get_or_insert((account, error));
                 }
             }
@@ -874,7 +894,7 @@ impl KeyButton {
 
     /// Validating and downloading `account`'s keys in one request, shown as the tap's states.
     /// Several accounts downloading at once show each state once.
-    async fn fetch_keys(&self, account: &Account) -> Result<Keys> {
+    async fn fetch_keys(&self, account: &Account, limit: Option<Duration>) -> Result<Keys> {
         let show = |state: KeyButtonState| {
             if self.state() != state {
                 self.set_state(state);
@@ -882,7 +902,7 @@ impl KeyButton {
         };
         show(KeyButtonState::Validating);
         let (validated, accepted) = tokio::sync::oneshot::channel();
-        let (keys, ()) = tokio::join!(self.download_keys(account, Some(validated)), async {
+        let (keys, ()) = tokio::join!(self.download_keys(account, Some(validated), limit), async {
             if accepted.await.is_ok() {
                 show(KeyButtonState::DownloadingKey);
             }

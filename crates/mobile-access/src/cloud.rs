@@ -182,12 +182,24 @@ impl CloudClient {
         owner_public_key: Option<&[u8]>,
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<KeyBundle> {
+        self.download_keys_within(device_public_key, owner_public_key, validated, self.inner.config.call_timeout).await
+    }
+
+    /// [`CloudClient::download_keys`], all attempts within `limit` (real time) rather than the
+    /// configured call timeout.
+    pub(crate) async fn download_keys_within(
+        &self,
+        device_public_key: &[u8],
+        owner_public_key: Option<&[u8]>,
+        validated: Option<oneshot::Sender<()>>,
+        limit: Duration,
+    ) -> Result<KeyBundle> {
         let request = KeyRequest {
             device_public_key: hex::encode(device_public_key),
             owner_public_key: owner_public_key.map(hex::encode),
         };
         let body = serde_json::to_value(request).map_err(|e| Error::InvalidResponse(e.to_string()))?;
-        self.call(HttpMethod::Post, "/v1/me/keys", Some(body), validated).await
+        self.call_within(HttpMethod::Post, "/v1/me/keys".to_owned(), Some(body), validated, limit).await
     }
 
     /// `POST /v1/me/events`: tap results recorded on the phone. The cloud keeps each event id
@@ -224,17 +236,26 @@ impl CloudClient {
         body: Option<serde_json::Value>,
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<T> {
-        let path = path.into();
+        self.call_within(method, path.into(), body, validated, self.inner.config.call_timeout).await
+    }
+
+    async fn call_within<T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: HttpMethod,
+        path: String,
+        body: Option<serde_json::Value>,
+        validated: Option<oneshot::Sender<()>>,
+        limit: Duration,
+    ) -> Result<T> {
         let Some(runtime) = self.inner.runtime.0.as_ref() else {
             return Err(Error::Network("network runtime stopped".to_owned()));
         };
         let inner = Arc::clone(&self.inner);
-        let limit = inner.config.call_timeout;
         runtime
             .spawn(async move {
                 tokio::time::timeout(limit, inner.call_with_retries(method, path, body, validated))
                     .await
-                    .unwrap_or_else(|_| Err(Error::Network(format!("no answer within {} s", limit.as_secs()))))
+                    .unwrap_or_else(|_| Err(Error::Network(format!("no answer within {:.1} s", limit.as_secs_f64()))))
             })
             .await
             .map_err(|e| Error::Network(format!("request task failed: {e}")))?
