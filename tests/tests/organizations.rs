@@ -11,11 +11,15 @@ use std::{sync::Arc, time::Duration};
 
 use mobile_access::{
     AccountConfig, CloudConfig, Error, ExchangeKind, KeyButton, PRIMARY_ACCOUNT, Screen, SecureStorage, TapOutcome,
-    Timeouts,
-    ble::sim::{Position, RadioProfile, SimCentral},
+    Timeouts, UnlockPath,
+    ble::{
+        AdapterState,
+        sim::{Position, RadioProfile, SimCentral},
+    },
 };
 use mobile_access_harness::world::{AT_MEETING_ROOM, EmbeddedCloud, Site, key_button, new_phone_storage};
-use serde_json::Value;
+use mobile_access_reader::ReaderLink;
+use serde_json::{Value, json};
 use support::{dead_url, http, remove_groups};
 
 /// The second operator's floor: its doors laid out as the first's, 20 m east and 6 m north.
@@ -84,6 +88,13 @@ impl Building {
     fn reader_id(&self, index: usize) -> String {
         self.site.provisioning[index].reader_id.to_string()
     }
+}
+
+/// How many entries of `action` `cloud`'s audit log holds.
+fn audited(cloud: &EmbeddedCloud, action: &str) -> usize {
+    let log =
+        http("GET", format!("{}/v1/admin/audit-log?limit=1000", cloud.base_url()), &cloud.seed().admin_token, None);
+    log["items"].as_array().unwrap().iter().filter(|entry| entry["action"] == action).count()
 }
 
 /// The member's tap results as `cloud`'s audit log holds them (uploaded from the phone's
@@ -239,4 +250,43 @@ async fn a_cloud_that_never_answers_holds_up_a_door_the_phone_can_open_by_second
     let waited = started.elapsed();
     assert_eq!((report.outcome, report.account.as_str()), (TapOutcome::Unlocked, PRIMARY_ACCOUNT));
     assert!(waited < Duration::from_secs(10), "held up {waited:?}: the call timeout is 30 s");
+}
+
+/// On real time, as the remote unlock tests run: the reader's long poll and the cloud's
+/// command window are wall-clock matters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_unlock_asks_the_door_s_own_organization_under_its_own_policy() {
+    let building = Building::new(Position::new(5_000.0, 0.0));
+    building.phone.set_adapter_state(AdapterState::PoweredOff);
+    let button = building.button("ada_member", building.beta.base_url());
+    // The second operator lets members open doors over the network; the first does not.
+    let settings = format!("{}/v1/admin/settings", building.beta.base_url());
+    http("PATCH", settings, &building.beta.seed().admin_token, Some(json!({"remote_unlock": "allowed"})));
+    button.refresh().await.unwrap();
+    let index = building.beta_first + MEETING_ROOM;
+    let link = ReaderLink::new(building.beta.base_url(), &building.site.provisioning[index]).unwrap();
+    let reader = building.site.reader(index).unwrap();
+    tokio::select! {
+        () = link.serve_commands(reader) => unreachable!("the command loop runs forever"),
+        () = async {
+            let door = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    let listed = button.remote_doors().await.unwrap();
+                    let online = listed.doors.iter().find(|d| d.account == BETA && d.name == "Meeting room" && d.reader_online);
+                    if let Some(door) = online {
+                        return door.id.clone();
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+            .expect("the second operator's meeting room came online");
+            let report = button.unlock_remotely(&door).await.unwrap();
+            assert_eq!((report.outcome, report.path, report.account.as_str()), (TapOutcome::Unlocked, UnlockPath::Remote, BETA));
+            let first = button.doors().into_iter().find(|d| d.account == PRIMARY_ACCOUNT && d.name == "Meeting room").unwrap();
+            assert!(matches!(button.unlock_remotely(&first.id).await, Err(Error::RemoteUnlockOff)));
+        } => {}
+    }
+    // Each cloud heard of its own door only: the opening at the second, the refusal at the first.
+    assert_eq!((audited(&building.alpha, "door.remote_unlock"), audited(&building.beta, "door.remote_unlock")), (1, 1));
 }

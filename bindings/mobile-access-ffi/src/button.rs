@@ -130,7 +130,9 @@ impl KeyButton {
     }
 
     /// Fetches the member's access (which decides visibility) and, when missing or due, a key,
-    /// off the tap's critical path. Call it when the app comes to the foreground.
+    /// off the tap's critical path, in every account at once (each asks its own cloud). Call it
+    /// when the app comes to the foreground. Returns the first account's access; another
+    /// account's failure leaves its cached keys as they were (`refreshAccount` returns it).
     pub async fn refresh(&self) -> Result<Access, MobileAccessError> {
         let button = Arc::clone(&self.inner);
         runtime::run(async move { Ok(button.refresh().await?) }).await
@@ -188,7 +190,8 @@ impl KeyButton {
         Arc::new(ListenerHandle(self.inner.add_requirements_listener(Arc::new(ForeignRequirementsListener(listener)))))
     }
 
-    /// The doors the cached key opens now (empty before the first key: see `refresh`).
+    /// The doors the cached keys open now, each with its `account` (empty before the first key:
+    /// see `refresh`).
     pub fn doors(&self) -> Vec<KeyDoor> {
         self.inner.doors()
     }
@@ -200,8 +203,9 @@ impl KeyButton {
         self.run_flow(Flow::Tap(Some(door_id))).await
     }
 
-    /// The member's doors as the cloud lists them (one request), each with whether a remote
-    /// unlock can reach it now, and the workspace's remote unlock policy.
+    /// The member's doors as each account's cloud lists them (one request each), each with its
+    /// `account` and whether a remote unlock can reach it now, and the first account's remote
+    /// unlock policy (each account's is in its `Access`).
     pub async fn remote_doors(&self) -> Result<RemoteDoors, MobileAccessError> {
         let button = Arc::clone(&self.inner);
         runtime::run(async move { Ok(button.remote_doors().await?) }).await
