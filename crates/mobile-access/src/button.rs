@@ -334,9 +334,9 @@ impl KeyButton {
         lock(&self.accounts).clone()
     }
 
-    fn primary(&self) -> Arc<Account> {
-        // The first account is never removed.
-        lock(&self.accounts).first().cloned().unwrap_or_else(|| unreachable!("the primary account is never removed"))
+    /// The account the button was created with (first, and never removed).
+    pub(crate) fn primary(&self) -> Option<Arc<Account>> {
+        lock(&self.accounts).first().cloned()
     }
 
     /// The account holding door `door_id` in its cached key, if any.
@@ -473,7 +473,7 @@ impl KeyButton {
     /// The member's access in the account the button was created with, as last fetched (each
     /// account's: [`KeyButton::accounts`]).
     pub fn access(&self) -> Option<Access> {
-        self.primary().access()
+        self.primary()?.access()
     }
 
     /// HTTP requests sent since this button was created, to every account's cloud.

@@ -214,29 +214,7 @@ impl KeyButton {
             .filter_map(|account| Some(Held { keys: account.valid_keys().ok()??, account }))
             .collect()
     }
-}
 
-/// The readers of `held` that may open hands-free now: its organization, the door and the
-/// reader allow it, and the key opens it without the owner's prompt. Decided once per scan, not
-/// per advertisement heard.
-fn hands_free_readers(held: &Held) -> Vec<&KnownReader> {
-    let Held { account, keys } = held;
-    if !account.access().is_some_and(|access| access.hands_free && access.allows_key_button()) {
-        return Vec::new();
-    }
-    let now = crate::button::now();
-    keys.readers()
-        .iter()
-        .filter(|reader| {
-            reader.hands_free
-                && !reader.tap
-                && !reader.owner_verification
-                && keys.credential_for(reader.lock, now).is_some_and(|c| !c.body().owner_verified)
-        })
-        .collect()
-}
-
-impl KeyButton {
     /// Runs hands-free unlocking until the member turns it off or no door of theirs allows it
     /// (then it returns `Ok`), or the radio fails. Each door opens at most once per approach,
     /// through the same flow as a tap (states to listeners, journal, report); a tap by the
@@ -296,6 +274,26 @@ impl KeyButton {
             tracker.spend(reader.id);
         }
     }
+}
+
+/// The readers of `held` that may open hands-free now: its organization, the door and the
+/// reader allow it, and the key opens it without the owner's prompt. Decided once per scan, not
+/// per advertisement heard.
+fn hands_free_readers(held: &Held) -> Vec<&KnownReader> {
+    let Held { account, keys } = held;
+    if !account.access().is_some_and(|access| access.hands_free && access.allows_key_button()) {
+        return Vec::new();
+    }
+    let now = crate::button::now();
+    keys.readers()
+        .iter()
+        .filter(|reader| {
+            reader.hands_free
+                && !reader.tap
+                && !reader.owner_verification
+                && keys.credential_for(reader.lock, now).is_some_and(|c| !c.body().owner_verified)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -145,7 +145,10 @@ impl KeyButton {
         let started = std::time::Instant::now();
         // The organization whose door it is: asked, and told, alone. A door no cached key
         // lists is asked of the first account (its cloud knows the member's doors).
-        let account = self.account_of_door(door_id).unwrap_or_else(|| self.all_accounts().swap_remove(0));
+        let account = self
+            .account_of_door(door_id)
+            .or_else(|| self.primary())
+            .ok_or_else(|| Error::UnknownDoor(door_id.to_owned()))?;
         self.set_flow_account(&account);
         let policy = account.access().map(|access| access.remote_unlock);
         let mut heard = self.fresh_heard(Some(door_id));
