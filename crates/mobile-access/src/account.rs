@@ -12,7 +12,11 @@
 //! unprefixed, so a phone that had one organization before keeps its keys; accounts added later
 //! keep theirs under `account.<id>.` in the same [`SecureStorage`].
 
-use std::sync::{Arc, Mutex};
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::Poll,
+};
 
 use mobile_access_protocol::DevicePublicKey;
 
@@ -135,6 +139,29 @@ impl Account {
     }
 }
 
+/// A request to one account's cloud, as [`each_at_once`] takes it.
+pub(crate) type Call<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs one call per account at once (each to its own cloud) and returns their outputs in the
+/// accounts' order. A handful of futures polled in turn: boxed, so every caller shares one
+/// copy of this code in the phone's library.
+pub(crate) async fn each_at_once<T>(mut calls: Vec<Call<'_, T>>) -> Vec<T> {
+    let mut outputs: Vec<Option<T>> = calls.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut done = true;
+        for (call, output) in calls.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match call.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { Poll::Ready(outputs.iter_mut().filter_map(Option::take).collect()) } else { Poll::Pending }
+    })
+    .await
+}
+
 /// An account's view of the app's storage: every key under `account.<id>.`.
 struct Namespaced {
     inner: Arc<dyn SecureStorage>,
@@ -176,6 +203,25 @@ mod tests {
 
     use super::*;
     use crate::storage::MemoryStorage;
+
+    /// Calls finishing in any order come back in the accounts' order, all having run at once.
+    #[tokio::test(start_paused = true)]
+    async fn each_at_once_runs_calls_together_and_keeps_their_order() {
+        let started = tokio::time::Instant::now();
+        let delays = [30u64, 10, 20, 0];
+        let calls: Vec<Call<'_, u64>> = delays
+            .iter()
+            .map(|&ms| {
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    ms
+                }) as Call<'_, u64>
+            })
+            .collect();
+        assert_eq!(each_at_once(calls).await, delays);
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(30), "together, not one after another");
+        assert!(each_at_once::<u8>(Vec::new()).await.is_empty());
+    }
 
     #[test]
     fn accounts_keep_their_storage_apart_and_the_primary_keeps_the_old_keys() {

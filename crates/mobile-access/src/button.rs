@@ -12,7 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
     Access, CloudConfig, Error, KeyButtonState, PhaseTimings, Result, UploadReport,
-    account::{Account, AccountConfig, AccountSummary, PRIMARY_ACCOUNT},
+    account::{Account, AccountConfig, AccountSummary, Call, PRIMARY_ACCOUNT, each_at_once},
     journal::JournalEntry,
     keyring::{Keys, SharedSigner, software_device_key},
     owner::SharedOwnerKey,
@@ -504,7 +504,10 @@ impl KeyButton {
     /// it.
     pub async fn refresh(&self) -> Result<Access> {
         let accounts = self.all_accounts();
-        let results = futures_util::future::join_all(accounts.iter().map(|account| self.refresh_one(account))).await;
+        let results = each_at_once(
+            accounts.iter().map(|account| Box::pin(self.refresh_one(account)) as Call<'_, Result<Access>>).collect(),
+        )
+        .await;
         self.update_visibility();
         let mut results = accounts.iter().zip(results);
         let primary = results.next().map_or(Err(Error::NoAccessGroup), |(_, result)| result);
@@ -571,8 +574,13 @@ impl KeyButton {
     /// across restarts; returns the first account's, as [`KeyButton::refresh`] does.
     pub async fn refresh_access(&self) -> Result<Access> {
         let accounts = self.all_accounts();
-        let results =
-            futures_util::future::join_all(accounts.iter().map(|account| self.refresh_access_of(account))).await;
+        let results = each_at_once(
+            accounts
+                .iter()
+                .map(|account| Box::pin(self.refresh_access_of(account)) as Call<'_, Result<Access>>)
+                .collect(),
+        )
+        .await;
         self.update_visibility();
         results.into_iter().next().unwrap_or(Err(Error::NoAccessGroup))
     }
@@ -866,8 +874,10 @@ impl KeyButton {
             return Ok(held);
         }
         let limit = (!held.is_empty()).then_some(BESIDE_HELD_KEYS);
-        let fetched =
-            futures_util::future::join_all(missing.iter().map(|account| self.fetch_keys(account, limit))).await;
+        let fetched = each_at_once(
+            missing.iter().map(|account| Box::pin(self.fetch_keys(account, limit)) as Call<'_, Result<Keys>>).collect(),
+        )
+        .await;
         let mut failed = None;
         for (account, result) in missing.into_iter().zip(fetched) {
             match result {

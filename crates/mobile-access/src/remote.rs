@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::{
     Error, KeyButton, KeyButtonState, Phase, PhaseTimings, Result, TapOutcome, TapReport,
-    account::Account,
+    account::{Account, Call},
     button::UnlockPath,
     unlock::{Heard, Held, ours},
 };
@@ -71,7 +71,13 @@ impl KeyButton {
     /// first account's listing does; another account's failure leaves its doors out (logged).
     pub async fn remote_doors(&self) -> Result<RemoteDoors> {
         let accounts = self.all_accounts();
-        let listings = futures_util::future::join_all(accounts.iter().map(|account| account.cloud.doors())).await;
+        let listings = crate::account::each_at_once(
+            accounts
+                .iter()
+                .map(|account| Box::pin(account.cloud.doors()) as Call<'_, Result<mobile_access_api::MemberDoors>>)
+                .collect(),
+        )
+        .await;
         let mut policy = RemoteUnlock::Off;
         let mut doors = Vec::new();
         for (index, (account, listed)) in accounts.iter().zip(listings).enumerate() {
