@@ -618,16 +618,12 @@ impl KeyButton {
     ) -> Result<Keys> {
         let device = self.signer.public_key();
         let owner = self.owner.as_ref().map(|owner| owner.public_key());
-        let owner = owner.as_ref();
-        let download = async {
-            let owner_bytes = owner.map(|key| &key.0[..]);
-            match limit {
-                Some(limit) => account.cloud.download_keys_within(&device.0, owner_bytes, validated, limit).await,
-                None => account.cloud.download_keys(&device.0, owner_bytes, validated).await,
-            }
-        };
-        let bundle = download.instrument(info_span!("download_keys", account = %account.id)).await?;
-        let keys = Keys::from_bundle(bundle, &device, owner)?;
+        let bundle = account
+            .cloud
+            .download_keys_within(&device.0, owner.as_ref().map(|key| &key.0[..]), validated, limit)
+            .instrument(info_span!("download_keys", account = %account.id))
+            .await?;
+        let keys = Keys::from_bundle(bundle, &device, owner.as_ref())?;
         account.keyring.store(keys.clone())?;
         info!(account = %account.id, expires_at = keys.expires_at().map(|t| t.0), "key downloaded");
         Ok(keys)
@@ -853,8 +849,9 @@ impl KeyButton {
     /// another has keys (one organization's cloud being down never keeps another's door shut);
     /// with none left, the first failure is the tap's. While another account has keys, a
     /// missing one's download gets [`BESIDE_HELD_KEYS`] at most: the member may well be at a door
-    /// the keys on the phone open. An account whose cloud refuses the member for their rights
-    /// has its access fetched, so later taps stop asking it (they need no network).
+    /// the keys on the phone open. An account whose cloud refuses the member for their rights,
+    /// beside one with keys, has its access fetched, so later taps stop asking it (they need no
+    /// network); alone, it is asked again at the next tap, as a single account always was.
     async fn keys_for_tap(&self) -> Result<Vec<Held>> {
         let accounts = self.all_accounts();
         let mut held = Vec::new();
@@ -878,28 +875,31 @@ impl KeyButton {
             missing.iter().map(|account| Box::pin(self.fetch_keys(account, limit)) as Call<'_, Result<Keys>>).collect(),
         )
         .await;
-        let mut failed = None;
+        let mut failed = Vec::new();
         for (account, result) in missing.into_iter().zip(fetched) {
             match result {
                 Ok(keys) => held.push(Held { account, keys }),
                 Err(error) => {
                     warn!(account = %account.id, %error, "no key from this account for the tap");
-                    if error.category() == crate::ErrorCategory::Access
-                        && let Err(error) = self.refresh_access_of(&account).await
-                    {
-                        info!(account = %account.id, %error, "access not fetched after a refusal");
-                    }
-                    failed.get_or_insert((account, error));
+                    failed.push((account, error));
                 }
             }
         }
-        match failed {
-            Some((account, error)) if held.is_empty() => {
-                self.set_flow_account(&account);
-                Err(error)
-            }
-            _ => Ok(held),
+        if held.is_empty() {
+            return match failed.into_iter().next() {
+                Some((account, error)) => {
+                    self.set_flow_account(&account);
+                    Err(error)
+                }
+                None => Ok(held),
+            };
         }
+        for (account, _) in failed.iter().filter(|(_, error)| error.category() == crate::ErrorCategory::Access) {
+            if let Err(error) = self.refresh_access_of(account).await {
+                info!(account = %account.id, %error, "access not fetched after a refusal");
+            }
+        }
+        Ok(held)
     }
 
     /// Validating and downloading `account`'s keys in one request, shown as the tap's states.

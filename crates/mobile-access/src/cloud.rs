@@ -182,18 +182,19 @@ impl CloudClient {
         owner_public_key: Option<&[u8]>,
         validated: Option<oneshot::Sender<()>>,
     ) -> Result<KeyBundle> {
-        self.download_keys_within(device_public_key, owner_public_key, validated, self.inner.config.call_timeout).await
+        self.download_keys_within(device_public_key, owner_public_key, validated, None).await
     }
 
-    /// [`CloudClient::download_keys`], all attempts within `limit` (real time) rather than the
-    /// configured call timeout.
+    /// [`CloudClient::download_keys`], all attempts within `limit` (real time) when given, else
+    /// within the configured call timeout.
     pub(crate) async fn download_keys_within(
         &self,
         device_public_key: &[u8],
         owner_public_key: Option<&[u8]>,
         validated: Option<oneshot::Sender<()>>,
-        limit: Duration,
+        limit: Option<Duration>,
     ) -> Result<KeyBundle> {
+        let limit = limit.unwrap_or(self.inner.config.call_timeout);
         let request = KeyRequest {
             device_public_key: hex::encode(device_public_key),
             owner_public_key: owner_public_key.map(hex::encode),
