@@ -3,7 +3,9 @@
 //!
 //! - keys (credentials) issued per second through `POST /v1/me/keys` (rights check, signing,
 //!   device binding, audit entry) by 8 and by 64 concurrent phones, with p50 and p99 latency, and
-//!   the ratio to the bare credential signing rate measured in the same run;
+//!   the ratio to the bare credential signing rate measured in the same run; next to them, the
+//!   rate of `GET /healthz` by 64 clients, the most any request gets from this machine's HTTP
+//!   stack and load generator (which share the server's cores);
 //! - the time to sync 100 000 members with their access groups through
 //!   `PUT /v1/integration/members` (10 calls of 10 000), and to re-sync them unchanged;
 //! - `GET /healthz` latency (p50/p99) on a quiet server and during a flood of 16 concurrent
@@ -90,6 +92,8 @@ struct Issuance {
 
 struct Figures {
     issuance: Vec<Issuance>,
+    /// `GET /healthz` by as many clients as the most phones.
+    floor: Issuance,
     sync_secs: f64,
     resync_secs: f64,
 }
@@ -102,48 +106,67 @@ struct Issued {
 
 /// One phone per token, each asking for keys for its own device key again and again for `during`.
 async fn issue_keys(cloud: &Cloud, tokens: &[String], during: Duration) -> Issuance {
+    let url = cloud.url("/v1/me/keys");
+    let requests = tokens.iter().map(|token| {
+        let (_, public) = device();
+        // The load generator shares the server's two cores: it builds its request once and
+        // reads only what it counts from the answer.
+        let body = serde_json::to_vec(&json!({"device_public_key": public})).unwrap();
+        cloud
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    });
+    hammer(requests.collect(), during, |bytes| serde_json::from_slice::<Issued>(bytes).unwrap().credentials.len()).await
+}
+
+/// The same number of clients asking `GET /healthz` (no database, no signing, through every
+/// middleware) for `during`: what this machine's HTTP and load generator allow at most, next to
+/// which the issuance figures read.
+async fn http_floor(cloud: &Cloud, clients: usize, during: Duration) -> Issuance {
+    let requests = (0..clients).map(|_| cloud.http.get(cloud.url("/healthz"))).collect();
+    hammer(requests, during, |_| 1).await
+}
+
+/// Each request sent again and again by its own task for `during`, every answer a 200; the
+/// things counted in the answers per second, and the latency percentiles.
+async fn hammer(
+    requests: Vec<reqwest::RequestBuilder>,
+    during: Duration,
+    count: fn(&[u8]) -> usize,
+) -> Issuance {
+    let phones = requests.len();
     let started = Instant::now();
-    let tasks: Vec<_> = tokens
-        .iter()
-        .cloned()
-        .map(|token| {
-            let http = cloud.http.clone();
-            let url = cloud.url("/v1/me/keys");
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
             tokio::spawn(async move {
-                let (_, public) = device();
-                // The load generator shares the server's two cores: it builds its request once
-                // and reads only what it counts from the answer.
-                let body = serde_json::to_vec(&json!({"device_public_key": public})).unwrap();
                 let mut latencies = Vec::new();
-                let mut issued = 0usize;
+                let mut counted = 0usize;
                 while started.elapsed() < during {
                     let t = Instant::now();
-                    let reply = http
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone());
-                    let response = reply.send().await.unwrap();
+                    let response = request.try_clone().unwrap().send().await.unwrap();
                     assert_eq!(response.status(), 200);
-                    let bundle: Issued = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-                    issued += bundle.credentials.len();
+                    counted += count(&response.bytes().await.unwrap());
                     latencies.push(t.elapsed());
                 }
-                (issued, latencies)
+                (counted, latencies)
             })
         })
         .collect();
-    let mut issued = 0;
+    let mut counted = 0;
     let mut latencies = Vec::new();
     for task in tasks {
         let (n, l) = task.await.unwrap();
-        issued += n;
+        counted += n;
         latencies.extend(l);
     }
-    let keys_per_sec = issued as f64 / started.elapsed().as_secs_f64();
+    let keys_per_sec = counted as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
     let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
-    Issuance { phones: tokens.len(), keys_per_sec, p50_ms: at(50), p99_ms: at(99) }
+    Issuance { phones, keys_per_sec, p50_ms: at(50), p99_ms: at(99) }
 }
 
 async fn measure(backend: Backend, scale: Scale) -> Figures {
@@ -173,9 +196,10 @@ async fn measure(backend: Backend, scale: Scale) -> Figures {
     for phones in PHONES {
         issuance.push(issue_keys(&cloud, &tokens[..phones], scale.issue_for).await);
     }
+    let floor = http_floor(&cloud, PHONES[PHONES.len() - 1], scale.issue_for).await;
     if scale.keys_only {
         cloud.finish().await;
-        return Figures { issuance, sync_secs: f64::NAN, resync_secs: f64::NAN };
+        return Figures { issuance, floor, sync_secs: f64::NAN, resync_secs: f64::NAN };
     }
 
     // Sync: 100 000 members, each in one or two of the five groups.
@@ -204,7 +228,7 @@ async fn measure(backend: Backend, scale: Scale) -> Figures {
         eprintln!(" in {:.2} s", *total);
     }
     cloud.finish().await;
-    Figures { issuance, sync_secs, resync_secs }
+    Figures { issuance, floor, sync_secs, resync_secs }
 }
 
 /// `/healthz` p50 and p99 (ms) on a quiet server, then during the login flood; guesses answered.
@@ -297,6 +321,17 @@ fn main() {
                 i.p99_ms
             );
         }
+    }
+    for (backend, f) in &rows {
+        println!(
+            "{:<10} {:>7} {:>10.0} {:>14.1}% {:>9.2} {:>9.2}   <- GET /healthz requests/s: this machine's HTTP floor",
+            format!("{backend:?}"),
+            f.floor.phones,
+            f.floor.keys_per_sec,
+            100.0 * f.floor.keys_per_sec / signing,
+            f.floor.p50_ms,
+            f.floor.p99_ms
+        );
     }
     if rows.len() < 2 {
         println!("!!! PostgreSQL SKIPPED: DATABASE_URL is not set to postgres://…; only SQLite was measured !!!");

@@ -8,10 +8,12 @@
 //! lock, and one commit (one fsync) serves every request that arrived meanwhile. PostgreSQL
 //! gains the shared commit too.
 //!
-//! Each request's writes run inside their own savepoint: a request refused on its row
-//! (a suspended key, a wallet pass's key) or failing on the database rolls back to it, and the
-//! others in the batch commit. A request whose caller stopped waiting before its turn is left
-//! out; once its turn came, its writes are all in the transaction or none are.
+//! A batch is written by a few multi-row statements (one per table). When any request of it
+//! cannot be written as asked (a suspended key, a wallet pass's key, a member gone meanwhile),
+//! that transaction rolls back and the batch is written again one savepoint per request: the
+//! refused request rolls back to its savepoint, and the others commit. A request whose caller
+//! stopped waiting before its turn is left out; once its turn came, its writes are all in the
+//! transaction or none are.
 
 use std::sync::Arc;
 
@@ -19,7 +21,11 @@ use serde_json::{Value, json};
 use sqlx::{AnyPool, Connection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Actor, RowExt, audit, keys::record_issued, revocation::record_signed_at};
+use super::{
+    Actor, RowExt, audit,
+    keys::{issued_locks, record_issued},
+    revocation::record_signed_at,
+};
 use crate::{Error, Refusal, Result, api::IssuedCredential, crypto};
 
 /// Requests written in one transaction at most: a longer queue waits for the next commit.
@@ -110,13 +116,25 @@ async fn next_batch(waiting: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option
     Some(batch)
 }
 
-/// Records the batch's signed times, then writes the rest in one transaction, one savepoint per
-/// request, and answers each request.
-async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) {
+/// How a batch's writes went to the database (what the tests check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// A few multi-row statements for the whole batch.
+    Together,
+    /// One savepoint per request: a request was refused on its row, or a statement failed.
+    OneByOne,
+    /// Nothing: every caller had gone, no connection, or no signed time recorded.
+    NotAtAll,
+}
+
+/// Records the batch's signed times, then writes the rest in one transaction and answers each
+/// request: all at once when every request's row lets it ([`write_together`]), else request by
+/// request ([`write_one_by_one`]).
+async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) -> Written {
     // Callers that gave up before their turn: nothing of theirs is written.
     let batch: Vec<Pending> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
     if batch.is_empty() {
-        return;
+        return Written::NotAtAll;
     }
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
@@ -125,13 +143,168 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) {
             for pending in batch {
                 let _ = pending.reply.send(Err(Error::Internal("the commit of the issued keys failed")));
             }
-            return;
+            return Written::NotAtAll;
         }
     };
     let batch = record_signed_times(&mut conn, batch).await;
     if batch.is_empty() {
-        return;
+        return Written::NotAtAll;
     }
+    match write_together(&mut conn, &batch).await {
+        Ok(bindings) => {
+            for (pending, binding) in batch.into_iter().zip(bindings) {
+                let _ = pending.reply.send(Ok(binding));
+            }
+            Written::Together
+        }
+        Err(error) => {
+            // Rolled back whole; the slow path finds which request it was and writes the rest.
+            tracing::debug!(%error, requests = batch.len(), "writing the issued keys request by request");
+            write_one_by_one(&mut conn, batch).await;
+            Written::OneByOne
+        }
+    }
+}
+
+/// Rows per multi-row statement: a few hundred parameters, far below either database's limit.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// The whole batch in one transaction of a few multi-row statements, whatever its size: the
+/// device bindings, the issued credentials, the audit entries. Why: one statement per write and
+/// a savepoint per request made a batch of 64 issuances 320 statements, each a hand-off to
+/// SQLite's worker thread or a round trip to PostgreSQL; the writes then cost more than all the
+/// rest of an issuance together.
+///
+/// Fails, rolling back everything, when any request cannot be written as asked (its binding is
+/// suspended or backs a wallet pass, its member went away); the caller then writes the batch
+/// request by request. Returns each request's binding id, in the batch's order.
+async fn write_together(conn: &mut sqlx::AnyConnection, batch: &[Pending]) -> Result<Vec<String>> {
+    let mut tx = Connection::begin(conn).await?;
+    // One row per phone: a phone asking twice within one batch gets one binding, at its latest
+    // time (the batch is sorted by member and key, so its requests are neighbours).
+    let mut phones: Vec<&IssuanceWrite> = Vec::with_capacity(batch.len());
+    for write in batch.iter().map(|p| &p.write) {
+        match phones.last_mut() {
+            Some(last) if (&last.member_id, &last.device_key) == (&write.member_id, &write.device_key) => {
+                if write.now > last.now {
+                    *last = write;
+                }
+            }
+            _ => phones.push(write),
+        }
+    }
+    let mut bindings: Vec<(&str, &[u8], String)> = Vec::with_capacity(phones.len());
+    for chunk in phones.chunks(ROWS_PER_STATEMENT) {
+        // Only an active mobile key's row is updated, and so returned: a missing row is a refusal.
+        let sql = format!(
+            "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
+             VALUES {} ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
+             WHERE credentials.kind = 'mobile_key' AND credentials.status = 'active' \
+             RETURNING id, member_id, device_public_key",
+            values("(?1, ?2, ?3, 'mobile_key', 'active', ?4, ?5, ?5)", 5, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for write in chunk {
+            query = query
+                .bind(crypto::random_id::<16>()?)
+                .bind(&write.org_id)
+                .bind(&write.member_id)
+                .bind(write.device_key.clone())
+                .bind(i64::from(write.now));
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
+        if rows.len() != chunk.len() {
+            return Err(Error::Conflict("a device binding in the batch is not an active mobile key".to_owned()));
+        }
+        for row in rows {
+            let (member_id, key) = (row.text("member_id")?, row.bytes("device_public_key")?);
+            let write = chunk
+                .iter()
+                .find(|w| w.member_id == member_id && w.device_key == key)
+                .ok_or(Error::Internal("the database returned a binding the batch did not write"))?;
+            bindings.push((&write.member_id, &write.device_key, row.text("id")?));
+        }
+    }
+    let binding_of = |write: &IssuanceWrite| -> Result<String> {
+        bindings
+            .iter()
+            .find(|(member, key, _)| *member == write.member_id && *key == write.device_key.as_slice())
+            .map(|(_, _, id)| id.clone())
+            .ok_or(Error::Internal("a request of the batch has no binding"))
+    };
+    let ids: Vec<String> = batch.iter().map(|p| binding_of(&p.write)).collect::<Result<_>>()?;
+
+    let issued: Vec<(&str, &IssuedCredential, u32)> = batch
+        .iter()
+        .zip(&ids)
+        .flat_map(|(p, id)| p.write.credentials.iter().map(move |c| (id.as_str(), c, p.write.epoch)))
+        .collect();
+    for chunk in issued.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) VALUES {}",
+            values("(?1, ?2, ?3, ?4, ?5, ?6)", 6, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (binding, issued, epoch) in chunk {
+            query = query
+                .bind(&issued.id)
+                .bind(*binding)
+                .bind(i64::from(issued.not_before))
+                .bind(i64::from(issued.not_after))
+                .bind(i64::from(*epoch))
+                .bind(issued_locks(issued));
+        }
+        query.execute(&mut *tx).await?;
+    }
+
+    let at = i64::from(super::now());
+    let entries: Vec<(&IssuanceWrite, &String)> = batch.iter().map(|p| &p.write).zip(&ids).collect();
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_log (org_id, at, actor, action, subject, detail) VALUES {}",
+            values("(?1, ?2, ?3, 'keys.issued', ?4, ?5)", 5, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (write, binding) in chunk {
+            query = query
+                .bind(&write.org_id)
+                .bind(at)
+                .bind(Actor::Member(write.member_id.clone()).text())
+                .bind(&write.member_id)
+                .bind(audit_detail(binding, &write.detail).to_string());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// `rows` copies of the row `row`, comma-separated, its parameters `?1` to `?{params}` (one
+/// digit each) numbered on across the rows as `$1`, `$2`, …: the `VALUES` of a multi-row insert.
+fn values(row: &str, params: usize, rows: usize) -> String {
+    let mut out = String::with_capacity(rows * (row.len() + 8));
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let mut chars = row.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek().and_then(|d| d.to_digit(10))) {
+                ('?', Some(k)) => {
+                    chars.next();
+                    out.push('$');
+                    out.push_str(&(i * params + k as usize).to_string());
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// The batch one savepoint per request: a request refused on its row (a suspended key, a wallet
+/// pass's key) or failing on the database rolls back to its savepoint, and the others commit.
+async fn write_one_by_one(conn: &mut sqlx::AnyConnection, batch: Vec<Pending>) {
     let mut outcomes = Vec::with_capacity(batch.len());
     let committed = async {
         let mut tx = Connection::begin(&mut *conn).await?;
@@ -224,13 +397,19 @@ async fn write_one(conn: &mut sqlx::AnyConnection, write: &IssuanceWrite) -> Res
     }
     let binding = row.text("id")?;
     record_issued(conn, &binding, &write.credentials, write.epoch).await?;
-    let mut detail = json!({ "mobile_key": binding });
-    if let (Some(all), Value::Object(rest)) = (detail.as_object_mut(), write.detail.clone()) {
-        all.extend(rest);
-    }
     let actor = Actor::Member(write.member_id.clone());
+    let detail = audit_detail(&binding, &write.detail);
     audit::record(conn, &write.org_id, &actor, "keys.issued", &write.member_id, detail).await?;
     Ok(binding)
+}
+
+/// The `keys.issued` audit entry's detail: the binding, then what the request recorded.
+fn audit_detail(binding: &str, recorded: &Value) -> Value {
+    let mut detail = json!({ "mobile_key": binding });
+    if let (Some(all), Value::Object(rest)) = (detail.as_object_mut(), recorded.clone()) {
+        all.extend(rest);
+    }
+    detail
 }
 
 #[cfg(test)]
@@ -340,7 +519,7 @@ mod tests {
                 pending.push(Pending { write: w, reply });
                 answers.push(answer);
             }
-            write_batch(&store.pool, pending).await;
+            assert_eq!(write_batch(&store.pool, pending).await, Written::OneByOne);
             let mut outcomes = Vec::new();
             for answer in answers {
                 outcomes.push(answer.await.unwrap());
@@ -366,7 +545,7 @@ mod tests {
             again.now = 2_000;
             let pending =
                 vec![Pending { write: again, reply }, Pending { write: write(&org, &members[1], 4), reply: reply2 }];
-            write_batch(&store.pool, pending).await;
+            assert_eq!(write_batch(&store.pool, pending).await, Written::OneByOne);
             let refused = refused.await.unwrap().unwrap_err();
             assert!(matches!(refused, Error::Refused { refusal: Refusal::CredentialSuspended, .. }), "{refused:?}");
             granted.await.unwrap().unwrap();
@@ -390,7 +569,7 @@ mod tests {
                 Pending { write: write(&org, &members[0], 1), reply: gone },
                 Pending { write: write(&org, &members[1], 2), reply },
             ];
-            write_batch(&store.pool, pending).await;
+            assert_eq!(write_batch(&store.pool, pending).await, Written::Together);
             answer.await.unwrap().unwrap();
             let ann = format!("SELECT COUNT(*) AS n FROM credentials WHERE member_id = '{}'", members[0]);
             assert_eq!(count(&store, &ann).await, 0);
@@ -398,5 +577,76 @@ mod tests {
             store.close().await;
             drop_database(pg).await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_clean_batch_is_written_together_and_a_phone_asking_twice_gets_one_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        for (store, pg) in stores(dir.path()).await {
+            // More phones than one statement's rows, so the statements are split too.
+            let names: Vec<String> = (0..ROWS_PER_STATEMENT + 6).map(|i| format!("m{i}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (org, members) = org_with_members(&store, &refs).await;
+            let mut pending = Vec::new();
+            let mut answers = Vec::new();
+            let mut push = |w: IssuanceWrite| {
+                let (reply, answer) = oneshot::channel();
+                pending.push(Pending { write: w, reply });
+                answers.push(answer);
+            };
+            for member in &members {
+                push(write(&org, member, 1));
+            }
+            // The first member's phone asks again within the same batch, a second later, and
+            // signs two credentials this time.
+            let mut again = write(&org, &members[0], 1);
+            again.now = 1_001;
+            let mut second = again.credentials[0].clone();
+            second.id = hex::encode(&crypto::random_array::<16>().unwrap());
+            again.credentials.push(second);
+            push(again);
+            pending.sort_by(|a, b| {
+                (&a.write.member_id, &a.write.device_key).cmp(&(&b.write.member_id, &b.write.device_key))
+            });
+            assert_eq!(write_batch(&store.pool, pending).await, Written::Together);
+            let mut bindings = Vec::new();
+            for answer in answers {
+                bindings.push(answer.await.unwrap().unwrap());
+            }
+            let phones = members.len() as i64;
+            assert_eq!(bindings[0], bindings[members.len()], "one phone, one binding");
+            assert_eq!(bindings.iter().collect::<std::collections::HashSet<_>>().len(), members.len());
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM credentials").await, phones);
+            let latest = "SELECT COUNT(*) AS n FROM credentials WHERE last_issued_at = 1001";
+            assert_eq!(count(&store, latest).await, 1);
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM issued_credentials").await, phones + 2);
+            let audits = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'keys.issued'";
+            assert_eq!(count(&store, audits).await, phones + 1);
+            // Each request's audit entry names its own binding, and its own member.
+            let entry = sqlx::query("SELECT subject, detail FROM audit_log WHERE action = 'keys.issued' ORDER BY id LIMIT 1")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let detail: Value = serde_json::from_str(&entry.text("detail").unwrap()).unwrap();
+            let subject = entry.text("subject").unwrap();
+            let i = members.iter().position(|m| *m == subject).unwrap();
+            assert_eq!(detail["mobile_key"], json!(bindings[i]));
+
+            // A second batch for the same phones moves their bindings, adding none.
+            let (reply, answer) = oneshot::channel();
+            let mut later = write(&org, &members[1], 1);
+            later.now = 2_000;
+            assert_eq!(write_batch(&store.pool, vec![Pending { write: later, reply }]).await, Written::Together);
+            assert_eq!(answer.await.unwrap().unwrap(), bindings[1]);
+            assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM credentials").await, phones);
+            store.close().await;
+            drop_database(pg).await;
+        }
+    }
+
+    #[test]
+    fn values_number_each_rows_parameters_on() {
+        assert_eq!(values("(?1, 'x', ?2, ?2)", 2, 3), "($1, 'x', $2, $2), ($3, 'x', $4, $4), ($5, 'x', $6, $6)");
+        assert_eq!(values("(?1)", 1, 1), "($1)");
     }
 }

@@ -215,11 +215,16 @@ pub(super) async fn record_issued(
         .bind(i64::from(issued.not_before))
         .bind(i64::from(issued.not_after))
         .bind(i64::from(epoch))
-        .bind(issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        .bind(issued_locks(issued))
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
+}
+
+/// How `issued_credentials.locks` holds a credential's locks: comma-separated numbers.
+pub(super) fn issued_locks(issued: &IssuedCredential) -> String {
+    issued.locks.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Signs one credential per `MAX_LOCKS` locks (the protocol's limit on one credential) for

@@ -115,8 +115,15 @@ impl MigrationSource<'static> for Embedded {
 /// signing keys are kept only as unsealed from the bytes read on each use, the signed revocation
 /// lists only for the second, sequence and epoch read on each use), so any number of server
 /// replicas can share one PostgreSQL database.
+///
+/// One `Arc` inside: every request clones the store a few times (the router's state, its
+/// extractors), and one reference count is all a clone touches.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Store(std::sync::Arc<StoreParts>);
+
+/// What a [`Store`] holds.
+#[derive(Debug)]
+pub struct StoreParts {
     pool: AnyPool,
     master: MasterKey,
     backend: Backend,
@@ -131,6 +138,14 @@ pub struct Store {
     wakeups: std::sync::Arc<remote::Wakeups>,
     /// The revocation lists signed this second (see `revocation::SignedLists`).
     signed_lists: std::sync::Arc<revocation::SignedLists>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreParts;
+
+    fn deref(&self) -> &StoreParts {
+        &self.0
+    }
 }
 
 impl Store {
@@ -175,7 +190,7 @@ impl Store {
             Backend::Postgres => key_writes::POSTGRES_WRITERS,
         };
         let key_writer = key_writes::KeyWriter::start(pool.clone(), writers);
-        let store = Self {
+        let store = Self(std::sync::Arc::new(StoreParts {
             pool,
             master,
             backend,
@@ -185,7 +200,7 @@ impl Store {
             device_keys: Default::default(),
             wakeups: Default::default(),
             signed_lists: Default::default(),
-        };
+        }));
         store.check_master_key().await?;
         tracing::info!(backend = ?backend, "database ready");
         Ok(store)
