@@ -107,66 +107,87 @@ struct Issued {
 /// One phone per token, each asking for keys for its own device key again and again for `during`.
 async fn issue_keys(cloud: &Cloud, tokens: &[String], during: Duration) -> Issuance {
     let url = cloud.url("/v1/me/keys");
-    let requests = tokens.iter().map(|token| {
-        let (_, public) = device();
-        // The load generator shares the server's two cores: it builds its request once and
-        // reads only what it counts from the answer.
-        let body = serde_json::to_vec(&json!({"device_public_key": public})).unwrap();
-        cloud
-            .http
-            .post(&url)
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-    });
-    hammer(requests.collect(), during, |bytes| serde_json::from_slice::<Issued>(bytes).unwrap().credentials.len()).await
+    // Built once: the load generator shares the server's cores, so it does as little as it can.
+    let phones: Vec<(String, Vec<u8>)> = tokens
+        .iter()
+        .map(|token| {
+            let (_, public) = device();
+            (token.clone(), serde_json::to_vec(&json!({"device_public_key": public})).unwrap())
+        })
+        .collect();
+    hammer(
+        phones.len(),
+        during,
+        move |http, i| {
+            let (token, body) = &phones[i];
+            http.post(&url)
+                .bearer_auth(token)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        },
+        |bytes| serde_json::from_slice::<Issued>(bytes).unwrap().credentials.len(),
+    )
+    .await
 }
 
 /// The same number of clients asking `GET /healthz` (no database, no signing, through every
 /// middleware) for `during`: what this machine's HTTP and load generator allow at most, next to
 /// which the issuance figures read.
 async fn http_floor(cloud: &Cloud, clients: usize, during: Duration) -> Issuance {
-    let requests = (0..clients).map(|_| cloud.http.get(cloud.url("/healthz"))).collect();
-    hammer(requests, during, |_| 1).await
+    let url = cloud.url("/healthz");
+    hammer(clients, during, move |http, _| http.get(&url), |_| 1).await
 }
 
-/// Each request sent again and again by its own task for `during`, every answer a 200; the
-/// things counted in the answers per second, and the latency percentiles.
+/// `clients` tasks, each sending its request (`request(client, its index)`) again and again
+/// for `during`, every answer a 200; the things `count`ed in the answers per second, and the
+/// latency percentiles.
+///
+/// The load generator runs on a runtime and HTTP client of its own, on threads of its own, as a
+/// separate client process would: sharing the server's runtime, its tasks queued among the
+/// server's and delayed the key writer's every step.
 async fn hammer(
-    requests: Vec<reqwest::RequestBuilder>,
+    clients: usize,
     during: Duration,
+    request: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
     count: fn(&[u8]) -> usize,
 ) -> Issuance {
-    let phones = requests.len();
-    let started = Instant::now();
-    let tasks: Vec<_> = requests
-        .into_iter()
-        .map(|request| {
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut counted = 0usize;
-                while started.elapsed() < during {
-                    let t = Instant::now();
-                    let response = request.try_clone().unwrap().send().await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    counted += count(&response.bytes().await.unwrap());
-                    latencies.push(t.elapsed());
-                }
-                (counted, latencies)
-            })
+    let generator = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let http = reqwest::Client::new();
+            let request = std::sync::Arc::new(request);
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|i| {
+                    let (http, request) = (http.clone(), request.clone());
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::new();
+                        let mut counted = 0usize;
+                        while started.elapsed() < during {
+                            let t = Instant::now();
+                            let response = request(&http, i).send().await.unwrap();
+                            assert_eq!(response.status(), 200);
+                            counted += count(&response.bytes().await.unwrap());
+                            latencies.push(t.elapsed());
+                        }
+                        (counted, latencies)
+                    })
+                })
+                .collect();
+            let mut counted = 0;
+            let mut latencies = Vec::new();
+            for task in tasks {
+                let (n, l) = task.await.unwrap();
+                counted += n;
+                latencies.extend(l);
+            }
+            (counted as f64 / started.elapsed().as_secs_f64(), latencies)
         })
-        .collect();
-    let mut counted = 0;
-    let mut latencies = Vec::new();
-    for task in tasks {
-        let (n, l) = task.await.unwrap();
-        counted += n;
-        latencies.extend(l);
-    }
-    let keys_per_sec = counted as f64 / started.elapsed().as_secs_f64();
+    });
+    let (per_sec, mut latencies) = tokio::task::spawn_blocking(move || generator.join().unwrap()).await.unwrap();
     latencies.sort();
     let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
-    Issuance { phones, keys_per_sec, p50_ms: at(50), p99_ms: at(99) }
+    Issuance { phones: clients, keys_per_sec: per_sec, p50_ms: at(50), p99_ms: at(99) }
 }
 
 async fn measure(backend: Backend, scale: Scale) -> Figures {

@@ -623,10 +623,11 @@ mod tests {
             let audits = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'keys.issued'";
             assert_eq!(count(&store, audits).await, phones + 1);
             // Each request's audit entry names its own binding, and its own member.
-            let entry = sqlx::query("SELECT subject, detail FROM audit_log WHERE action = 'keys.issued' ORDER BY id LIMIT 1")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+            let entry =
+                sqlx::query("SELECT subject, detail FROM audit_log WHERE action = 'keys.issued' ORDER BY id LIMIT 1")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
             let detail: Value = serde_json::from_str(&entry.text("detail").unwrap()).unwrap();
             let subject = entry.text("subject").unwrap();
             let i = members.iter().position(|m| *m == subject).unwrap();
