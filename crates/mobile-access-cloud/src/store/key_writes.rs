@@ -22,7 +22,8 @@ use sqlx::{AnyPool, Connection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
-    Actor, RowExt, audit,
+    Actor, Backend, RowExt, audit,
+    bulk::{self, Param},
     keys::{issued_locks, record_issued},
     revocation::record_signed_at,
 };
@@ -76,14 +77,14 @@ impl KeyWriter {
     /// when it is free. SQLite wants one (it has one writer lock; a second would only wait on
     /// it). PostgreSQL commits several transactions at once, and one writer left every request
     /// waiting on the round trips of the whole batch before it.
-    pub(super) fn start(pool: AnyPool, writers: usize) -> Self {
+    pub(super) fn start(pool: AnyPool, backend: Backend, writers: usize) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel::<Pending>();
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..writers.max(1) {
             let (pool, waiting) = (pool.clone(), waiting.clone());
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&waiting).await {
-                    write_batch(&pool, batch).await;
+                    write_batch(&pool, backend, batch).await;
                 }
             });
         }
@@ -130,7 +131,7 @@ enum Written {
 /// Records the batch's signed times, then writes the rest in one transaction and answers each
 /// request: all at once when every request's row lets it ([`write_together`]), else request by
 /// request ([`write_one_by_one`]).
-async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) -> Written {
+async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Pending>) -> Written {
     // Callers that gave up before their turn: nothing of theirs is written.
     let batch: Vec<Pending> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
     if batch.is_empty() {
@@ -150,7 +151,7 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) -> Written {
     if batch.is_empty() {
         return Written::NotAtAll;
     }
-    match write_together(&mut conn, &batch).await {
+    match write_together(&mut conn, backend, &batch).await {
         Ok(bindings) => {
             for (pending, binding) in batch.into_iter().zip(bindings) {
                 let _ = pending.reply.send(Ok(binding));
@@ -166,8 +167,8 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Pending>) -> Written {
     }
 }
 
-/// Rows per multi-row statement: a few hundred parameters, far below either database's limit.
-const ROWS_PER_STATEMENT: usize = 64;
+/// Rows per `RETURNING` statement (the device bindings): a few hundred parameters.
+const BINDINGS_PER_STATEMENT: usize = 64;
 
 /// The whole batch in one transaction of a few multi-row statements, whatever its size: the
 /// device bindings, the issued credentials, the audit entries. Why: one statement per write and
@@ -178,7 +179,7 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// Fails, rolling back everything, when any request cannot be written as asked (its binding is
 /// suspended or backs a wallet pass, its member went away); the caller then writes the batch
 /// request by request. Returns each request's binding id, in the batch's order.
-async fn write_together(conn: &mut sqlx::AnyConnection, batch: &[Pending]) -> Result<Vec<String>> {
+async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch: &[Pending]) -> Result<Vec<String>> {
     let mut tx = Connection::begin(conn).await?;
     // One row per phone: a phone asking twice within one batch gets one binding, at its latest
     // time (the batch is sorted by member and key, so its requests are neighbours).
@@ -194,14 +195,16 @@ async fn write_together(conn: &mut sqlx::AnyConnection, batch: &[Pending]) -> Re
         }
     }
     let mut bindings: Vec<(&str, &[u8], String)> = Vec::with_capacity(phones.len());
-    for chunk in phones.chunks(ROWS_PER_STATEMENT) {
+    for chunk in phones.chunks(BINDINGS_PER_STATEMENT) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", bulk::placeholders(backend, i * 8 + 1, 8))).collect();
         // Only an active mobile key's row is updated, and so returned: a missing row is a refusal.
         let sql = format!(
             "INSERT INTO credentials (id, org_id, member_id, kind, status, device_public_key, created_at, last_issued_at) \
              VALUES {} ON CONFLICT (member_id, device_public_key) DO UPDATE SET last_issued_at = excluded.last_issued_at \
              WHERE credentials.kind = 'mobile_key' AND credentials.status = 'active' \
              RETURNING id, member_id, device_public_key",
-            values("(?1, ?2, ?3, 'mobile_key', 'active', ?4, ?5, ?5)", 5, chunk.len())
+            rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
         for write in chunk {
@@ -209,7 +212,10 @@ async fn write_together(conn: &mut sqlx::AnyConnection, batch: &[Pending]) -> Re
                 .bind(crypto::random_id::<16>()?)
                 .bind(&write.org_id)
                 .bind(&write.member_id)
+                .bind("mobile_key")
+                .bind("active")
                 .bind(write.device_key.clone())
+                .bind(i64::from(write.now))
                 .bind(i64::from(write.now));
         }
         let rows = query.fetch_all(&mut *tx).await?;
@@ -234,72 +240,43 @@ async fn write_together(conn: &mut sqlx::AnyConnection, batch: &[Pending]) -> Re
     };
     let ids: Vec<String> = batch.iter().map(|p| binding_of(&p.write)).collect::<Result<_>>()?;
 
-    let issued: Vec<(&str, &IssuedCredential, u32)> = batch
+    let issued = batch
         .iter()
         .zip(&ids)
-        .flat_map(|(p, id)| p.write.credentials.iter().map(move |c| (id.as_str(), c, p.write.epoch)))
+        .flat_map(|(p, binding)| {
+            p.write.credentials.iter().map(move |c| {
+                vec![
+                    Param::Text(c.id.clone()),
+                    Param::Text(binding.clone()),
+                    Param::Int(i64::from(c.not_before)),
+                    Param::Int(i64::from(c.not_after)),
+                    Param::Int(i64::from(p.write.epoch)),
+                    Param::Text(issued_locks(c)),
+                ]
+            })
+        })
         .collect();
-    for chunk in issued.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) VALUES {}",
-            values("(?1, ?2, ?3, ?4, ?5, ?6)", 6, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for (binding, issued, epoch) in chunk {
-            query = query
-                .bind(&issued.id)
-                .bind(*binding)
-                .bind(i64::from(issued.not_before))
-                .bind(i64::from(issued.not_after))
-                .bind(i64::from(*epoch))
-                .bind(issued_locks(issued));
-        }
-        query.execute(&mut *tx).await?;
-    }
+    let target = "issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks)";
+    bulk::insert_rows(&mut *tx, backend, target, issued).await?;
 
     let at = i64::from(super::now());
-    let entries: Vec<(&IssuanceWrite, &String)> = batch.iter().map(|p| &p.write).zip(&ids).collect();
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO audit_log (org_id, at, actor, action, subject, detail) VALUES {}",
-            values("(?1, ?2, ?3, 'keys.issued', ?4, ?5)", 5, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for (write, binding) in chunk {
-            query = query
-                .bind(&write.org_id)
-                .bind(at)
-                .bind(Actor::Member(write.member_id.clone()).text())
-                .bind(&write.member_id)
-                .bind(audit_detail(binding, &write.detail).to_string());
-        }
-        query.execute(&mut *tx).await?;
-    }
+    let entries = batch
+        .iter()
+        .zip(&ids)
+        .map(|(p, binding)| {
+            vec![
+                Param::Text(p.write.org_id.clone()),
+                Param::Int(at),
+                Param::Text(Actor::Member(p.write.member_id.clone()).text()),
+                Param::Text("keys.issued".to_owned()),
+                Param::Text(p.write.member_id.clone()),
+                Param::Text(audit_detail(binding, &p.write.detail).to_string()),
+            ]
+        })
+        .collect();
+    bulk::insert_rows(&mut *tx, backend, "audit_log (org_id, at, actor, action, subject, detail)", entries).await?;
     tx.commit().await?;
     Ok(ids)
-}
-
-/// `rows` copies of the row `row`, comma-separated, its parameters `?1` to `?{params}` (one
-/// digit each) numbered on across the rows as `$1`, `$2`, …: the `VALUES` of a multi-row insert.
-fn values(row: &str, params: usize, rows: usize) -> String {
-    let mut out = String::with_capacity(rows * (row.len() + 8));
-    for i in 0..rows {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let mut chars = row.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (c, chars.peek().and_then(|d| d.to_digit(10))) {
-                ('?', Some(k)) => {
-                    chars.next();
-                    out.push('$');
-                    out.push_str(&(i * params + k as usize).to_string());
-                }
-                _ => out.push(c),
-            }
-        }
-    }
-    out
 }
 
 /// The batch one savepoint per request: a request refused on its row (a suspended key, a wallet
@@ -519,7 +496,7 @@ mod tests {
                 pending.push(Pending { write: w, reply });
                 answers.push(answer);
             }
-            assert_eq!(write_batch(&store.pool, pending).await, Written::OneByOne);
+            assert_eq!(write_batch(&store.pool, store.backend(), pending).await, Written::OneByOne);
             let mut outcomes = Vec::new();
             for answer in answers {
                 outcomes.push(answer.await.unwrap());
@@ -545,7 +522,7 @@ mod tests {
             again.now = 2_000;
             let pending =
                 vec![Pending { write: again, reply }, Pending { write: write(&org, &members[1], 4), reply: reply2 }];
-            assert_eq!(write_batch(&store.pool, pending).await, Written::OneByOne);
+            assert_eq!(write_batch(&store.pool, store.backend(), pending).await, Written::OneByOne);
             let refused = refused.await.unwrap().unwrap_err();
             assert!(matches!(refused, Error::Refused { refusal: Refusal::CredentialSuspended, .. }), "{refused:?}");
             granted.await.unwrap().unwrap();
@@ -569,7 +546,7 @@ mod tests {
                 Pending { write: write(&org, &members[0], 1), reply: gone },
                 Pending { write: write(&org, &members[1], 2), reply },
             ];
-            assert_eq!(write_batch(&store.pool, pending).await, Written::Together);
+            assert_eq!(write_batch(&store.pool, store.backend(), pending).await, Written::Together);
             answer.await.unwrap().unwrap();
             let ann = format!("SELECT COUNT(*) AS n FROM credentials WHERE member_id = '{}'", members[0]);
             assert_eq!(count(&store, &ann).await, 0);
@@ -584,7 +561,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (store, pg) in stores(dir.path()).await {
             // More phones than one statement's rows, so the statements are split too.
-            let names: Vec<String> = (0..ROWS_PER_STATEMENT + 6).map(|i| format!("m{i}")).collect();
+            let names: Vec<String> = (0..BINDINGS_PER_STATEMENT + 6).map(|i| format!("m{i}")).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let (org, members) = org_with_members(&store, &refs).await;
             let mut pending = Vec::new();
@@ -608,7 +585,7 @@ mod tests {
             pending.sort_by(|a, b| {
                 (&a.write.member_id, &a.write.device_key).cmp(&(&b.write.member_id, &b.write.device_key))
             });
-            assert_eq!(write_batch(&store.pool, pending).await, Written::Together);
+            assert_eq!(write_batch(&store.pool, store.backend(), pending).await, Written::Together);
             let mut bindings = Vec::new();
             for answer in answers {
                 bindings.push(answer.await.unwrap().unwrap());
@@ -637,17 +614,14 @@ mod tests {
             let (reply, answer) = oneshot::channel();
             let mut later = write(&org, &members[1], 1);
             later.now = 2_000;
-            assert_eq!(write_batch(&store.pool, vec![Pending { write: later, reply }]).await, Written::Together);
+            assert_eq!(
+                write_batch(&store.pool, store.backend(), vec![Pending { write: later, reply }]).await,
+                Written::Together
+            );
             assert_eq!(answer.await.unwrap().unwrap(), bindings[1]);
             assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM credentials").await, phones);
             store.close().await;
             drop_database(pg).await;
         }
-    }
-
-    #[test]
-    fn values_number_each_rows_parameters_on() {
-        assert_eq!(values("(?1, 'x', ?2, ?2)", 2, 3), "($1, 'x', $2, $2), ($3, 'x', $4, $4), ($5, 'x', $6, $6)");
-        assert_eq!(values("(?1)", 1, 1), "($1)");
     }
 }

@@ -189,7 +189,7 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => key_writes::POSTGRES_WRITERS,
         };
-        let key_writer = key_writes::KeyWriter::start(pool.clone(), writers);
+        let key_writer = key_writes::KeyWriter::start(pool.clone(), backend, writers);
         let store = Self(std::sync::Arc::new(StoreParts {
             pool,
             master,
