@@ -257,7 +257,7 @@ async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch:
         })
         .collect();
     let target = "issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks)";
-    bulk::insert_rows(&mut *tx, backend, target, issued).await?;
+    bulk::insert_rows(&mut tx, backend, target, issued).await?;
 
     let at = i64::from(super::now());
     let entries = batch
@@ -274,7 +274,7 @@ async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch:
             ]
         })
         .collect();
-    bulk::insert_rows(&mut *tx, backend, "audit_log (org_id, at, actor, action, subject, detail)", entries).await?;
+    bulk::insert_rows(&mut tx, backend, "audit_log (org_id, at, actor, action, subject, detail)", entries).await?;
     tx.commit().await?;
     Ok(ids)
 }
