@@ -64,10 +64,14 @@ impl EmbeddedCloud {
     /// Starts the cloud on a free loopback port with SQLite in a fresh temporary directory and
     /// seeds the demo organization.
     pub fn start() -> Result<Self> {
+        Self::start_with(|_| {})
+    }
+
+    /// Same, with its configuration changed by `configure` first (a benchmark's limits off).
+    pub fn start_with(configure: impl FnOnce(&mut mobile_access_cloud::Config) + Send + 'static) -> Result<Self> {
         let data = tempfile::tempdir().map_err(|e| Error::Cloud(format!("temporary directory: {e}")))?;
-        let mut cloud = Self::start_in(data.path())?;
-        cloud._data = Some(data);
-        Ok(cloud)
+        let (base_url, seed, running) = launch(data.path().to_owned(), None, Box::new(configure))?;
+        Ok(Self { base_url, seed, data_dir: data.path().to_owned(), running: Some(running), _data: Some(data) })
     }
 
     /// Same, with the database in `data_dir`.
