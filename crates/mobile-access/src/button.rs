@@ -1,7 +1,7 @@
 //! The Key Button: visibility, the tap flow, its states and its report.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -15,6 +15,7 @@ use crate::{
     account::{Account, AccountConfig, AccountSummary, Call, PRIMARY_ACCOUNT, each_at_once},
     journal::JournalEntry,
     keyring::{Keys, SharedSigner, software_device_key},
+    listeners::Topic,
     owner::SharedOwnerKey,
     storage::SecureStorage,
     unlock::{Door, ExchangeKind, Heard, Held, Timeouts, held_for},
@@ -51,24 +52,17 @@ fn unmet_error(requirement: &Requirement) -> Option<Error> {
 /// never holds up a door the phone can already open.
 const BESIDE_HELD_KEYS: Duration = Duration::from_secs(3);
 
-/// Listeners of one kind, each by number, held weakly.
-type Weakly<L> = Vec<(u64, Weak<L>)>;
-
-/// The listeners of one button.
-#[derive(Default)]
-struct Listeners {
-    states: Weakly<dyn StateListener>,
-    requirements: Weakly<dyn RequirementsListener>,
-}
-
-type Registry = Mutex<Listeners>;
+/// The button's state, and its state listeners.
+type States = Topic<dyn StateListener, KeyButtonState>;
+/// The requirements the listeners last heard, and the requirements listeners.
+type Told = Topic<dyn RequirementsListener, Vec<Requirement>>;
 
 /// Keeps a listener registered with a [`KeyButton`]: dropping it, or [`ListenerHandle::remove`],
 /// removes the listener (it receives nothing afterwards).
 #[must_use = "the listener is removed when its handle is dropped"]
 pub struct ListenerHandle {
-    id: u64,
-    registry: Weak<Registry>,
+    /// Takes the listener off its topic (if the button still lives).
+    unsubscribe: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     /// The one strong reference to the listener (a state or a requirements listener).
     listener: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
 }
@@ -76,10 +70,8 @@ pub struct ListenerHandle {
 impl ListenerHandle {
     /// Removes the listener now.
     pub fn remove(&self) {
-        if let Some(registry) = self.registry.upgrade() {
-            let mut listeners = lock(&registry);
-            listeners.states.retain(|(id, _)| *id != self.id);
-            listeners.requirements.retain(|(id, _)| *id != self.id);
+        if let Some(unsubscribe) = lock(&self.unsubscribe).take() {
+            unsubscribe();
         }
         lock(&self.listener).take();
     }
@@ -189,13 +181,12 @@ pub struct KeyButton {
     /// cannot open those).
     owner: Option<SharedOwnerKey>,
     pub(crate) timeouts: Timeouts,
-    state: Mutex<KeyButtonState>,
-    listeners: Arc<Registry>,
+    states: Arc<States>,
     next_listener: std::sync::atomic::AtomicU64,
     /// What the radio last said stands in the way.
     requirements: Mutex<Vec<Requirement>>,
     /// The list the requirements listeners last heard.
-    told_requirements: Mutex<Vec<Requirement>>,
+    told: Arc<Told>,
     screen: Mutex<Screen>,
     running: Mutex<Option<watch::Sender<bool>>>,
     /// The last of the member's readers heard over the air (a remote unlock's proof).
@@ -265,11 +256,10 @@ impl KeyButton {
             signer,
             owner,
             timeouts: config.timeouts,
-            state: Mutex::new(KeyButtonState::Hidden),
-            listeners: Arc::default(),
+            states: Arc::new(Topic::new(KeyButtonState::Hidden, StateListener::on_state)),
             next_listener: std::sync::atomic::AtomicU64::new(0),
             requirements: Mutex::new(Vec::new()),
-            told_requirements: Mutex::new(Vec::new()),
+            told: Arc::new(Topic::new(Vec::new(), RequirementsListener::on_requirements)),
             screen: Mutex::new(Screen::Other),
             running: Mutex::new(None),
             heard: Mutex::new(None),
@@ -355,30 +345,36 @@ impl KeyButton {
     /// as the returned handle lives. The button holds it weakly: a listener that refers to the
     /// button (a closure capturing it, a view model) never keeps the button alive.
     pub fn add_listener(&self, listener: Arc<dyn StateListener>) -> ListenerHandle {
-        listener.on_state(self.state());
-        self.register(|listeners| &mut listeners.states, listener)
+        self.register(&self.states, listener)
     }
 
-    /// Adds a requirements listener: it receives the requirements as last checked at once, then
+    /// Adds a requirements listener: it receives the requirements as last told at once, then
     /// each change, for as long as the handle lives (held weakly, as state listeners are).
     pub fn add_requirements_listener(&self, listener: Arc<dyn RequirementsListener>) -> ListenerHandle {
-        listener.on_requirements(self.requirements());
-        self.register(|listeners| &mut listeners.requirements, listener)
+        // Told first, so the new listener starts from the list `requirements()` gives now.
+        self.publish_requirements();
+        self.register(&self.told, listener)
     }
 
-    /// Holds `listener` weakly in the list `pick` chooses (dropping dead ones) and returns the
-    /// handle that holds it strongly.
-    fn register<L: ?Sized + Send + Sync + 'static>(
+    /// Subscribes `listener` to `topic` (which holds it weakly) and returns the handle that
+    /// holds it strongly.
+    fn register<L: ?Sized + Send + Sync + 'static, T: Clone + PartialEq + Send + 'static>(
         &self,
-        pick: fn(&mut Listeners) -> &mut Weakly<L>,
+        topic: &Arc<Topic<L, T>>,
         listener: Arc<L>,
     ) -> ListenerHandle {
         let id = self.next_listener.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut listeners = lock(&self.listeners);
-        let list = pick(&mut listeners);
-        list.retain(|(_, l)| l.strong_count() > 0);
-        list.push((id, Arc::downgrade(&listener)));
-        ListenerHandle { id, registry: Arc::downgrade(&self.listeners), listener: Mutex::new(Some(Box::new(listener))) }
+        topic.subscribe(id, &listener);
+        let topic = Arc::downgrade(topic);
+        let unsubscribe = move || {
+            if let Some(topic) = topic.upgrade() {
+                topic.unsubscribe(id);
+            }
+        };
+        ListenerHandle {
+            unsubscribe: Mutex::new(Some(Box::new(unsubscribe))),
+            listener: Mutex::new(Some(Box::new(listener))),
+        }
     }
 
     /// What the member must do before a tap can work (grant permissions, turn Bluetooth on,
@@ -398,17 +394,8 @@ impl KeyButton {
     /// Tells the requirements listeners if the list changed since they last heard it.
     fn publish_requirements(&self) {
         let now = self.requirements();
-        {
-            let mut told = lock(&self.told_requirements);
-            if *told == now {
-                return;
-            }
-            told.clone_from(&now);
-        }
-        info!(requirements = ?now, "requirements before a tap changed");
-        let listeners: Vec<_> = lock(&self.listeners).requirements.iter().filter_map(|(_, l)| l.upgrade()).collect();
-        for listener in listeners {
-            listener.on_requirements(now.clone());
+        if self.told.publish_if_changed(now.clone()) {
+            info!(requirements = ?now, "requirements before a tap changed");
         }
     }
 
@@ -425,15 +412,12 @@ impl KeyButton {
 
     /// The current state.
     pub fn state(&self) -> KeyButtonState {
-        lock(&self.state).clone()
+        self.states.current()
     }
 
+    /// Sets the state and tells every state listener (see [`crate::listeners`]).
     pub(crate) fn set_state(&self, state: KeyButtonState) {
-        *lock(&self.state) = state.clone();
-        let listeners: Vec<_> = lock(&self.listeners).states.iter().filter_map(|(_, l)| l.upgrade()).collect();
-        for listener in listeners {
-            listener.on_state(state.clone());
-        }
+        self.states.publish(state);
     }
 
     /// Tells the button which screen the app shows; it shows only on the home screen.

@@ -14,6 +14,7 @@ mod hands_free;
 pub mod http;
 mod journal;
 mod keyring;
+mod listeners;
 pub mod messages;
 mod owner;
 mod remote;
