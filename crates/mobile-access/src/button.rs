@@ -21,8 +21,9 @@ use crate::{
     unlock::{Door, ExchangeKind, Heard, Held, Timeouts, held_for},
 };
 
-/// Receives every state change of the Key Button, in order, on the task that made it. Keep it
-/// quick: hand the state to the UI thread and return.
+/// Receives every state change of the Key Button, each once and in order: on the thread that
+/// made it, or on the thread still telling this listener an earlier state. Keep it quick: hand
+/// the state to the UI thread and return.
 pub trait StateListener: Send + Sync {
     /// The button's new state.
     fn on_state(&self, state: KeyButtonState);
