@@ -82,18 +82,18 @@ fn bare_signing_rate(scale: Scale) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Key issuance at one number of concurrent phones.
-struct Issuance {
-    phones: usize,
-    keys_per_sec: f64,
+/// What a number of concurrent clients got: keys (or answers) per second, and latency.
+struct Rate {
+    clients: usize,
+    per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
 }
 
 struct Figures {
-    issuance: Vec<Issuance>,
+    issuance: Vec<Rate>,
     /// `GET /healthz` by as many clients as the most phones.
-    floor: Issuance,
+    floor: Rate,
     sync_secs: f64,
     resync_secs: f64,
 }
@@ -105,7 +105,7 @@ struct Issued {
 }
 
 /// One phone per token, each asking for keys for its own device key again and again for `during`.
-async fn issue_keys(cloud: &Cloud, tokens: &[String], during: Duration) -> Issuance {
+async fn issue_keys(cloud: &Cloud, tokens: &[String], during: Duration) -> Rate {
     let url = cloud.url("/v1/me/keys");
     // Built once: the load generator shares the server's cores, so it does as little as it can.
     let phones: Vec<(String, Vec<u8>)> = tokens
@@ -133,7 +133,7 @@ async fn issue_keys(cloud: &Cloud, tokens: &[String], during: Duration) -> Issua
 /// The same number of clients asking `GET /healthz` (no database, no signing, through every
 /// middleware) for `during`: what this machine's HTTP and load generator allow at most, next to
 /// which the issuance figures read.
-async fn http_floor(cloud: &Cloud, clients: usize, during: Duration) -> Issuance {
+async fn http_floor(cloud: &Cloud, clients: usize, during: Duration) -> Rate {
     let url = cloud.url("/healthz");
     hammer(clients, during, move |http, _| http.get(&url), |_| 1).await
 }
@@ -150,7 +150,7 @@ async fn hammer(
     during: Duration,
     request: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
     count: fn(&[u8]) -> usize,
-) -> Issuance {
+) -> Rate {
     let generator = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async move {
@@ -187,7 +187,7 @@ async fn hammer(
     let (per_sec, mut latencies) = tokio::task::spawn_blocking(move || generator.join().unwrap()).await.unwrap();
     latencies.sort();
     let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
-    Issuance { phones: clients, keys_per_sec: per_sec, p50_ms: at(50), p99_ms: at(99) }
+    Rate { clients, per_sec, p50_ms: at(50), p99_ms: at(99) }
 }
 
 async fn measure(backend: Backend, scale: Scale) -> Figures {
@@ -335,9 +335,9 @@ fn main() {
             println!(
                 "{:<10} {:>7} {:>10.0} {:>14.1}% {:>9.2} {:>9.2}",
                 format!("{backend:?}"),
-                i.phones,
-                i.keys_per_sec,
-                100.0 * i.keys_per_sec / signing,
+                i.clients,
+                i.per_sec,
+                100.0 * i.per_sec / signing,
                 i.p50_ms,
                 i.p99_ms
             );
@@ -347,9 +347,9 @@ fn main() {
         println!(
             "{:<10} {:>7} {:>10.0} {:>14.1}% {:>9.2} {:>9.2}   <- GET /healthz requests/s: this machine's HTTP floor",
             format!("{backend:?}"),
-            f.floor.phones,
-            f.floor.keys_per_sec,
-            100.0 * f.floor.keys_per_sec / signing,
+            f.floor.clients,
+            f.floor.per_sec,
+            100.0 * f.floor.per_sec / signing,
             f.floor.p50_ms,
             f.floor.p99_ms
         );

@@ -450,9 +450,7 @@ impl KeyButton {
             return; // a running tap owns the state
         }
         let state = if self.is_visible() { KeyButtonState::Ready } else { KeyButtonState::Hidden };
-        if self.state() != state {
-            self.set_state(state);
-        }
+        self.states.publish_if_changed(state);
     }
 
     /// The member's access in the account the button was created with, as last fetched (each
@@ -890,10 +888,9 @@ impl KeyButton {
     /// Validating and downloading `account`'s keys in one request, shown as the tap's states.
     /// Several accounts downloading at once show each state once.
     async fn fetch_keys(&self, account: &Account, limit: Option<Duration>) -> Result<Keys> {
+        // Set only if not already shown, in one step: two downloads at once show a state once.
         let show = |state: KeyButtonState| {
-            if self.state() != state {
-                self.set_state(state);
-            }
+            self.states.publish_if_changed(state);
         };
         show(KeyButtonState::Validating);
         let (validated, accepted) = tokio::sync::oneshot::channel();

@@ -15,7 +15,7 @@
 //! stopped waiting before its turn is left out; once its turn came, its writes are all in the
 //! transaction or none are.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Connection};
@@ -181,20 +181,18 @@ const BINDINGS_PER_STATEMENT: usize = 64;
 /// request by request. Returns each request's binding id, in the batch's order.
 async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch: &[Pending]) -> Result<Vec<String>> {
     let mut tx = Connection::begin(conn).await?;
-    // One row per phone: a phone asking twice within one batch gets one binding, at its latest
-    // time (the batch is sorted by member and key, so its requests are neighbours).
-    let mut phones: Vec<&IssuanceWrite> = Vec::with_capacity(batch.len());
+    // One row per phone, in member and key order (concurrent batches on PostgreSQL then lock
+    // the rows they share in one order): a phone asking twice within one batch gets one
+    // binding, at its latest time.
+    let mut phones: BTreeMap<(&str, &[u8]), &IssuanceWrite> = BTreeMap::new();
     for write in batch.iter().map(|p| &p.write) {
-        match phones.last_mut() {
-            Some(last) if (&last.member_id, &last.device_key) == (&write.member_id, &write.device_key) => {
-                if write.now > last.now {
-                    *last = write;
-                }
-            }
-            _ => phones.push(write),
+        let kept = phones.entry((&write.member_id, &write.device_key)).or_insert(write);
+        if write.now > kept.now {
+            *kept = write;
         }
     }
-    let mut bindings: Vec<(&str, &[u8], String)> = Vec::with_capacity(phones.len());
+    let phones: Vec<&IssuanceWrite> = phones.into_values().collect();
+    let mut bindings: BTreeMap<(String, Vec<u8>), String> = BTreeMap::new();
     for chunk in phones.chunks(BINDINGS_PER_STATEMENT) {
         let rows: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", bulk::placeholders(backend, i * 8 + 1, 8))).collect();
@@ -223,22 +221,18 @@ async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch:
             return Err(Error::Conflict("a device binding in the batch is not an active mobile key".to_owned()));
         }
         for row in rows {
-            let (member_id, key) = (row.text("member_id")?, row.bytes("device_public_key")?);
-            let write = chunk
-                .iter()
-                .find(|w| w.member_id == member_id && w.device_key == key)
-                .ok_or(Error::Internal("the database returned a binding the batch did not write"))?;
-            bindings.push((&write.member_id, &write.device_key, row.text("id")?));
+            bindings.insert((row.text("member_id")?, row.bytes("device_public_key")?), row.text("id")?);
         }
     }
-    let binding_of = |write: &IssuanceWrite| -> Result<String> {
-        bindings
-            .iter()
-            .find(|(member, key, _)| *member == write.member_id && *key == write.device_key.as_slice())
-            .map(|(_, _, id)| id.clone())
-            .ok_or(Error::Internal("a request of the batch has no binding"))
-    };
-    let ids: Vec<String> = batch.iter().map(|p| binding_of(&p.write)).collect::<Result<_>>()?;
+    let ids: Vec<String> = batch
+        .iter()
+        .map(|p| {
+            bindings
+                .get(&(p.write.member_id.clone(), p.write.device_key.clone()))
+                .cloned()
+                .ok_or(Error::Internal("a request of the batch has no binding"))
+        })
+        .collect::<Result<_>>()?;
 
     let issued = batch
         .iter()
@@ -582,9 +576,6 @@ mod tests {
             second.id = hex::encode(&crypto::random_array::<16>().unwrap());
             again.credentials.push(second);
             push(again);
-            pending.sort_by(|a, b| {
-                (&a.write.member_id, &a.write.device_key).cmp(&(&b.write.member_id, &b.write.device_key))
-            });
             assert_eq!(write_batch(&store.pool, store.backend(), pending).await, Written::Together);
             let mut bindings = Vec::new();
             for answer in answers {
