@@ -152,7 +152,12 @@ async fn hammer(
     count: fn(&[u8]) -> usize,
 ) -> Rate {
     let generator = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("load-generator")
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let http = reqwest::Client::new();
             let request = std::sync::Arc::new(request);

@@ -120,3 +120,107 @@ async fn concurrent_phones_each_get_their_own_keys_and_abandoned_requests_leave_
         cloud.finish().await;
     }
 }
+
+/// A member's token, the doors (ids and lock ids) they open, their organization's trust anchor.
+type Phone = (String, Vec<(String, u64)>, Value);
+
+/// The reads of concurrent key downloads are shared (`store::coalesce`): members of two
+/// organizations, each opening their own doors, all asking at once, each get exactly their own
+/// organization's trust anchor and their own doors; a member with no door is refused alone;
+/// and a change of rights is seen by the very next request (nothing is cached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_reads_give_each_member_their_own_rights_and_see_every_change_at_once() {
+    const PER_ORG: usize = 12;
+    for backend in support::backends() {
+        let cloud = Cloud::start_with(backend, |config| config.limits = Limits::off()).await;
+        // (member token, expected door ids and their lock ids, expected trust anchor); the
+        // last member of each organization has no access group. Lock ids repeat across
+        // organizations; door ids do not.
+        let mut phones: Vec<Phone> = Vec::new();
+        let mut orgs = Vec::new();
+        for o in 0..2 {
+            let org = cloud.org(&format!("Org {o}"), AFTER_DECEMBER_2023, None).await;
+            let anchor = serde_json::to_value(&org.organization.trust_anchor).unwrap();
+            let mut doors = Vec::new();
+            for i in 0..PER_ORG - 1 {
+                let (door, _) = cloud.door_with_reader(&org.admin_token, &format!("Door {o}.{i}"), "tap").await;
+                cloud.group(&org.admin_token, &format!("Group {i}"), &[&door]).await;
+                doors.push(door);
+            }
+            let listed = cloud.get(&org.admin_token, "/v1/admin/doors?limit=100").await.ok();
+            let lock_of = |door: &str| {
+                let listed = listed["items"].as_array().unwrap();
+                listed.iter().find(|d| d["id"] == json!(door)).unwrap()["lock"].as_u64().unwrap()
+            };
+            for i in 0..PER_ORG {
+                // Member i of this organization opens door i only (and the last member none).
+                let groups: Vec<String> = (i < PER_ORG - 1).then(|| format!("Group {i}")).into_iter().collect();
+                let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+                let token = cloud.member(&org.integration_token, &format!("m{o}-{i}"), &refs).await;
+                let own = doors.get(i).map(|door| (door.clone(), lock_of(door))).into_iter().collect();
+                phones.push((token, own, anchor.clone()));
+            }
+            orgs.push(org);
+        }
+
+        let tasks: Vec<_> = phones
+            .iter()
+            .cloned()
+            .map(|(token, locks, anchor)| {
+                let (http, url) = (cloud.http.clone(), cloud.url("/v1/me/keys"));
+                tokio::spawn(async move {
+                    let (_, public) = device();
+                    for _ in 0..4 {
+                        let body = json!({"device_public_key": public});
+                        let response = http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                        let status = response.status().as_u16();
+                        let bundle: Value = response.json().await.unwrap();
+                        if locks.is_empty() {
+                            assert_eq!(
+                                (status, bundle["error"]["code"].as_str()),
+                                (403, Some("no_access_group")),
+                                "{bundle}"
+                            );
+                            continue;
+                        }
+                        assert_eq!(status, 200, "{bundle}");
+                        let doors: Vec<(String, u64)> = bundle["doors"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|d| (d["id"].as_str().unwrap().to_owned(), d["lock"].as_u64().unwrap()))
+                            .collect();
+                        assert_eq!(doors, locks, "another member's doors");
+                        let issued: Vec<u64> = bundle["credentials"][0]["locks"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|l| l.as_u64().unwrap())
+                            .collect();
+                        let own: Vec<u64> = locks.iter().map(|(_, lock)| *lock).collect();
+                        assert_eq!(issued, own, "a key for another member's doors");
+                        assert_eq!(bundle["trust_anchors"], json!([anchor]), "another organization's anchor");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+
+        // Rights taken away are seen by the next request, and given back likewise.
+        let (token, _, _) = &phones[0];
+        let (_, public) = device();
+        let ask = || cloud.post(token, "/v1/me/keys", json!({"device_public_key": public}));
+        ask().await.ok();
+        let member = |groups: &[&str]| json!({"members": [{"external_id": "m0-0", "name": "m0-0", "email": "m0-0@example.com", "access_groups": groups}]});
+        cloud.put(&orgs[0].integration_token, "/v1/integration/members", member(&[])).await.ok();
+        ask().await.expect(403, "no_access_group");
+        cloud.put(&orgs[0].integration_token, "/v1/integration/members", member(&["Group 0"])).await.ok();
+        ask().await.ok();
+        // A session ended is refused at once.
+        cloud.empty(reqwest::Method::POST, token, "/v1/logout").await.expect(204, "");
+        ask().await.expect(401, "unauthorized");
+        cloud.finish().await;
+    }
+}

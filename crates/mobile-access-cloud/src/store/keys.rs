@@ -1,6 +1,8 @@
 //! Key issuance: `POST /v1/me/keys` checks a member's rights and signs credentials for their
 //! phone's device key in one request.
 
+use std::{collections::BTreeMap, sync::Arc};
+
 use mobile_access_protocol::{
     CredentialBody, CredentialId, DEVICE_PUBLIC_KEY_LEN, DevicePublicKey, KeyId, LockId, MAX_LOCKS, MemberId, OrgId,
     OrganizationKey, Timestamp, Validity,
@@ -10,10 +12,11 @@ use ring::{
     rand::SystemRandom,
 };
 use serde_json::json;
+use sqlx::{AnyPool, any::AnyRow};
 
 use super::{
-    RowExt, Store,
-    doors::{DOOR_COLUMNS, DOOR_ORDER, MEMBER_DOOR_IDS, doors_from_rows},
+    Backend, RowExt, Store, coalesce,
+    doors::{DOOR_COLUMNS, DOOR_ORDER, doors_from_rows},
     key_writes::IssuanceWrite,
     now,
     organizations::{ORG_COLUMNS, Signer},
@@ -155,36 +158,91 @@ impl Store {
     }
 
     /// Everything issuance reads about the organization and the member, their doors included,
-    /// in one statement: one round trip and one pooled connection instead of five. (Each
-    /// statement on SQLite is two thread hand-offs to the connection's worker; they were a
-    /// large part of an issuance's CPU time.) The organization's columns repeat on each of the
-    /// member's door and reader rows; a member without doors gets one row with no door.
+    /// read with the other key downloads waiting at once (see [`read_issuance_facts`]);
+    /// decoded here, on the request's task.
     async fn issuance_facts(&self, org_id: &str, member_id: &str) -> Result<IssuanceFacts> {
-        let rows = sqlx::query(&format!(
-            "SELECT o.*, {DOOR_COLUMNS} FROM (\
-               SELECT {ORG_COLUMNS}, signing_key_sealed, revocation_sequence, revocation_signed_at, \
-               (SELECT status FROM members WHERE org_id = $1 AND id = $2) AS member_status, \
-               (SELECT COUNT(*) FROM member_access_groups WHERE member_id = $2) AS member_groups \
-               FROM organizations WHERE id = $1) o \
-             LEFT JOIN doors d ON d.org_id = o.id AND d.id IN ({MEMBER_DOOR_IDS}) \
-             LEFT JOIN readers r ON r.door_id = d.id \
-             ORDER BY {DOOR_ORDER}"
-        ))
-        .bind(org_id)
-        .bind(member_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let row = rows.first().ok_or(Error::NotFound("organization"))?;
-        let signer = self.signer_from_row(row)?;
-        let member_status = row.opt_text("member_status")?.ok_or(Error::NotFound("user"))?;
+        let IssuanceRows { organization, member } =
+            self.issuance_reads.get((org_id.to_owned(), member_id.to_owned())).await?.ok_or(Error::NotFound("user"))?;
+        let first = member.first().ok_or(Error::NotFound("user"))?;
         Ok(IssuanceFacts {
-            signer,
-            member_status: MemberStatus::parse(&member_status)?,
-            has_access_group: row.int("member_groups")? > 0,
-            list: ListState::from_row(row)?,
-            doors: doors_from_rows(&rows)?,
+            signer: self.signer_from_row(&organization)?,
+            member_status: MemberStatus::parse(&first.text("member_status")?)?,
+            has_access_group: first.int("member_groups")? > 0,
+            list: ListState::from_row(&organization)?,
+            doors: doors_from_rows(&member)?,
         })
     }
+}
+
+/// What issuance reads for one member, undecoded.
+#[derive(Clone)]
+pub(super) struct IssuanceRows {
+    /// The organization's row: settings, sealed signing key, revocation list state.
+    organization: Arc<AnyRow>,
+    /// The member's status and number of access groups, with the doors their groups open and
+    /// the doors' readers: one row per door and reader (one row without a door when none).
+    member: Vec<AnyRow>,
+}
+
+/// Issuance's rows for each (organization, member) of `members` found, in two statements
+/// whatever their number: the organizations' rows (one each), then the members' rights and
+/// doors. Why for many members at once: each statement on SQLite is two thread hand-offs to the
+/// connection's worker, on PostgreSQL a round trip; they were a large part of an issuance's CPU
+/// time. Why two: an organization's columns repeated on each of its members' door rows were
+/// most of the values read (and each value read is an allocation, twice).
+pub(super) async fn read_issuance_facts(
+    pool: AnyPool,
+    backend: Backend,
+    members: Vec<(String, String)>,
+) -> Result<BTreeMap<(String, String), IssuanceRows>> {
+    let mut orgs: Vec<&str> = members.iter().map(|(org, _)| org.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let orgs = coalesce::padded(&orgs);
+    let sql = format!(
+        "SELECT {ORG_COLUMNS}, signing_key_sealed, revocation_sequence, revocation_signed_at \
+         FROM organizations WHERE id {}",
+        coalesce::in_list(backend, 1, orgs.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for org in orgs {
+        query = query.bind(org.to_owned());
+    }
+    let mut organizations = BTreeMap::new();
+    for row in query.fetch_all(&pool).await? {
+        organizations.insert(row.text("id")?, Arc::new(row));
+    }
+
+    let ids = coalesce::padded(&members.iter().map(|(_, member)| member.as_str()).collect::<Vec<_>>());
+    let sql = format!(
+        "SELECT m.org_id, m.id AS member_id, m.status AS member_status, \
+           (SELECT COUNT(*) FROM member_access_groups mg WHERE mg.member_id = m.id) AS member_groups, \
+           {DOOR_COLUMNS} FROM members m \
+         LEFT JOIN doors d ON d.org_id = m.org_id AND d.id IN (\
+           SELECT gd.door_id FROM access_group_doors gd \
+           JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = m.id) \
+         LEFT JOIN readers r ON r.door_id = d.id \
+         WHERE m.id {} \
+         ORDER BY m.id, {DOOR_ORDER}",
+        coalesce::in_list(backend, 1, ids.len()),
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id.to_owned());
+    }
+    let mut found: BTreeMap<(String, String), IssuanceRows> = BTreeMap::new();
+    for row in query.fetch_all(&pool).await? {
+        let org_id = row.text("org_id")?;
+        // A member of an organization not asked about is not asked about either.
+        let Some(organization) = organizations.get(&org_id) else { continue };
+        let key = (org_id, row.text("member_id")?);
+        found
+            .entry(key)
+            .or_insert_with(|| IssuanceRows { organization: organization.clone(), member: Vec::new() })
+            .member
+            .push(row);
+    }
+    Ok(found)
 }
 
 /// What [`Store::issue_keys`] decides on, read at once.

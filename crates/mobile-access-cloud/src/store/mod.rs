@@ -9,6 +9,7 @@
 
 mod audit;
 mod bulk;
+mod coalesce;
 mod console;
 mod credentials;
 mod device_keys;
@@ -49,6 +50,9 @@ pub use self::{
     tokens::Caller,
 };
 use crate::{Config, Error, Result, config::SQLITE_FILE, crypto::MasterKey, passwords::Passwords};
+
+/// Readers of each coalesced read (see `coalesce`): a read runs while the next one gathers.
+const COALESCED_READERS: usize = 2;
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
 const MASTER_KEY_CHECK_PLAINTEXT: &[u8] = b"mobile-access master key check";
@@ -130,6 +134,11 @@ pub struct StoreParts {
     passwords: Passwords,
     /// Key issuance's group commit: one writer, one transaction per batch of waiting requests.
     key_writer: key_writes::KeyWriter,
+    /// Authentication's token reads, coalesced (see `coalesce`).
+    token_reads: coalesce::Coalesced<Vec<u8>, sqlx::any::AnyRow>,
+    /// Key issuance's reads of rights and doors, coalesced (see `coalesce`), by organization
+    /// and member.
+    issuance_reads: coalesce::Coalesced<(String, String), keys::IssuanceRows>,
     /// The organizations' signing keys, unsealed once (see `signing_keys`).
     signing_keys: std::sync::Arc<signing_keys::SigningKeys>,
     /// The device keys found valid, checked once each (see `device_keys`).
@@ -190,12 +199,22 @@ impl Store {
             Backend::Postgres => key_writes::POSTGRES_WRITERS,
         };
         let key_writer = key_writes::KeyWriter::start(pool.clone(), backend, writers);
+        let reads = pool.clone();
+        let token_reads = coalesce::Coalesced::start(COALESCED_READERS, "api tokens", move |hashes| {
+            tokens::read_tokens(reads.clone(), backend, hashes)
+        });
+        let reads = pool.clone();
+        let issuance_reads = coalesce::Coalesced::start(COALESCED_READERS, "issuance facts", move |members| {
+            keys::read_issuance_facts(reads.clone(), backend, members)
+        });
         let store = Self(std::sync::Arc::new(StoreParts {
             pool,
             master,
             backend,
             passwords,
             key_writer,
+            token_reads,
+            issuance_reads,
             signing_keys: Default::default(),
             device_keys: Default::default(),
             wakeups: Default::default(),

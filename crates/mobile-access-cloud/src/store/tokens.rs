@@ -1,9 +1,11 @@
 //! Bearer tokens: who is calling. Tokens are random, returned once, and stored as SHA-256, so a
 //! database leak does not leak working tokens.
 
-use sqlx::AnyConnection;
+use std::collections::BTreeMap;
 
-use super::{Actor, RowExt, Store, audit, now};
+use sqlx::{AnyConnection, AnyPool, any::AnyRow};
+
+use super::{Actor, Backend, RowExt, Store, audit, coalesce, now};
 use crate::{Error, Result, api::Role, crypto};
 
 /// How long a member session token lives.
@@ -77,15 +79,31 @@ pub(super) async fn create(
     Ok(token)
 }
 
+/// The `api_tokens` rows of `hashes` (tokens' SHA-256), by hash, in one statement: the
+/// coalesced read behind [`Store::authenticate`].
+pub(super) async fn read_tokens(
+    pool: AnyPool,
+    backend: Backend,
+    hashes: Vec<Vec<u8>>,
+) -> Result<BTreeMap<Vec<u8>, AnyRow>> {
+    let hashes = coalesce::padded(&hashes);
+    let sql = format!(
+        "SELECT hash, org_id, role, member_id, expires_at FROM api_tokens WHERE hash {}",
+        coalesce::in_list(backend, 1, hashes.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for hash in hashes {
+        query = query.bind(hash);
+    }
+    query.fetch_all(&pool).await?.into_iter().map(|row| Ok((row.bytes("hash")?, row))).collect()
+}
+
 impl Store {
     /// Who `token` speaks for; `unauthorized` if nobody (unknown, expired, or its member gone).
+    /// Read together with the other requests' tokens waiting at once (see `coalesce`).
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let hash = crypto::token_hash(token);
-        let row = sqlx::query("SELECT org_id, role, member_id, expires_at FROM api_tokens WHERE hash = $1")
-            .bind(&hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
+        let Some(row) = self.token_reads.get(hash.clone()).await? else {
             // Reader tokens live with their reader, so removing the reader removes its token.
             let reader = sqlx::query("SELECT id, org_id FROM readers WHERE token_hash = $1")
                 .bind(&hash)
