@@ -11,7 +11,15 @@
 //! asked for, so it sees every write committed before it, as a statement of its own would.
 //! A caller that stops waiting before its lookup is read is left out.
 
-use std::{collections::BTreeMap, future::Future, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -29,21 +37,27 @@ struct Lookup<K, V> {
     reply: oneshot::Sender<Result<Option<V>>>,
 }
 
+/// How a coalesced read reads: the value of each key found.
+type Read<K, V> = dyn Fn(Vec<K>) -> Pin<Box<dyn Future<Output = Result<BTreeMap<K, V>>> + Send>> + Send + Sync;
+
 /// A queue of lookups and the readers draining it. Cheap to clone; the readers end when every
 /// clone is gone.
 pub(super) struct Coalesced<K, V> {
     queue: mpsc::UnboundedSender<Lookup<K, V>>,
+    read: Arc<Read<K, V>>,
+    /// Reads running now, a lookup's own or a reader's.
+    reading: Arc<AtomicUsize>,
 }
 
 impl<K, V> Clone for Coalesced<K, V> {
     fn clone(&self) -> Self {
-        Self { queue: self.queue.clone() }
+        Self { queue: self.queue.clone(), read: self.read.clone(), reading: self.reading.clone() }
     }
 }
 
 impl<K, V> std::fmt::Debug for Coalesced<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coalesced").finish_non_exhaustive()
+        f.debug_struct("Coalesced").field("reading", &self.reading).finish_non_exhaustive()
     }
 }
 
@@ -58,28 +72,58 @@ where
     pub(super) fn start<R, F>(readers: usize, what: &'static str, read: R) -> Self
     where
         R: Fn(Vec<K>) -> F + Send + Sync + 'static,
-        F: Future<Output = Result<BTreeMap<K, V>>> + Send,
+        F: Future<Output = Result<BTreeMap<K, V>>> + Send + 'static,
     {
         let (queue, waiting) = mpsc::unbounded_channel::<Lookup<K, V>>();
         let waiting = Arc::new(Mutex::new(waiting));
-        let read = Arc::new(read);
+        let read: Arc<Read<K, V>> = Arc::new(move |keys| Box::pin(read(keys)));
+        let reading = Arc::new(AtomicUsize::new(0));
         for _ in 0..readers.max(1) {
-            let (waiting, read) = (waiting.clone(), read.clone());
+            let (waiting, read, reading) = (waiting.clone(), read.clone(), reading.clone());
             tokio::spawn(async move {
                 while let Some(lookups) = next_lookups(&waiting).await {
+                    let _busy = Busy::enter(&reading);
                     answer(lookups, what, read.as_ref()).await;
                 }
             });
         }
-        Self { queue }
+        Self { queue, read, reading }
     }
 
-    /// The value of `key`, read together with the other lookups waiting now; `None` when the
-    /// read found none.
+    /// The value of `key`; `None` when the read found none. When no read is running, read at
+    /// once on the caller's task, alone: a hand-off to a reader and back costs more than it
+    /// saves when nothing waits to share the read. Otherwise read with the other lookups
+    /// waiting now, by a reader.
     pub(super) async fn get(&self, key: K) -> Result<Option<V>> {
+        if let Some(_alone) = Busy::enter_if_idle(&self.reading) {
+            let mut found = (self.read)(vec![key.clone()]).await?;
+            return Ok(found.remove(&key));
+        }
         let (reply, answer) = oneshot::channel();
         self.queue.send(Lookup { key, reply }).map_err(|_| Error::Internal("the database reader has stopped"))?;
         answer.await.map_err(|_| Error::Internal("the database reader stopped before reading"))?
+    }
+}
+
+/// One read running, counted in `reading` until dropped (also when the read's caller stops
+/// waiting for it).
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(reading: &'a AtomicUsize) -> Self {
+        reading.fetch_add(1, Ordering::AcqRel);
+        Self(reading)
+    }
+
+    /// Counted only when no other read is running.
+    fn enter_if_idle(reading: &'a AtomicUsize) -> Option<Self> {
+        reading.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).ok().map(|_| Self(reading))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -104,13 +148,7 @@ async fn next_lookups<K: Ord + Clone, V>(
 
 /// Reads the keys of `lookups` in one call of `read` and answers each lookup: its value (a
 /// copy when several asked for one key), or the failure (logged once, each caller told).
-async fn answer<K, V, R, F>(lookups: Vec<Lookup<K, V>>, what: &'static str, read: &R)
-where
-    K: Ord + Clone,
-    V: Clone,
-    R: Fn(Vec<K>) -> F,
-    F: Future<Output = Result<BTreeMap<K, V>>>,
-{
+async fn answer<K: Ord + Clone, V: Clone>(lookups: Vec<Lookup<K, V>>, what: &'static str, read: &Read<K, V>) {
     if lookups.is_empty() {
         return;
     }
@@ -164,8 +202,6 @@ pub(super) fn padded<K: Clone>(keys: &[K]) -> Vec<K> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
 
     #[tokio::test]
@@ -178,7 +214,7 @@ mod tests {
             let (reads, gate) = (counted.clone(), waiting_on.clone());
             async move {
                 reads.fetch_add(1, Ordering::SeqCst);
-                // The first read waits until every lookup is queued behind it.
+                // Every read waits until every lookup is queued.
                 gate.acquire().await.unwrap().forget();
                 Ok(keys.into_iter().filter(|k| k % 5 != 0).map(|k| (k, format!("v{k}"))).collect())
             }
@@ -187,7 +223,8 @@ mod tests {
             let coalesced = coalesced.clone();
             tokio::spawn(async move { (key, coalesced.get(key).await.unwrap()) })
         };
-        // The first lookup's read starts, and is held until the rest are queued behind it.
+        // The first lookup finds no read running and reads alone; it is held until the rest
+        // are queued.
         let mut lookups = vec![ask(1)];
         while reads.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
@@ -201,8 +238,26 @@ mod tests {
             let expected = (key % 5 != 0).then(|| format!("v{key}"));
             assert_eq!(value, expected, "key {key}");
         }
-        // One read for the first lookup, one for the 39 queued meanwhile.
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        // The first alone; the 39 queued behind it by the reader, which may have taken the
+        // second before the rest arrived: two reads for 39 lookups at most.
+        let reads = reads.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&reads), "{reads} reads");
+    }
+
+    #[tokio::test]
+    async fn a_lookup_with_no_read_running_reads_on_its_own_task() {
+        let readers_task = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = readers_task.clone();
+        let coalesced: Coalesced<u32, u32> = Coalesced::start(1, "test", move |keys: Vec<u32>| {
+            seen.lock().unwrap().push(tokio::task::try_id());
+            async move { Ok(keys.into_iter().map(|k| (k, k)).collect()) }
+        });
+        let caller = tokio::spawn(async move {
+            assert_eq!(coalesced.get(3).await.unwrap(), Some(3));
+            tokio::task::id()
+        });
+        let caller = caller.await.unwrap();
+        assert_eq!(*readers_task.lock().unwrap(), vec![Some(caller)], "read by another task");
     }
 
     #[tokio::test]

@@ -204,15 +204,10 @@ pub(super) async fn read_issuance_facts(
          FROM organizations WHERE id {}",
         coalesce::in_list(backend, 1, orgs.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut org_query = sqlx::query(&sql);
     for org in orgs {
-        query = query.bind(org.to_owned());
+        org_query = org_query.bind(org.to_owned());
     }
-    let mut organizations = BTreeMap::new();
-    for row in query.fetch_all(&pool).await? {
-        organizations.insert(row.text("id")?, Arc::new(row));
-    }
-
     let ids = coalesce::padded(&members.iter().map(|(_, member)| member.as_str()).collect::<Vec<_>>());
     let sql = format!(
         "SELECT m.org_id, m.id AS member_id, m.status AS member_status, \
@@ -226,12 +221,18 @@ pub(super) async fn read_issuance_facts(
          ORDER BY m.id, {DOOR_ORDER}",
         coalesce::in_list(backend, 1, ids.len()),
     );
-    let mut query = sqlx::query(&sql);
+    let mut member_query = sqlx::query(&sql);
     for id in ids {
-        query = query.bind(id.to_owned());
+        member_query = member_query.bind(id.to_owned());
+    }
+    // On two connections at once: one round trip's wait, not two.
+    let (org_rows, member_rows) = tokio::try_join!(org_query.fetch_all(&pool), member_query.fetch_all(&pool))?;
+    let mut organizations = BTreeMap::new();
+    for row in org_rows {
+        organizations.insert(row.text("id")?, Arc::new(row));
     }
     let mut found: BTreeMap<(String, String), IssuanceRows> = BTreeMap::new();
-    for row in query.fetch_all(&pool).await? {
+    for row in member_rows {
         let org_id = row.text("org_id")?;
         // A member of an organization not asked about is not asked about either.
         let Some(organization) = organizations.get(&org_id) else { continue };
