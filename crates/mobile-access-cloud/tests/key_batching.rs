@@ -224,3 +224,38 @@ async fn shared_reads_give_each_member_their_own_rights_and_see_every_change_at_
         cloud.finish().await;
     }
 }
+
+/// A pool of one connection still serves concurrent key downloads: with the key writer, the
+/// shared reads and the requests' own statements all taking turns on it, none holds a
+/// connection while it waits for a second (which on a small pool would wait until the pool's
+/// timeout answered 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_of_one_connection_serves_concurrent_key_downloads() {
+    for backend in support::backends() {
+        let cloud = Cloud::start_with(backend, |config| {
+            config.limits = Limits::off();
+            config.max_connections = 1;
+        })
+        .await;
+        let org = cloud.org("Small", AFTER_DECEMBER_2023, None).await;
+        let (door, _) = cloud.door_with_reader(&org.admin_token, "Door", "tap").await;
+        cloud.group(&org.admin_token, "Staff", &[&door]).await;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let token = cloud.member(&org.integration_token, &format!("p{i}"), &["Staff"]).await;
+            let (http, url) = (cloud.http.clone(), cloud.url("/v1/me/keys"));
+            tasks.push(tokio::spawn(async move {
+                let (_, public) = device();
+                for _ in 0..4 {
+                    let body = json!({"device_public_key": public});
+                    let response = http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            }));
+        }
+        for task in tasks {
+            tokio::time::timeout(Duration::from_secs(20), task).await.expect("a key download stalled").unwrap();
+        }
+        cloud.finish().await;
+    }
+}

@@ -225,8 +225,12 @@ pub(super) async fn read_issuance_facts(
     for id in ids {
         member_query = member_query.bind(id.to_owned());
     }
-    // On two connections at once: one round trip's wait, not two.
-    let (org_rows, member_rows) = tokio::try_join!(org_query.fetch_all(&pool), member_query.fetch_all(&pool))?;
+    // Both on one connection: one acquisition (and its liveness check), and a read takes no more
+    // of the pool than one request's statement did.
+    let mut conn = pool.acquire().await?;
+    let org_rows = org_query.fetch_all(&mut *conn).await?;
+    let member_rows = member_query.fetch_all(&mut *conn).await?;
+    drop(conn);
     let mut organizations = BTreeMap::new();
     for row in org_rows {
         organizations.insert(row.text("id")?, Arc::new(row));
