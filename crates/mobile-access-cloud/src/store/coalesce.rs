@@ -2,10 +2,12 @@
 //! requests, the issuance facts of concurrent key downloads) are answered by one statement
 //! with `IN (…)` for all of them, not one statement each.
 //!
-//! Why: a statement costs far more than the rows it reads. On SQLite each one is two thread
-//! hand-offs to the connection's worker; on PostgreSQL a round trip. Under load the hot path's
-//! two reads per request were most of an issuance's database time; read for every request
-//! waiting at once they cost a fraction (see `benches/cloud.rs`).
+//! Why: a statement costs more than the few rows it reads here. On SQLite each one is two
+//! thread hand-offs to the connection's worker; on PostgreSQL a round trip. A key download read
+//! its token and then its rights, each a statement of its own; at 64 phones those became two
+//! statements per batch of waiting requests (see `benches/cloud.rs`: on PostgreSQL about a fifth
+//! more keys per second and a lower p99; on SQLite, where the rows themselves cost most, less).
+//! When no read is running, a lookup reads alone on its own task, as before: nothing to share.
 //!
 //! Nothing is cached: each lookup is read by a statement that starts after the lookup was
 //! asked for, so it sees every write committed before it, as a statement of its own would.
