@@ -22,9 +22,14 @@ pub(super) const DOOR_COLUMNS: &str = "d.id AS door_id, d.name AS door_name, d.l
     r.mode, r.tamper_protection, r.tap_rssi_threshold, r.tx_power";
 /// The order [`doors_from_rows`] expects: by door, each door's readers oldest first.
 pub(super) const DOOR_ORDER: &str = "d.lock_id, r.created_at, r.id";
-/// The ids of the doors a member's access groups open (the member bound as `$2`).
-pub(super) const MEMBER_DOOR_IDS: &str = "SELECT gd.door_id FROM access_group_doors gd \
-    JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = $2";
+/// A subquery of the ids of the doors a member's access groups open, `member` being the SQL
+/// that names the member: a bound parameter (`"$2"`), or a column of the outer query (`"m.id"`).
+pub(super) fn member_door_ids(member: &str) -> String {
+    format!(
+        "SELECT gd.door_id FROM access_group_doors gd \
+         JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = {member}"
+    )
+}
 
 /// The doors in rows of [`DOOR_COLUMNS`] in [`DOOR_ORDER`], with their readers; rows without a
 /// door (a left join that found none) are skipped.
@@ -157,7 +162,8 @@ impl Store {
     }
 
     async fn doors_where(&self, org_id: &str, member_id: Option<&str>) -> Result<Vec<Door>> {
-        let filter = if member_id.is_some() { format!("AND d.id IN ({MEMBER_DOOR_IDS})") } else { String::new() };
+        let filter =
+            if member_id.is_some() { format!("AND d.id IN ({})", member_door_ids("$2")) } else { String::new() };
         let sql = format!(
             "SELECT {DOOR_COLUMNS} FROM doors d LEFT JOIN readers r ON r.door_id = d.id \
              WHERE d.org_id = $1 {filter} ORDER BY {DOOR_ORDER}"

@@ -16,7 +16,7 @@ use sqlx::{AnyPool, any::AnyRow};
 
 use super::{
     Backend, RowExt, Store, coalesce,
-    doors::{DOOR_COLUMNS, DOOR_ORDER, doors_from_rows},
+    doors::{DOOR_COLUMNS, DOOR_ORDER, doors_from_rows, member_door_ids},
     key_writes::IssuanceWrite,
     now,
     organizations::{ORG_COLUMNS, Signer},
@@ -206,24 +206,23 @@ pub(super) async fn read_issuance_facts(
     );
     let mut org_query = sqlx::query(&sql);
     for org in orgs {
-        org_query = org_query.bind(org.to_owned());
+        org_query = org_query.bind(org);
     }
     let ids = coalesce::padded(&members.iter().map(|(_, member)| member.as_str()).collect::<Vec<_>>());
     let sql = format!(
         "SELECT m.org_id, m.id AS member_id, m.status AS member_status, \
            (SELECT COUNT(*) FROM member_access_groups mg WHERE mg.member_id = m.id) AS member_groups, \
            {DOOR_COLUMNS} FROM members m \
-         LEFT JOIN doors d ON d.org_id = m.org_id AND d.id IN (\
-           SELECT gd.door_id FROM access_group_doors gd \
-           JOIN member_access_groups mg ON mg.group_id = gd.group_id WHERE mg.member_id = m.id) \
+         LEFT JOIN doors d ON d.org_id = m.org_id AND d.id IN ({}) \
          LEFT JOIN readers r ON r.door_id = d.id \
          WHERE m.id {} \
          ORDER BY m.id, {DOOR_ORDER}",
+        member_door_ids("m.id"),
         coalesce::in_list(backend, 1, ids.len()),
     );
     let mut member_query = sqlx::query(&sql);
     for id in ids {
-        member_query = member_query.bind(id.to_owned());
+        member_query = member_query.bind(id);
     }
     // Both on one connection: one acquisition (and its liveness check), and a read takes no more
     // of the pool than one request's statement did.

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Actor, RowExt, Store, audit, doors::MEMBER_DOOR_IDS, now};
+use super::{Actor, RowExt, Store, audit, doors::member_door_ids, now};
 use crate::{
     Error, Refusal, Result,
     api::{
@@ -110,7 +110,8 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT d.id, d.name, MAX(r.last_seen_at) AS last_seen_at FROM doors d \
              LEFT JOIN readers r ON r.door_id = d.id \
-             WHERE d.org_id = $1 AND d.id IN ({MEMBER_DOOR_IDS}) GROUP BY d.id, d.name ORDER BY d.name, d.id"
+             WHERE d.org_id = $1 AND d.id IN ({}) GROUP BY d.id, d.name ORDER BY d.name, d.id",
+            member_door_ids("$2")
         ))
         .bind(org_id)
         .bind(member_id)
@@ -183,9 +184,10 @@ impl Store {
             "SELECT o.remote_unlock, o.mobile_access_enabled, d.name AS door_name, d.owner_verification, \
              (SELECT status FROM members WHERE org_id = $1 AND id = $2) AS member_status, \
              r.id AS reader_id, r.last_seen_at, r.nonces, r.previous_nonces \
-             FROM organizations o JOIN doors d ON d.org_id = o.id AND d.id = $3 AND d.id IN ({MEMBER_DOOR_IDS}) \
+             FROM organizations o JOIN doors d ON d.org_id = o.id AND d.id = $3 AND d.id IN ({}) \
              LEFT JOIN readers r ON r.door_id = d.id \
-             WHERE o.id = $1 ORDER BY r.last_seen_at DESC"
+             WHERE o.id = $1 ORDER BY r.last_seen_at DESC",
+            member_door_ids("$2")
         ))
         .bind(org_id)
         .bind(member_id)
