@@ -52,7 +52,7 @@ pub use mail::{MailConfig, Smtp, SmtpCredentials, SmtpSecurity};
 pub use retention::Retention;
 pub use server::{CloudHandle, serve, spawn};
 pub use serving::Timeouts;
-pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, Pruned, READER_POLL_SECS, Store};
+pub use store::{Actor, Backend, Caller, DEFAULT_SWITCH_BATCH, KeyWriterLoad, Pruned, READER_POLL_SECS, Store};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

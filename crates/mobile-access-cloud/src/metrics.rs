@@ -161,6 +161,22 @@ impl Metrics {
         header(out, name, "counter", "Connections the server closed, by the timeout that closed them.")?;
         writeln!(out, "{name}{{reason=\"header_read\"}} {}", value(&self.closed_header_read))?;
         writeln!(out, "{name}{{reason=\"idle\"}} {}", value(&self.closed_idle))?;
+        let writes = store.key_writer_load();
+        single(out, "mobile_access_key_writers", "gauge", "Key writer tasks committing issuances.", writes.writers)?;
+        let name = "mobile_access_key_writer_batches_total";
+        single(
+            out,
+            name,
+            "counter",
+            "Transactions the key writers took on, each a batch of issuances.",
+            writes.batches,
+        )?;
+        let name = "mobile_access_key_writer_requests_total";
+        single(out, name, "counter", "Issuances in those batches.", writes.requests)?;
+        let name = "mobile_access_key_writer_busy_seconds_total";
+        let help = "Time the key writers spent on batches, summed over writers: when it grows by nearly \
+                    mobile_access_key_writers a second, the writers limit key issuance.";
+        single(out, name, "counter", help, writes.busy.as_secs_f64())?;
         let pool = store.pool();
         let max = pool.options().get_max_connections();
         single(out, "mobile_access_db_pool_max_connections", "gauge", "Configured pool size.", max)?;

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mobile_access_cloud::{Limits, Rate, Timeouts};
+use mobile_access_cloud::{Backend, Limits, Rate, Timeouts};
 use serde_json::json;
 use support::{AFTER_DECEMBER_2023, Cloud, device};
 use tokio::{
@@ -194,6 +194,16 @@ async fn metrics_count_requests_by_route_template_and_hold_no_secret_or_id() {
         let latency = r#"mobile_access_http_request_duration_seconds_count{method="POST",route="/v1/me/keys"}"#;
         assert_eq!(value(&after, latency), 1.0);
         assert!(value(&after, "mobile_access_keys_issued_total") >= 1.0);
+        // The key download went through the key writer, which counted its batch and busy time.
+        let writers = match backend {
+            Backend::Sqlite => 1.0,
+            Backend::Postgres => 2.0,
+        };
+        assert_eq!(value(&after, "mobile_access_key_writers"), writers);
+        assert_eq!(value(&before, "mobile_access_key_writer_requests_total"), 0.0);
+        assert_eq!(value(&after, "mobile_access_key_writer_requests_total"), 1.0, "{after}");
+        assert_eq!(value(&after, "mobile_access_key_writer_batches_total"), 1.0);
+        assert!(value(&after, "mobile_access_key_writer_busy_seconds_total") > 0.0);
         assert_eq!(value(&after, "mobile_access_db_pool_max_connections"), 4.0);
         assert!(value(&after, "mobile_access_db_pool_connections") >= 1.0);
         assert!(value(&after, "mobile_access_connections_open") >= 1.0);
@@ -212,7 +222,7 @@ async fn metrics_count_requests_by_route_template_and_hold_no_secret_or_id() {
 async fn x_forwarded_for_keys_the_rate_limit_only_behind_a_trusted_proxy() {
     let limits = Limits { per_address: Some(Rate::new(0.001, 2)), ..Limits::default() };
     for trusted in [true, false] {
-        let cloud = Cloud::start_with(mobile_access_cloud::Backend::Sqlite, |config| {
+        let cloud = Cloud::start_with(Backend::Sqlite, |config| {
             config.limits = limits;
             if trusted {
                 config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];

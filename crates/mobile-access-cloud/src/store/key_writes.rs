@@ -15,7 +15,14 @@
 //! stopped waiting before its turn is left out; once its turn came, its writes are all in the
 //! transaction or none are.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Connection};
@@ -70,6 +77,46 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(super) struct KeyWriter {
     queue: mpsc::UnboundedSender<Pending>,
+    load: Arc<Load>,
+}
+
+/// What the writers have done so far, counted as they go.
+#[derive(Debug, Default)]
+struct Load {
+    writers: usize,
+    batches: AtomicU64,
+    requests: AtomicU64,
+    busy_nanos: AtomicU64,
+}
+
+/// How much the key writers have written and how long they were busy since the server started
+/// (`/metrics`, `benches/cloud.rs`). Why it is measured: every issuance waits for its batch's
+/// commit, and one writer (on SQLite) commits one batch at a time; when the writers are busy
+/// nearly all the time, they, not the CPU or the reads, set how many keys a second the cloud
+/// issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyWriterLoad {
+    /// Writer tasks: one on SQLite, a few on PostgreSQL.
+    pub writers: usize,
+    /// Batches taken from the queue, each one transaction (or none when every caller had gone).
+    pub batches: u64,
+    /// Issuance requests in those batches.
+    pub requests: u64,
+    /// Time the writers spent on their batches, summed over the writers.
+    pub busy: Duration,
+}
+
+/// Counts a batch's time as busy when dropped (also when the writer task is cancelled).
+struct Busy<'a> {
+    load: &'a Load,
+    started: Instant,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.load.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 impl KeyWriter {
@@ -80,15 +127,30 @@ impl KeyWriter {
     pub(super) fn start(pool: AnyPool, backend: Backend, writers: usize) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel::<Pending>();
         let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..writers.max(1) {
-            let (pool, waiting) = (pool.clone(), waiting.clone());
+        let writers = writers.max(1);
+        let load = Arc::new(Load { writers, ..Load::default() });
+        for _ in 0..writers {
+            let (pool, waiting, load) = (pool.clone(), waiting.clone(), load.clone());
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&waiting).await {
+                    let _busy = Busy { load: &load, started: Instant::now() };
+                    load.batches.fetch_add(1, Ordering::Relaxed);
+                    load.requests.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
                     write_batch(&pool, backend, batch).await;
                 }
             });
         }
-        Self { queue }
+        Self { queue, load }
+    }
+
+    /// The writers' work so far.
+    pub(super) fn load(&self) -> KeyWriterLoad {
+        KeyWriterLoad {
+            writers: self.load.writers,
+            batches: self.load.batches.load(Ordering::Relaxed),
+            requests: self.load.requests.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(self.load.busy_nanos.load(Ordering::Relaxed)),
+        }
     }
 
     /// Queues `write` and waits for the commit that includes it. Dropping the future before

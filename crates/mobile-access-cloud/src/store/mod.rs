@@ -43,6 +43,7 @@ use sqlx::{
 pub use self::{
     audit::Actor,
     console::{AuditFilter, ConsoleAdmin, StoredSession, UserSearch},
+    key_writes::KeyWriterLoad,
     mail::QueuedMail,
     readers::READER_POLL_SECS,
     retention::Pruned,
@@ -228,6 +229,12 @@ impl Store {
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How much the key writers have written, and how long they were busy (see
+    /// [`KeyWriterLoad`]).
+    pub fn key_writer_load(&self) -> KeyWriterLoad {
+        self.key_writer.load()
     }
 
     /// The connection pool, for callers that need raw access (benchmarks, test fixtures).
