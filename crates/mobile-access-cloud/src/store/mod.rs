@@ -184,7 +184,16 @@ impl Store {
                 MasterKey::load_or_create(&config.data_dir)?
             }
         };
-        let pool = AnyPoolOptions::new().max_connections(config.max_connections).connect(&url).await?;
+        // A pooled connection is checked before each use in case its server went away
+        // (PostgreSQL restarted, a proxy dropped it). A SQLite connection is this process's own
+        // handle on a file, with nothing to go away: its check was one more hand-off to the
+        // connection's thread per statement, and one more step in every batch of the key writer,
+        // which sets the rate of key issuance.
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .test_before_acquire(backend == Backend::Postgres)
+            .connect(&url)
+            .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits; the mode persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
