@@ -8,8 +8,7 @@
 //! lock, and one commit (one fsync) serves every request that arrived meanwhile. PostgreSQL
 //! gains the shared commit too.
 //!
-//! A batch is written by a few multi-row statements: the device bindings' upsert, then the
-//! issued credentials and audit entries together in one. When any request of it
+//! A batch is written by a few multi-row statements (one per table). When any request of it
 //! cannot be written as asked (a suspended key, a wallet pass's key, a member gone meanwhile),
 //! that transaction rolls back and the batch is written again one savepoint per request: the
 //! refused request rolls back to its savepoint, and the others commit. A request whose caller
@@ -234,7 +233,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Pending>) -> W
 const BINDINGS_PER_STATEMENT: usize = 64;
 
 /// The whole batch in one transaction of a few multi-row statements, whatever its size: the
-/// device bindings, then the issued credentials with the audit entries. Why: one statement per write and
+/// device bindings, the issued credentials, the audit entries. Why: one statement per write and
 /// a savepoint per request made a batch of 64 issuances 320 statements, each a hand-off to
 /// SQLite's worker thread or a round trip to PostgreSQL; the writes then cost more than all the
 /// rest of an issuance together.
@@ -313,6 +312,8 @@ async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch:
             })
         })
         .collect();
+    let target = "issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks)";
+    bulk::insert_rows(&mut tx, backend, target, issued).await?;
 
     let at = i64::from(super::now());
     let entries = batch
@@ -329,11 +330,7 @@ async fn write_together(conn: &mut sqlx::AnyConnection, backend: Backend, batch:
             ]
         })
         .collect();
-    let tables = vec![
-        ("issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks)", issued),
-        ("audit_log (org_id, at, actor, action, subject, detail)", entries),
-    ];
-    bulk::insert_into_tables(&mut tx, backend, tables).await?;
+    bulk::insert_rows(&mut tx, backend, "audit_log (org_id, at, actor, action, subject, detail)", entries).await?;
     tx.commit().await?;
     Ok(ids)
 }
