@@ -138,7 +138,7 @@ async fn the_pool_size_setting_reaches_the_pool() {
         let options = cloud.handle.store().pool().options();
         assert_eq!(options.get_max_connections(), 3);
         // Only a server's connections are checked before use: PostgreSQL's can go away, a
-        // SQLite file handle cannot, and its check cost a hand-off per statement.
+        // SQLite file handle cannot, and its check cost a hand-off on every acquire.
         assert_eq!(options.get_test_before_acquire(), backend == Backend::Postgres, "{backend:?}");
         cloud.finish().await;
     }
