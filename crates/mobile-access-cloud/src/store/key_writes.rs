@@ -677,4 +677,59 @@ mod tests {
             drop_database(pg).await;
         }
     }
+
+    /// The columns of each index on `table`, sorted, and whether each is partial (has `WHERE`).
+    async fn indexes(store: &Store, table: &str) -> Vec<(Vec<String>, bool)> {
+        let sql = match store.backend() {
+            Backend::Sqlite => {
+                "SELECT il.name AS idx, ii.name AS col, il.partial AS partial \
+                 FROM pragma_index_list($1) il JOIN pragma_index_info(il.name) ii ORDER BY il.name, ii.seqno"
+            }
+            Backend::Postgres => {
+                "SELECT i.relname::text AS idx, a.attname::text AS col, \
+                   CASE WHEN x.indpred IS NULL THEN 0 ELSE 1 END AS partial \
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+                 JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) ON true \
+                 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+                 WHERE t.relname = $1 ORDER BY i.relname, k.n"
+            }
+        };
+        let rows = sqlx::query(sql).bind(table).fetch_all(store.pool()).await.unwrap();
+        let mut found: Vec<(String, Vec<String>, bool)> = Vec::new();
+        for row in rows {
+            let (idx, col, partial) =
+                (row.text("idx").unwrap(), row.text("col").unwrap(), row.flag("partial").unwrap());
+            match found.last_mut() {
+                Some((name, columns, _)) if *name == idx => columns.push(col),
+                _ => found.push((idx, vec![col], partial)),
+            }
+        }
+        let mut found: Vec<_> = found.into_iter().map(|(_, columns, partial)| (columns, partial)).collect();
+        found.sort();
+        found
+    }
+
+    /// Each index entry an issuance adds at a random place is a page its batch's commit writes,
+    /// and those commits set the rate of issuance (see the module's doc). A credential enters
+    /// one such index (its binding's, with its id: the lookups of revocation and passes and the
+    /// uniqueness share it) and the append-only expiry index; a `keys.issued` entry stays out of
+    /// the uploaded events' index, which holds only entries with an event id.
+    #[tokio::test]
+    async fn an_issuance_enters_few_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (store, pg) in stores(dir.path()).await {
+            let cols = |c: &[&str]| c.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+            assert_eq!(
+                indexes(&store, "issued_credentials").await,
+                vec![(cols(&["credential_id", "id"]), false), (cols(&["not_after"]), false)],
+                "{:?}",
+                store.backend()
+            );
+            let audit = indexes(&store, "audit_log").await;
+            let events = audit.iter().find(|(c, _)| *c == cols(&["org_id", "event_id"])).unwrap();
+            assert!(events.1, "the events' index on {:?} holds entries without an event id", store.backend());
+            store.close().await;
+            drop_database(pg).await;
+        }
+    }
 }

@@ -85,6 +85,7 @@ const SQLITE_MIGRATIONS: Embedded = Embedded(&[
     (11, "remote_unlock", include_str!("../../migrations/sqlite/0011_remote_unlock.sql")),
     (12, "owner_verification", include_str!("../../migrations/sqlite/0012_owner_verification.sql")),
     (13, "hands_free", include_str!("../../migrations/sqlite/0013_hands_free.sql")),
+    (14, "issuance_indexes", include_str!("../../migrations/sqlite/0014_issuance_indexes.sql")),
 ]);
 const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
@@ -100,6 +101,7 @@ const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
     (11, "remote_unlock", include_str!("../../migrations/postgres/0011_remote_unlock.sql")),
     (12, "owner_verification", include_str!("../../migrations/postgres/0012_owner_verification.sql")),
     (13, "hands_free", include_str!("../../migrations/postgres/0013_hands_free.sql")),
+    (14, "issuance_indexes", include_str!("../../migrations/postgres/0014_issuance_indexes.sql")),
 ]);
 
 impl MigrationSource<'static> for Embedded {
@@ -368,4 +370,78 @@ impl RowExt for AnyRow {
 /// A flag as stored.
 fn flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use sqlx::Connection as _;
+
+    use super::*;
+
+    /// Migration 14 rebuilds `issued_credentials` on SQLite (its primary key changes): every
+    /// credential survives with all it held, and uploaded events stay unique.
+    #[tokio::test]
+    async fn the_issuance_index_migration_keeps_every_issued_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("before.db").display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // The rows below stand alone: no organization, member or binding behind them.
+        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await.unwrap();
+        let before = Embedded(&SQLITE_MIGRATIONS.0[..13]);
+        assert_eq!(before.0.last().unwrap().0, 13);
+        Migrator::new(before).await.unwrap().run(&mut conn).await.unwrap();
+        let issued = [("c1", "b1", 10, 20, 0, "1,2"), ("c2", "b1", 11, 21, 1, "3"), ("c3", "b2", 12, 22, 7, "")];
+        for (id, binding, not_before, not_after, epoch, locks) in issued {
+            sqlx::query(
+                "INSERT INTO issued_credentials (id, credential_id, not_before, not_after, revocation_epoch, locks) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(binding)
+            .bind(not_before)
+            .bind(not_after)
+            .bind(epoch)
+            .bind(locks)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let audit = "INSERT INTO audit_log (org_id, at, actor, action, subject, detail, event_id) \
+                     VALUES ('o', 1, 'a', 'x', 's', '{}', $1) ON CONFLICT DO NOTHING";
+        sqlx::query(audit).bind("r:e1").execute(&mut conn).await.unwrap();
+
+        Migrator::new(SQLITE_MIGRATIONS).await.unwrap().run(&mut conn).await.unwrap();
+        let rows = sqlx::query(
+            "SELECT id, credential_id, not_before, not_after, revocation_epoch, locks FROM issued_credentials ORDER BY id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let after: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.text("id").unwrap(),
+                    r.text("credential_id").unwrap(),
+                    r.int("not_before").unwrap(),
+                    r.int("not_after").unwrap(),
+                    r.int("revocation_epoch").unwrap(),
+                    r.text("locks").unwrap(),
+                )
+            })
+            .collect();
+        let expected: Vec<_> = issued
+            .iter()
+            .map(|(a, b, c, d, e, f)| ((*a).to_owned(), (*b).to_owned(), *c, *d, *e, (*f).to_owned()))
+            .collect();
+        assert_eq!(after, expected);
+        let again = sqlx::query(audit).bind("r:e1").execute(&mut conn).await.unwrap();
+        assert_eq!(again.rows_affected(), 0, "an uploaded event is kept once");
+        let none = sqlx::query(audit).bind(None::<String>).execute(&mut conn).await.unwrap();
+        let other = sqlx::query(audit).bind(None::<String>).execute(&mut conn).await.unwrap();
+        assert_eq!((none.rows_affected(), other.rows_affected()), (1, 1), "entries without an event id");
+    }
 }

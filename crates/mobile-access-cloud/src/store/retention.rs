@@ -43,7 +43,7 @@ impl Store {
         let mail_before = at.saturating_sub(secs(retention.mail_horizon));
         Ok(Pruned {
             issued_credentials: self
-                .delete_chunked("issued_credentials", "id", "not_after < $1", issued_before)
+                .delete_chunked("issued_credentials", "credential_id, id", "not_after < $1", issued_before)
                 .await?,
             sessions: self
                 .delete_chunked("api_tokens", "hash", "expires_at IS NOT NULL AND expires_at <= $1", at)
@@ -57,9 +57,11 @@ impl Store {
     }
 
     /// Deletes the rows of `table` matching `condition` (with `$1` bound to `bound`), [`CHUNK`]
-    /// at a time by their `key`. The names are this module's constants, never input.
+    /// at a time by their `key` (a primary key: a column, or columns separated by commas). The
+    /// names are this module's constants, never input.
     async fn delete_chunked(&self, table: &str, key: &str, condition: &str, bound: i64) -> Result<u64> {
-        let sql = format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)");
+        let sql =
+            format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)");
         let mut deleted = 0;
         loop {
             let n = sqlx::query(&sql).bind(bound).bind(CHUNK).execute(&self.pool).await?.rows_affected();
