@@ -710,10 +710,11 @@ mod tests {
     }
 
     /// Each index entry an issuance adds at a random place is a page its batch's commit writes,
-    /// and those commits set the rate of issuance (see the module's doc). A credential enters
-    /// one such index (its binding's, with its id: the lookups of revocation and passes and the
-    /// uniqueness share it) and the append-only expiry index; a `keys.issued` entry stays out of
-    /// the uploaded events' index, which holds only entries with an event id.
+    /// and those commits set the rate of issuance (ARCHITECTURE.md, "Key issuance commits in
+    /// groups"). A credential enters one such index (its binding's, with its id: the lookups of
+    /// revocation and passes and the uniqueness share it) and the append-only expiry index; a
+    /// `keys.issued` entry stays out of the uploaded events' index, which holds only entries with
+    /// an event id.
     #[tokio::test]
     async fn an_issuance_enters_few_indexes() {
         let dir = tempfile::tempdir().unwrap();
