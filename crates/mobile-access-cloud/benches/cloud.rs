@@ -5,7 +5,7 @@
 //!   device binding, audit entry) by 8 and by 64 concurrent phones, with p50 and p99 latency, the
 //!   ratio to the bare credential signing rate measured in the same run, and the share of the
 //!   time the key writers were busy with how many issuances each commit held (near 100 %: the
-//!   commits, not the CPU or the reads, set the rate); next to them, the
+//!   requests queue on the commits); next to them, the
 //!   rate of `GET /healthz` by 64 clients, the most any request gets from this machine's HTTP
 //!   stack and load generator (which share the server's cores);
 //! - the time to sync 100 000 members with their access groups through
